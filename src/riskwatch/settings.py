@@ -1,0 +1,234 @@
+"""One validated settings object for all of riskwatch.
+
+Settings come, highest priority first, from keyword arguments, the environment
+(``RISKWATCH_`` prefix, ``__`` between nested names, e.g.
+``RISKWATCH_STACK__PROMETHEUS_PORT=9090``), a YAML file (``--config FILE``,
+``RISKWATCH_CONFIG``, or ``./riskwatch.yaml`` when it exists) and the defaults
+documented on each field. ``riskwatch config`` prints the effective values.
+
+Every port, URL, path, interval and limit lives here; nothing else hard-codes one.
+Secrets are never defaulted: a receiver token, database URL or SMTP password only
+exists when the operator provides it.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ENV_PREFIX = "RISKWATCH_"
+CONFIG_ENV = "RISKWATCH_CONFIG"
+DEFAULT_CONFIG_FILE = "riskwatch.yaml"
+
+Port = int
+
+# The file named by load_settings(config_file=...) for the duration of one construction.
+_explicit_config: ContextVar[Path | None] = ContextVar("riskwatch_config_file", default=None)
+
+
+def _project_dir() -> Path:
+    """The checkout that holds prometheus.yml and alerts/, else the working directory."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "prometheus.yml").is_file() and (parent / "alerts").is_dir():
+            return parent
+    return Path.cwd()
+
+
+class _Section(BaseModel):
+    # Unknown keys are typos in a config file: reject them rather than ignore them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StackSettings(_Section):
+    """Where `riskwatch stack` binds each component. All listen on `host` only."""
+
+    host: str = Field("127.0.0.1", description="Address every local component binds to.")
+    prometheus_port: Port = Field(19090, ge=1, le=65535)
+    pushgateway_port: Port = Field(19091, ge=1, le=65535)
+    alertmanager_port: Port = Field(19093, ge=1, le=65535)
+    receiver_port: Port = Field(18080, ge=1, le=65535)
+    postgres_port: Port = Field(15432, ge=1, le=65535)
+    smtp_port: Port = Field(11025, ge=1, le=65535)
+    slack_port: Port = Field(18081, ge=1, le=65535)
+    ready_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long `stack up` waits for each component to be ready."
+    )
+    install_missing: bool = Field(
+        True, description="Install missing Debian packages with apt-get when run as root."
+    )
+    prometheus_bin: str = "prometheus"
+    alertmanager_bin: str = Field(
+        "prometheus-alertmanager", description="Debian names it prometheus-alertmanager."
+    )
+    pushgateway_bin: str = "prometheus-pushgateway"
+    promtool_bin: str = "promtool"
+    amtool_bin: str = "amtool"
+    postgres_bin_dir: Path | None = Field(
+        None,
+        description="Folder with initdb/pg_ctl; default: PATH, then /usr/lib/postgresql/*/bin.",
+    )
+    prometheus_retention: str = Field("15d", description="Prometheus --storage.tsdb.retention.time")
+
+
+class ReceiverSettings(_Section):
+    """The webhook receiver that keeps the alert audit trail."""
+
+    max_payload_bytes: int = Field(
+        1_048_576, gt=0, description="Larger webhook bodies get 413 and store nothing."
+    )
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(8, ge=1)
+    db_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long a request waits for a database connection before 503."
+    )
+    threads: int = Field(8, ge=1, description="waitress worker threads")
+    default_page_size: int = Field(100, ge=1)
+    max_page_size: int = Field(1000, ge=1)
+
+
+class NotificationSettings(_Section):
+    """Who gets told. Addresses are rendered into the Alertmanager config."""
+
+    email_from: str = "riskwatch@localhost"
+    cro_email: str = "cro@localhost"
+    compliance_email: str = "compliance@localhost"
+    ops_email: str = "trading-ops@localhost"
+    smtp_smarthost: str | None = Field(
+        None, description="host:port of the SMTP relay; default: the local demo sink."
+    )
+    smtp_require_tls: bool = Field(
+        False, description="The local sink speaks plain SMTP; set true for a real relay."
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        None, description="Slack incoming-webhook URL; default: the local demo sink."
+    )
+    grafana_url: str = Field("http://127.0.0.1:3000", description="Linked from notifications.")
+
+
+class Settings(BaseSettings):
+    """Every setting riskwatch reads. See README 'Configuration' for the full list."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    project_dir: Path = Field(
+        default_factory=_project_dir,
+        description="Checkout holding prometheus.yml, alerts/ and dashboards/.",
+    )
+    state_dir: Path = Field(
+        Path(".state"), description="Where `stack` keeps data, logs, PIDs and the outbox."
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL DSN. Unset: `stack up` runs a throwaway cluster in the state dir.",
+    )
+    receiver_token: SecretStr | None = Field(
+        None, description="When set, the receiver demands `Authorization: Bearer <token>`."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    stack: StackSettings = StackSettings()
+    receiver: ReceiverSettings = ReceiverSettings()
+    notifications: NotificationSettings = NotificationSettings()
+
+    @field_validator("state_dir", "project_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file()
+        if config_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @cached_property
+    def url(self) -> LocalUrls:
+        return LocalUrls(self.stack)
+
+
+class LocalUrls:
+    """URLs of the local stack's components, derived from the ports."""
+
+    def __init__(self, stack: StackSettings) -> None:
+        base = f"http://{stack.host}"
+        self.prometheus = f"{base}:{stack.prometheus_port}"
+        self.pushgateway = f"{base}:{stack.pushgateway_port}"
+        self.alertmanager = f"{base}:{stack.alertmanager_port}"
+        self.receiver = f"{base}:{stack.receiver_port}"
+        self.slack_sink = f"{base}:{stack.slack_port}"
+
+
+class ConfigError(Exception):
+    """Invalid configuration, already phrased as one line for the operator."""
+
+
+def _config_file() -> Path | None:
+    explicit = _explicit_config.get()
+    source = "--config"
+    if explicit is None and os.environ.get(CONFIG_ENV):
+        explicit, source = Path(os.environ[CONFIG_ENV]), CONFIG_ENV
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} ({source}) does not exist")
+        return explicit
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: the field, its env var, what was given and what is allowed."""
+    lines = []
+    for problem in error.errors():
+        loc = tuple(problem["loc"])
+        field = ".".join(str(part) for part in loc) or "settings"
+        given = problem.get("input")
+        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        lines.append(
+            f"invalid setting {field}{shown}: {problem['msg']} "
+            f"[set in the config file or {_env_name(loc)}]"
+        )
+    return "; ".join(lines)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, raising ConfigError with one readable line if they are invalid."""
+    token = _explicit_config.set(config_file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # unreadable or malformed YAML
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"cannot read configuration: {detail}") from None
+    finally:
+        _explicit_config.reset(token)
