@@ -1,0 +1,233 @@
+"""The catalog: every metric riskwatch emits, declared once.
+
+Agents, exporters and the receiver create their metrics from here (`make_metric`),
+dashboards and alert rules are checked against it, and `riskwatch metrics` prints
+it. Names follow https://prometheus.io/docs/practices/naming/: base units, a unit
+suffix, `_total` on counters, and symbols or portfolios as labels, never in names.
+Labels never carry unbounded values such as order ids or timestamps.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+MetricType = Literal["gauge", "counter", "histogram"]
+Unit = Literal["usd", "ratio", "seconds", "bytes", "count", "bps", "timestamp", "info", "level"]
+
+# The unit a name's suffix promises; a name without one of these suffixes is a count,
+# a level or an index (unit "count", "level" or "info").
+_SUFFIX_UNITS: tuple[tuple[str, Unit], ...] = (
+    ("_timestamp_seconds", "timestamp"),
+    ("_seconds", "seconds"),
+    ("_usd", "usd"),
+    ("_ratio", "ratio"),
+    ("_bytes", "bytes"),
+    ("_bps", "bps"),
+)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: its name, type, unit, label names and help text."""
+
+    name: str
+    type: MetricType
+    unit: Unit
+    labels: tuple[str, ...]
+    help: str
+    buckets: tuple[float, ...] | None = None
+    raw_only: bool = False
+    """True when no dashboard panel or alert uses it: it exists for ad-hoc queries."""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"metric name {self.name!r} is not snake_case")
+        if (self.type == "counter") != self.name.endswith("_total"):
+            raise ValueError(f"{self.name}: counters, and only counters, end in _total")
+        base = self.name.removesuffix("_total")
+        expected: Unit | None = next((u for s, u in _SUFFIX_UNITS if base.endswith(s)), None)
+        if expected is not None and expected != self.unit:
+            raise ValueError(f"{self.name}: suffix says unit {expected!r}, declared {self.unit!r}")
+        if expected is None and self.unit not in ("count", "level", "info"):
+            raise ValueError(f"{self.name}: unit {self.unit!r} needs its suffix in the name")
+        if (self.buckets is not None) != (self.type == "histogram"):
+            raise ValueError(f"{self.name}: buckets go with histograms only")
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _gauge(name: str, unit: Unit, labels: tuple[str, ...], help: str, **kw: bool) -> MetricSpec:
+    return MetricSpec(name, "gauge", unit, labels, help, **kw)
+
+
+def _counter(name: str, labels: tuple[str, ...], help: str, **kw: bool) -> MetricSpec:
+    return MetricSpec(name, "counter", "count", labels, help, **kw)
+
+
+P = ("portfolio",)
+
+# Storage of one webhook payload is a single transaction of a few rows: milliseconds
+# normally, seconds only when PostgreSQL is struggling, which is what we want to see.
+_STORAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+METRICS: tuple[MetricSpec, ...] = (
+    # --- portfolio (contract of issue #2) ---
+    _gauge("trading_portfolio_value_usd", "usd", P, "Marked-to-market value of the portfolio."),
+    _gauge("trading_cash_balance_usd", "usd", P, "Cash held by the portfolio."),
+    _gauge(
+        "trading_daily_pnl_usd", "usd", P, "Profit and loss since the previous session's close."
+    ),
+    _gauge(
+        "trading_drawdown_ratio",
+        "ratio",
+        P,
+        "Current drawdown from the running peak of portfolio value, 0-1.",
+    ),
+    _gauge(
+        "trading_position_quantity",
+        "count",
+        ("portfolio", "symbol"),
+        "Signed quantity held per symbol; series are removed when a position closes.",
+    ),
+    # --- model ---
+    _gauge(
+        "model_confidence_ratio",
+        "ratio",
+        ("portfolio", "model"),
+        "The trading model's confidence in its current signal, 0-1.",
+    ),
+    # --- risk ---
+    _gauge(
+        "risk_var_ratio",
+        "ratio",
+        ("portfolio", "confidence"),
+        "1-day historical Value at Risk as a positive loss fraction of portfolio value.",
+    ),
+    _gauge(
+        "risk_expected_shortfall_ratio",
+        "ratio",
+        ("portfolio", "confidence"),
+        "1-day historical Expected Shortfall as a positive loss fraction of portfolio value.",
+    ),
+    # --- crowding ---
+    _gauge("crowding_hhi", "level", P, "Herfindahl-Hirschman index of factor exposures, 1/n-1."),
+    _gauge("crowding_gini", "level", P, "Gini coefficient of absolute factor exposures, 0-1."),
+    _gauge("crowding_level", "level", P, "Factor crowding level: 0 low, 1 medium, 2 high."),
+    # --- compliance ---
+    _gauge(
+        "compliance_violation_active",
+        "level",
+        ("portfolio", "rule", "severity"),
+        "1 while the compliance rule is violated, 0 otherwise; every rule is always present.",
+    ),
+    # --- agents ---
+    _gauge(
+        "agent_last_success_timestamp_seconds",
+        "timestamp",
+        ("agent", "task"),
+        "Unix time at which the agent's task last completed successfully.",
+    ),
+    # --- receiver ---
+    _counter(
+        "receiver_alerts_received_total",
+        ("status",),
+        "Alerts received in valid Alertmanager webhook payloads, by status.",
+    ),
+    _counter(
+        "receiver_alerts_stored_total",
+        ("status",),
+        "Alerts newly stored or whose status changed (a new audit event), by status.",
+    ),
+    _counter(
+        "receiver_alerts_duplicate_total",
+        (),
+        "Alerts already stored with the same status: Alertmanager retries and HA duplicates.",
+    ),
+    _counter(
+        "receiver_payloads_rejected_total",
+        ("reason",),
+        "Webhook payloads rejected, by reason (unauthorized, too_large, invalid, "
+        "database_unavailable).",
+    ),
+    MetricSpec(
+        "receiver_storage_duration_seconds",
+        "histogram",
+        "seconds",
+        (),
+        "Time to store one webhook payload transactionally.",
+        buckets=_STORAGE_BUCKETS,
+    ),
+    _gauge(
+        "receiver_database_up",
+        "level",
+        (),
+        "1 when the receiver's last database operation succeeded, 0 otherwise.",
+    ),
+    # --- demo notification sinks ---
+    _counter(
+        "sink_notifications_total",
+        ("channel",),
+        "Notifications written to the local outbox by the demo sinks (email, slack).",
+        raw_only=True,
+    ),
+)
+
+BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
+if len(BY_NAME) != len(METRICS):  # pragma: no cover - guards the table above
+    raise RuntimeError("a metric is declared twice in the catalog")
+
+
+def spec(name: str) -> MetricSpec:
+    """The declaration of `name`; KeyError names the metric if it is not in the catalog."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"metric {name!r} is not declared in riskwatch.catalog") from None
+
+
+def make_metric(name: str, registry: CollectorRegistry) -> MetricWrapperBase:
+    """Create the prometheus_client metric declared for `name` in `registry`."""
+    s = spec(name)
+    if s.type == "counter":
+        # prometheus_client appends _total itself; declare the base name.
+        return Counter(s.name.removesuffix("_total"), s.help, s.labels, registry=registry)
+    if s.type == "histogram":
+        assert s.buckets is not None
+        return Histogram(s.name, s.help, s.labels, registry=registry, buckets=s.buckets)
+    return Gauge(s.name, s.help, s.labels, registry=registry)
+
+
+def _typed(name: str, registry: CollectorRegistry, kind: MetricType) -> MetricWrapperBase:
+    declared = spec(name).type
+    if declared != kind:
+        raise TypeError(f"metric {name!r} is declared as a {declared}, not a {kind}")
+    return make_metric(name, registry)
+
+
+def make_counter(name: str, registry: CollectorRegistry) -> Counter:
+    """`make_metric` for a name declared as a counter."""
+    metric = _typed(name, registry, "counter")
+    assert isinstance(metric, Counter)
+    return metric
+
+
+def make_gauge(name: str, registry: CollectorRegistry) -> Gauge:
+    """`make_metric` for a name declared as a gauge."""
+    metric = _typed(name, registry, "gauge")
+    assert isinstance(metric, Gauge)
+    return metric
+
+
+def make_histogram(name: str, registry: CollectorRegistry) -> Histogram:
+    """`make_metric` for a name declared as a histogram."""
+    metric = _typed(name, registry, "histogram")
+    assert isinstance(metric, Histogram)
+    return metric
