@@ -64,12 +64,16 @@ class MetricSpec:
         return asdict(self)
 
 
-def _gauge(name: str, unit: Unit, labels: tuple[str, ...], help: str, **kw: bool) -> MetricSpec:
-    return MetricSpec(name, "gauge", unit, labels, help, **kw)
+def _gauge(
+    name: str, unit: Unit, labels: tuple[str, ...], help: str, *, raw_only: bool = False
+) -> MetricSpec:
+    return MetricSpec(name, "gauge", unit, labels, help, raw_only=raw_only)
 
 
-def _counter(name: str, labels: tuple[str, ...], help: str, **kw: bool) -> MetricSpec:
-    return MetricSpec(name, "counter", "count", labels, help, **kw)
+def _counter(
+    name: str, labels: tuple[str, ...], help: str, *, raw_only: bool = False
+) -> MetricSpec:
+    return MetricSpec(name, "counter", "count", labels, help, raw_only=raw_only)
 
 
 P = ("portfolio",)
