@@ -1,2 +1,213 @@
+"""The `riskwatch` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from riskwatch import catalog
+from riskwatch.settings import ConfigError, Settings, load_settings
+from riskwatch.stack.errors import StackError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line and exit: operators get a sentence, never a traceback."""
+    click.echo(f"riskwatch: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        settings = load_settings(ctx.obj.get("config"), **overrides)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    logging.basicConfig(
+        level=settings.log_level,
+        format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
+    )
+    return settings
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML settings file (default: $RISKWATCH_CONFIG, then ./riskwatch.yaml).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """riskwatch: monitoring and alerting for trading desks."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+# --------------------------------------------------------------------- config
+@cli.command("config")
+@click.pass_context
+def config_cmd(ctx: click.Context) -> None:
+    """Print the effective settings as JSON (secrets masked)."""
+    settings = _settings(ctx)
+    click.echo(settings.model_dump_json(indent=2))
+
+
+# -------------------------------------------------------------------- metrics
+@cli.command("metrics")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
+def metrics_cmd(as_json: bool) -> None:
+    """Print the metrics catalog: every metric riskwatch emits."""
+    if as_json:
+        click.echo(json.dumps([m.as_dict() for m in catalog.METRICS], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="riskwatch metrics catalog")
+    for column in ("name", "type", "unit", "labels", "help"):
+        table.add_column(column, overflow="fold")
+    for m in catalog.METRICS:
+        table.add_row(m.name, m.type, m.unit, ",".join(m.labels), m.help)
+    Console(width=200).print(table)
+
+
+# ---------------------------------------------------------------------- stack
+def _state_dir_option(func: F) -> F:
+    return click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="State folder (default: settings state_dir, ./.state).",
+    )(func)
+
+
+@cli.group()
+def stack() -> None:
+    """Run the whole pipeline on loopback: Prometheus, Alertmanager, Pushgateway,
+    PostgreSQL, the receiver and the demo notification sinks."""
+
+
+def _stack(ctx: click.Context, state_dir: Path | None) -> Any:
+    from riskwatch.stack.runner import Stack
+
+    overrides = {"state_dir": state_dir} if state_dir is not None else {}
+    return Stack(_settings(ctx, **overrides))
+
+
+@stack.command("up")
+@_state_dir_option
+@click.pass_context
+def stack_up(ctx: click.Context, state_dir: Path | None) -> None:
+    """Start every component that is not running yet, and print the URLs."""
+    runner = _stack(ctx, state_dir)
+    try:
+        status = runner.up(report=lambda line: click.echo(line, err=True))
+    except StackError as exc:
+        fail(str(exc))
+    _print_status(status)
+    if not status["healthy"]:
+        sys.exit(1)
+
+
+@stack.command("install")
+@click.pass_context
+def stack_install(ctx: click.Context) -> None:
+    """Install any missing Debian package the stack needs (as root), then list the binaries."""
+    from riskwatch.stack import binaries
+
+    settings = _settings(ctx)
+    try:
+        found = binaries.resolve(settings, report=lambda line: click.echo(line, err=True))
+    except StackError as exc:
+        fail(str(exc))
+    for role, path in sorted(found.items()):
+        click.echo(f"{role:<13} {path}")
+
+
+@stack.command("status")
+@_state_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def stack_status(ctx: click.Context, state_dir: Path | None, as_json: bool) -> None:
+    """Print each component's URL and health; exit 1 if any is unhealthy."""
+    status = _stack(ctx, state_dir).status()
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+    else:
+        _print_status(status)
+    sys.exit(0 if status["healthy"] else 1)
+
+
+@stack.command("down")
+@_state_dir_option
+@click.pass_context
+def stack_down(ctx: click.Context, state_dir: Path | None) -> None:
+    """Stop exactly what `stack up` started from this state folder."""
+    try:
+        _stack(ctx, state_dir).down(report=lambda line: click.echo(line, err=True))
+    except StackError as exc:
+        fail(str(exc))
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    health = status["health"]
+    for key in ("prometheus", "pushgateway", "alertmanager", "receiver", "database"):
+        mark = "up  " if health.get(key) else "DOWN"
+        click.echo(f"{mark} {key:<13} {status[key]}")
+    mark = "up  " if health.get("sinks") else "DOWN"
+    click.echo(f"{mark} {'outbox':<13} {status['outbox']}  (email/*.eml, slack/*.json)")
+
+
+# ----------------------------------------------------------- long-running services
+@cli.command("receiver")
+@click.option("--listen", default=None, help="HOST:PORT (default: stack.host and receiver_port).")
+@click.pass_context
+def receiver_cmd(ctx: click.Context, listen: str | None) -> None:
+    """Serve the Alertmanager webhook receiver (audit trail in PostgreSQL)."""
+    settings = _settings(ctx)
+    host, port = _listen(listen) if listen else (settings.stack.host, settings.stack.receiver_port)
+    if settings.database_url is None:
+        fail("the receiver needs a database: set RISKWATCH_DATABASE_URL", 2)
+    from riskwatch.receiver.serve import run
+
+    run(settings, host, port)
+
+
+@cli.command("sinks")
+@click.option("--outbox", type=click.Path(path_type=Path), default=None)
+@click.option("--smtp-listen", default=None, help="HOST:PORT for the SMTP sink.")
+@click.option("--slack-listen", default=None, help="HOST:PORT for the Slack-compatible sink.")
+@click.pass_context
+def sinks_cmd(
+    ctx: click.Context, outbox: Path | None, smtp_listen: str | None, slack_listen: str | None
+) -> None:
+    """Serve the demo notification sinks (SMTP and Slack) that write to the outbox."""
+    settings = _settings(ctx)
+    st = settings.stack
+    smtp = _listen(smtp_listen) if smtp_listen else (st.host, st.smtp_port)
+    slack = _listen(slack_listen) if slack_listen else (st.host, st.slack_port)
+    if smtp[0] != slack[0]:
+        fail("the SMTP and Slack sinks must listen on the same host", 2)
+    from riskwatch.sinks import run
+
+    run(outbox or settings.state_dir / "outbox", smtp[0], smtp[1], slack[1])
+
+
 def main() -> None:
-    pass
+    """Console-script entry point."""
+    cli(obj={})

@@ -100,12 +100,8 @@ class ReceiverSettings(_Section):
 
 
 class NotificationSettings(_Section):
-    """Who gets told. Addresses are rendered into the Alertmanager config."""
+    """Where Alertmanager delivers. Routes and recipients live in alerts/alertmanager.yml."""
 
-    email_from: str = "riskwatch@localhost"
-    cro_email: str = "cro@localhost"
-    compliance_email: str = "compliance@localhost"
-    ops_email: str = "trading-ops@localhost"
     smtp_smarthost: str | None = Field(
         None, description="host:port of the SMTP relay; default: the local demo sink."
     )

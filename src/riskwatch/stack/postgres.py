@@ -121,8 +121,7 @@ class LocalPostgres:
 
     def start(self, timeout_seconds: float) -> None:
         options = (
-            f"-c listen_addresses={self.host} -p {self.port} "
-            f"-c unix_socket_directories={self.home}"
+            f"-c listen_addresses={self.host} -p {self.port} -c unix_socket_directories={self.home}"
         )
         result = self._run(
             "pg_ctl",
@@ -159,11 +158,17 @@ class LocalPostgres:
         except (OSError, ValueError, IndexError):
             return None
 
+    def running(self) -> bool:
+        """pg_ctl's own answer: a stale postmaster.pid does not count."""
+        if not (self.data_dir / "PG_VERSION").is_file():
+            return False
+        return self._run("pg_ctl", "-D", str(self.data_dir), "status").returncode == 0
+
     def stop(self) -> None:
-        if self.pid() is None:
+        if not self.running():
             return
         result = self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
-        if result.returncode != 0 and self.pid() is not None:
+        if result.returncode != 0 and self.running():
             raise StackError(f"PostgreSQL did not stop: {_last_line(result)}")
 
 

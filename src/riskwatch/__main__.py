@@ -1,0 +1,3 @@
+from riskwatch.cli import main
+
+main()

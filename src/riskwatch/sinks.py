@@ -1,0 +1,143 @@
+"""Demo notification sinks: a real SMTP server and a Slack-compatible webhook endpoint.
+
+Alertmanager delivers to these exactly as it would to a mail relay and to Slack.
+Every notification becomes a file in the outbox, `<outbox>/email/*.eml` and
+`<outbox>/slack/*.json`, written atomically so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+log = logging.getLogger("riskwatch.sinks")
+
+# Slack caps an incoming-webhook message well below this; anything larger is not Slack.
+MAX_SLACK_BODY_BYTES = 1_048_576
+
+
+class Outbox:
+    """A folder per channel; file names sort in arrival order."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+        for channel in ("email", "slack"):
+            (root / channel).mkdir(parents=True, exist_ok=True)
+
+    def write(self, channel: str, suffix: str, data: bytes) -> Path:
+        with self._lock:
+            name = f"{time.time_ns()}-{next(self._seq):06d}{suffix}"
+        target = self.root / channel / name
+        tmp = target.with_name("." + name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        return target
+
+    def files(self, channel: str) -> list[Path]:
+        return sorted(p for p in (self.root / channel).iterdir() if not p.name.startswith("."))
+
+
+class _MailHandler:
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        content = envelope.original_content or b""
+        headers = (
+            f"X-Riskwatch-Mail-From: {envelope.mail_from}\r\n"
+            f"X-Riskwatch-Rcpt-To: {', '.join(envelope.rcpt_tos)}\r\n"
+        ).encode()
+        path = self.outbox.write("email", ".eml", headers + content)
+        log.info("email from %s to %s saved as %s", envelope.mail_from, envelope.rcpt_tos, path)
+        return "250 Message accepted for delivery"
+
+
+def _slack_handler(outbox: Outbox) -> type[BaseHTTPRequestHandler]:
+    class SlackHandler(BaseHTTPRequestHandler):
+        def _reply(self, status: HTTPStatus, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                self._reply(HTTPStatus.OK, "ok")
+            else:
+                self._reply(HTTPStatus.NOT_FOUND, "not_found")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length <= 0 or length > MAX_SLACK_BODY_BYTES:
+                self._reply(HTTPStatus.BAD_REQUEST, "invalid_payload")
+                return
+            try:
+                message: Any = json.loads(self.rfile.read(length))
+            except ValueError:
+                self._reply(HTTPStatus.BAD_REQUEST, "invalid_payload")
+                return
+            if not isinstance(message, dict):
+                self._reply(HTTPStatus.BAD_REQUEST, "invalid_payload")
+                return
+            record = {"path": self.path, "received_at": time.time(), "message": message}
+            path = outbox.write("slack", ".json", json.dumps(record, indent=2).encode())
+            log.info("slack message for %s saved as %s", message.get("channel"), path)
+            self._reply(HTTPStatus.OK, "ok")  # what Slack's incoming webhooks answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("slack sink: " + format, *args)
+
+    return SlackHandler
+
+
+class Sinks:
+    """Both sinks, started and stopped together."""
+
+    def __init__(self, outbox_dir: Path, host: str, smtp_port: int, slack_port: int) -> None:
+        self.outbox = Outbox(outbox_dir)
+        self._smtp = Controller(_MailHandler(self.outbox), hostname=host, port=smtp_port)
+        self._http = ThreadingHTTPServer((host, slack_port), _slack_handler(self.outbox))
+        self._http_thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._smtp.start()
+        self._http_thread.start()
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._smtp.stop()
+
+
+def run(outbox_dir: Path, host: str, smtp_port: int, slack_port: int) -> None:
+    """Serve both sinks until SIGTERM or SIGINT."""
+    sinks = Sinks(outbox_dir, host, smtp_port, slack_port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    sinks.start()
+    log.info("sinks: smtp %s:%d, slack http://%s:%d", host, smtp_port, host, slack_port)
+    stop.wait()
+    sinks.stop()
+
+
+def read_slack(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """The recorded Slack posts, oldest first."""
+    return [json.loads(p.read_text()) for p in paths]

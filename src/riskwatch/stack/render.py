@@ -1,0 +1,130 @@
+"""Render the repo's Prometheus and Alertmanager configs for the local runner.
+
+The repo keeps one hand-edited copy of each config, written for docker compose's
+service names. The local runner loads it, replaces only what differs on loopback
+(target addresses, the receiver URL, the SMTP smarthost, secret and template
+paths) and writes the result into the state folder. Everything else, including
+every interval and route, is the repo's own.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from riskwatch.settings import Settings
+from riskwatch.stack.errors import StackError
+
+PROMETHEUS_CONFIG = "prometheus.yml"
+ALERTMANAGER_CONFIG = "alerts/alertmanager.yml"
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise StackError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise StackError(f"{path} is not a YAML mapping")
+    return data
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """YAML anchors in the sources share lists between receivers; write them out in full."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _dump(data: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Rendered by `riskwatch stack` from the repo's config. Edit the source instead.\n"
+    path.write_text(header + yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False))
+    return path
+
+
+def local_scrape_targets(settings: Settings) -> dict[str, str]:
+    """host:port of each scrape job on loopback, by job name."""
+    st = settings.stack
+    return {
+        "pushgateway": f"{st.host}:{st.pushgateway_port}",
+        "prometheus": f"{st.host}:{st.prometheus_port}",
+        "alertmanager": f"{st.host}:{st.alertmanager_port}",
+        "receiver": f"{st.host}:{st.receiver_port}",
+    }
+
+
+def render_prometheus(settings: Settings, out: Path) -> Path:
+    """Write the local Prometheus config; returns its path."""
+    source = settings.project_dir / PROMETHEUS_CONFIG
+    config = copy.deepcopy(load_yaml(source))
+    targets = local_scrape_targets(settings)
+    config["rule_files"] = [
+        str((source.parent / pattern).resolve()) for pattern in config.get("rule_files", [])
+    ]
+    for job in config.get("scrape_configs", []):
+        name = job["job_name"]
+        if name not in targets:
+            raise StackError(
+                f"{source}: scrape job {name!r} has no local address; "
+                "add it to riskwatch.stack.render.local_scrape_targets"
+            )
+        job["static_configs"] = [{"targets": [targets[name]]}]
+    for am in config.get("alerting", {}).get("alertmanagers", []):
+        am["static_configs"] = [{"targets": [targets["alertmanager"]]}]
+    return _dump(config, out)
+
+
+def _with_netloc(url: str, base: str) -> str:
+    """`url` with the scheme and host:port of `base`, keeping its path."""
+    parts, new = urlsplit(url), urlsplit(base)
+    return urlunsplit((new.scheme, new.netloc, parts.path, parts.query, parts.fragment))
+
+
+def render_alertmanager(settings: Settings, out: Path, secrets_dir: Path) -> Path:
+    """Write the local Alertmanager config and its secret files; returns its path."""
+    source = settings.project_dir / ALERTMANAGER_CONFIG
+    config = copy.deepcopy(load_yaml(source))
+    st, notif = settings.stack, settings.notifications
+    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    slack_url = (
+        notif.slack_webhook_url.get_secret_value()
+        if notif.slack_webhook_url
+        else f"{settings.url.slack_sink}/services/riskwatch"
+    )
+    glob = config.setdefault("global", {})
+    glob["slack_api_url_file"] = str(_secret(secrets_dir, "slack_api_url", slack_url))
+    glob["smtp_smarthost"] = notif.smtp_smarthost or f"{st.host}:{st.smtp_port}"
+    glob["smtp_require_tls"] = notif.smtp_require_tls
+    config["templates"] = [
+        str((source.parent / pattern).resolve()) for pattern in config.get("templates", [])
+    ]
+
+    token = settings.receiver_token.get_secret_value() if settings.receiver_token else None
+    token_file = _secret(secrets_dir, "receiver_token", token) if token else None
+    for receiver in config.get("receivers", []):
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = _with_netloc(hook["url"], settings.url.receiver)
+            http_config = hook.get("http_config", {})
+            if token_file is None:
+                http_config.pop("authorization", None)
+            else:
+                http_config["authorization"] = {
+                    "type": "Bearer",
+                    "credentials_file": str(token_file),
+                }
+            if not http_config:
+                hook.pop("http_config", None)
+    return _dump(config, out)
+
+
+def _secret(secrets_dir: Path, name: str, value: str) -> Path:
+    path = secrets_dir / name
+    path.write_text(value)
+    path.chmod(0o600)
+    return path

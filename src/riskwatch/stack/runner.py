@@ -1,0 +1,330 @@
+"""`riskwatch stack up|status|down`: the whole pipeline on loopback.
+
+Components start in dependency order (PostgreSQL, Pushgateway, sinks, receiver,
+Alertmanager, Prometheus), each awaited on its readiness endpoint. `up` is
+idempotent: a component already running from this state folder is left alone.
+`down` stops exactly what `up` recorded, newest first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from riskwatch.settings import ENV_PREFIX, Settings
+from riskwatch.stack import binaries
+from riskwatch.stack.errors import StackError
+from riskwatch.stack.postgres import LocalPostgres, find_postgres_bin_dir
+from riskwatch.stack.processes import (
+    ProcessRecord,
+    http_ok,
+    is_alive,
+    port_in_use,
+    spawn,
+    terminate,
+    wait_until,
+)
+from riskwatch.stack.render import render_alertmanager, render_prometheus
+
+STACK_FILE = "stack.json"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a state folder keeps each thing."""
+
+    root: Path
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def rendered(self) -> Path:
+        return self.root / "config"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One process of the stack: how to start it and how to know it is ready."""
+
+    name: str
+    port_setting: str
+    port: int
+    argv: tuple[str, ...]
+    ready: Callable[[], bool]
+    env: dict[str, str] | None = None
+
+
+def _env_var(setting: str) -> str:
+    return ENV_PREFIX + setting.replace(".", "__").upper()
+
+
+def _check_port(settings: Settings, setting: str, port: int) -> None:
+    if port_in_use(settings.stack.host, port):
+        raise StackError(
+            f"port {port} on {settings.stack.host} is already in use; "
+            f"change {setting} (or {_env_var(setting)}) or stop what holds it"
+        )
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN without a password, for printing."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Stack:
+    """The local stack of one state folder."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.layout = Layout(settings.state_dir)
+
+    # ----------------------------------------------------------------- helpers
+    def _postgres(self) -> LocalPostgres | None:
+        if self.settings.database_url is not None:
+            return None
+        bin_dir = find_postgres_bin_dir(self.settings.stack.postgres_bin_dir)
+        if bin_dir is None:
+            raise StackError(binaries.missing_message(["postgresql"]))
+        st = self.settings.stack
+        return LocalPostgres.in_state_dir(bin_dir, self.layout.root, st.host, st.postgres_port)
+
+    def database_dsn(self) -> str:
+        if self.settings.database_url is not None:
+            return self.settings.database_url.get_secret_value()
+        pg = self._postgres()
+        assert pg is not None
+        return pg.dsn
+
+    def urls(self) -> dict[str, str]:
+        u = self.settings.url
+        return {
+            "prometheus": u.prometheus,
+            "pushgateway": u.pushgateway,
+            "alertmanager": u.alertmanager,
+            "receiver": u.receiver,
+            "database": redact_dsn(self.database_dsn()),
+            "outbox": str(self.layout.outbox),
+        }
+
+    def _components(self, bins: dict[str, str]) -> list[Component]:
+        s, st, u, lay = self.settings, self.settings.stack, self.settings.url, self.layout
+        host = st.host
+        child_env = dict(os.environ)
+        child_env[_env_var("database_url")] = self.database_dsn()
+        child_env[_env_var("state_dir")] = str(lay.root)
+        child_env[_env_var("project_dir")] = str(s.project_dir)
+        py = (sys.executable, "-m", "riskwatch")
+        prom_cfg = render_prometheus(s, lay.rendered / "prometheus.yml")
+        am_cfg = render_alertmanager(s, lay.rendered / "alertmanager.yml", lay.secrets)
+        return [
+            Component(
+                "pushgateway",
+                "stack.pushgateway_port",
+                st.pushgateway_port,
+                (
+                    bins["pushgateway"],
+                    f"--web.listen-address={host}:{st.pushgateway_port}",
+                    f"--persistence.file={lay.root / 'pushgateway' / 'metrics.store'}",
+                    "--persistence.interval=1m",
+                    "--web.enable-admin-api",
+                ),
+                lambda: http_ok(f"{u.pushgateway}/-/ready"),
+            ),
+            Component(
+                "sinks",
+                "stack.slack_port",
+                st.slack_port,
+                (
+                    *py,
+                    "sinks",
+                    f"--outbox={lay.outbox}",
+                    f"--smtp-listen={host}:{st.smtp_port}",
+                    f"--slack-listen={host}:{st.slack_port}",
+                ),
+                lambda: http_ok(f"{u.slack_sink}/healthz"),
+                child_env,
+            ),
+            Component(
+                "receiver",
+                "stack.receiver_port",
+                st.receiver_port,
+                (*py, "receiver", f"--listen={host}:{st.receiver_port}"),
+                lambda: http_ok(f"{u.receiver}/healthz"),
+                child_env,
+            ),
+            Component(
+                "alertmanager",
+                "stack.alertmanager_port",
+                st.alertmanager_port,
+                (
+                    bins["alertmanager"],
+                    f"--config.file={am_cfg}",
+                    f"--storage.path={lay.root / 'alertmanager'}",
+                    f"--web.listen-address={host}:{st.alertmanager_port}",
+                    f"--web.external-url={u.alertmanager}",
+                    "--cluster.listen-address=",  # a single local instance: no gossip port
+                ),
+                lambda: http_ok(f"{u.alertmanager}/-/ready"),
+            ),
+            Component(
+                "prometheus",
+                "stack.prometheus_port",
+                st.prometheus_port,
+                (
+                    bins["prometheus"],
+                    f"--config.file={prom_cfg}",
+                    f"--storage.tsdb.path={lay.root / 'prometheus'}",
+                    f"--storage.tsdb.retention.time={st.prometheus_retention}",
+                    f"--web.listen-address={host}:{st.prometheus_port}",
+                    f"--web.external-url={u.prometheus}",
+                    "--web.enable-lifecycle",
+                    "--web.enable-admin-api",
+                ),
+                lambda: http_ok(f"{u.prometheus}/-/ready"),
+            ),
+        ]
+
+    # ------------------------------------------------------------------- verbs
+    def up(self, report: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+        """Start whatever is not running yet and return the status."""
+        st = self.settings.stack
+        bins = binaries.resolve(self.settings, report)
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        pg = self._postgres()
+        components = self._components(bins)
+        running = {c.name: self._running(c.name) for c in components}
+        # Every port is checked before anything starts, so a clash leaves nothing half-up.
+        if pg is not None and not pg.running():
+            _check_port(self.settings, "stack.postgres_port", pg.port)
+        for comp in components:
+            if running[comp.name] is None:
+                _check_port(self.settings, comp.port_setting, comp.port)
+                if comp.name == "sinks":
+                    _check_port(self.settings, "stack.smtp_port", st.smtp_port)
+        if pg is not None:
+            if pg.running():
+                report(f"postgres: already running (pid {pg.pid()})")
+            else:
+                pg.initialize()
+                pg.start(st.ready_timeout_seconds)
+                report(f"postgres: started (pid {pg.pid()}, data {pg.data_dir})")
+        self._check_database()
+        for comp in components:
+            record = running[comp.name]
+            if record is not None:
+                if comp.name in ("alertmanager", "prometheus"):
+                    self._reload(comp.name)  # the rendered config may have changed
+                report(f"{comp.name}: already running (pid {record.pid})")
+                continue
+            log = self.layout.logs / f"{comp.name}.log"
+            record = spawn(comp.name, comp.argv, log, comp.env)
+            record.save(self.layout.run)
+            wait_until(
+                comp.ready,
+                comp.name,
+                st.ready_timeout_seconds,
+                alive=partial(is_alive, record),
+                log_path=str(log),
+            )
+            report(f"{comp.name}: started (pid {record.pid})")
+        (self.layout.root / STACK_FILE).write_text(json.dumps(self.urls(), indent=2))
+        return self.status()
+
+    def _running(self, name: str) -> ProcessRecord | None:
+        record = ProcessRecord.load(self.layout.run, name)
+        if record is not None and is_alive(record):
+            return record
+        ProcessRecord.forget(self.layout.run, name)
+        return None
+
+    def _check_database(self) -> None:
+        try:
+            with psycopg.connect(self.database_dsn(), connect_timeout=5) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            raise StackError(
+                f"database {redact_dsn(self.database_dsn())} is unreachable: "
+                f"{' '.join(str(exc).split())}"
+            ) from None
+
+    def _reload(self, name: str) -> None:
+        """Re-render and reload a running Prometheus or Alertmanager (config may have changed)."""
+        import requests
+
+        url = (
+            self.settings.url.prometheus if name == "prometheus" else self.settings.url.alertmanager
+        )
+        try:
+            requests.post(f"{url}/-/reload", timeout=10).raise_for_status()
+        except requests.RequestException as exc:
+            raise StackError(f"{name} did not reload its config: {exc}") from None
+
+    def status(self) -> dict[str, Any]:
+        """URLs and each component's health; reads what `up` recorded."""
+        stack_file = self.layout.root / STACK_FILE
+        urls: dict[str, Any] = (
+            json.loads(stack_file.read_text()) if stack_file.is_file() else self.urls()
+        )
+        u = self.settings.url
+        health = {
+            "prometheus": http_ok(f"{u.prometheus}/-/ready"),
+            "pushgateway": http_ok(f"{u.pushgateway}/-/ready"),
+            "alertmanager": http_ok(f"{u.alertmanager}/-/ready"),
+            "receiver": http_ok(f"{u.receiver}/healthz"),
+            "sinks": http_ok(f"{u.slack_sink}/healthz"),
+            "database": self._database_up(),
+        }
+        urls["health"] = health
+        urls["healthy"] = all(health.values())
+        return urls
+
+    def _database_up(self) -> bool:
+        try:
+            with psycopg.connect(self.database_dsn(), connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except (psycopg.Error, StackError):
+            return False
+
+    def down(self, report: Callable[[str], None] = lambda _: None) -> None:
+        """Stop everything this state folder's `up` started, newest first."""
+        for name in ("prometheus", "alertmanager", "receiver", "sinks", "pushgateway"):
+            record = ProcessRecord.load(self.layout.run, name)
+            if record is None:
+                continue
+            if is_alive(record):
+                terminate(record)
+                report(f"{name}: stopped (pid {record.pid})")
+            ProcessRecord.forget(self.layout.run, name)
+        pg = self._postgres() if self.settings.database_url is None else None
+        if pg is not None and pg.running():
+            pg.stop()
+            report(f"postgres: stopped (data {pg.data_dir})")
+        (self.layout.root / STACK_FILE).unlink(missing_ok=True)

@@ -1,0 +1,117 @@
+"""Shared fixtures: one real stack per test session, on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import requests
+
+from riskwatch.settings import Settings, load_settings
+from riskwatch.stack.runner import Stack
+
+T = TypeVar("T")
+
+PORT_FIELDS = (
+    "prometheus_port",
+    "pushgateway_port",
+    "alertmanager_port",
+    "receiver_port",
+    "postgres_port",
+    "smtp_port",
+    "slack_port",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def free_ports() -> dict[str, int]:
+    """A free port per component, distinct from each other."""
+    ports: dict[str, int] = {}
+    while len(set(ports.values())) < len(PORT_FIELDS):
+        ports = {field: free_port() for field in PORT_FIELDS}
+    return ports
+
+
+def wait_for(
+    probe: Callable[[], T | None], what: str, timeout: float = 90.0, interval: float = 0.25
+) -> T:
+    """Readiness polling: call `probe` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Any:
+    """Run the installed `riskwatch` CLI as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "riskwatch", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+
+
+TEST_TOKEN = "test-token-" + os.urandom(8).hex()
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    state = tmp_path_factory.mktemp("stack-state")
+    return load_settings(
+        state_dir=state, stack=free_ports(), receiver_token=TEST_TOKEN
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(stack_settings: Settings) -> Iterator[Stack]:
+    """The real pipeline: Prometheus, Alertmanager, Pushgateway, PostgreSQL, receiver, sinks."""
+    runner = Stack(stack_settings)
+    try:
+        runner.up()
+        yield runner
+    finally:
+        runner.down()
+
+
+class Receiver:
+    """A client for the receiver's API with the session's token."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def alerts(self, **params: Any) -> list[dict[str, Any]]:
+        resp = requests.get(f"{self.url}/api/alerts", params=params, headers=self.headers, timeout=5)
+        resp.raise_for_status()
+        alerts: list[dict[str, Any]] = resp.json()["alerts"]
+        return alerts
+
+
+@pytest.fixture(scope="session")
+def receiver(stack: Stack) -> Receiver:
+    return Receiver(stack.settings.url.receiver, TEST_TOKEN)
+
+
+@pytest.fixture(scope="session")
+def outbox(stack: Stack) -> Path:
+    return stack.layout.outbox
