@@ -71,9 +71,14 @@ def _gauge(
 
 
 def _counter(
-    name: str, labels: tuple[str, ...], help: str, *, raw_only: bool = False
+    name: str,
+    labels: tuple[str, ...],
+    help: str,
+    *,
+    unit: Unit = "count",
+    raw_only: bool = False,
 ) -> MetricSpec:
-    return MetricSpec(name, "counter", "count", labels, help, raw_only=raw_only)
+    return MetricSpec(name, "counter", unit, labels, help, raw_only=raw_only)
 
 
 P = ("portfolio",)
@@ -112,14 +117,16 @@ METRICS: tuple[MetricSpec, ...] = (
     _gauge(
         "risk_var_ratio",
         "ratio",
-        ("portfolio", "confidence"),
-        "1-day historical Value at Risk as a positive loss fraction of portfolio value.",
+        ("portfolio", "confidence", "method"),
+        "1-day Value at Risk as a positive loss fraction of portfolio value; method is "
+        "historical, gaussian or cornish_fisher.",
     ),
     _gauge(
         "risk_expected_shortfall_ratio",
         "ratio",
-        ("portfolio", "confidence"),
-        "1-day historical Expected Shortfall as a positive loss fraction of portfolio value.",
+        ("portfolio", "confidence", "method"),
+        "1-day Expected Shortfall as a positive loss fraction of portfolio value; method is "
+        "historical, gaussian or cornish_fisher.",
     ),
     # --- crowding ---
     _gauge("crowding_hhi", "level", P, "Herfindahl-Hirschman index of factor exposures, 1/n-1."),
@@ -132,7 +139,144 @@ METRICS: tuple[MetricSpec, ...] = (
         ("portfolio", "rule", "severity"),
         "1 while the compliance rule is violated, 0 otherwise; every rule is always present.",
     ),
-    # --- agents ---
+    # --- portfolio detail (issue #4) ---
+    _gauge("trading_peak_value_usd", "usd", P, "Running peak of portfolio value (drawdown base)."),
+    _gauge("trading_gross_exposure_usd", "usd", P, "Sum of absolute position market values."),
+    _gauge("trading_net_exposure_usd", "usd", P, "Sum of signed position market values."),
+    _gauge("trading_positions", "count", P, "Number of open positions."),
+    _gauge(
+        "trading_position_market_value_usd",
+        "usd",
+        ("portfolio", "symbol", "sector"),
+        "Signed market value per open position.",
+    ),
+    _gauge(
+        "trading_position_weight_ratio",
+        "ratio",
+        ("portfolio", "symbol"),
+        "Signed position market value over portfolio value.",
+    ),
+    _gauge(
+        "trading_sector_weight_ratio",
+        "ratio",
+        ("portfolio", "sector"),
+        "Absolute exposure per sector over portfolio value.",
+    ),
+    _gauge("trading_turnover_ratio", "ratio", P, "Traded notional today over portfolio value."),
+    _counter(
+        "trading_trades_total",
+        ("portfolio", "side"),
+        "Executions (fills) seen, by side (buy, sell).",
+    ),
+    _counter(
+        "trading_traded_notional_usd_total",
+        ("portfolio", "side"),
+        "Notional traded, by side.",
+        unit="usd",
+    ),
+    _gauge(
+        "marketdata_price_usd",
+        "usd",
+        ("source", "symbol"),
+        "Last accepted price per held symbol.",
+        raw_only=True,
+    ),
+    _gauge(
+        "marketdata_last_update_timestamp_seconds",
+        "timestamp",
+        ("source",),
+        "Unix time of the newest accepted market-data update from the source.",
+    ),
+    _counter(
+        "marketdata_rejected_ticks_total",
+        ("source", "reason"),
+        "Ticks rejected before use (reason: nan, non_positive, stale).",
+    ),
+    # --- model detail ---
+    _gauge(
+        "model_accuracy_ratio",
+        "ratio",
+        ("portfolio", "model"),
+        "Share of the model's predictions over the last hour that came true, 0-1.",
+    ),
+    _gauge(
+        "model_episode_reward",
+        "level",
+        ("portfolio", "model"),
+        "The model's reward over its current episode, in the model's own units.",
+    ),
+    # --- performance figures (riskwatch.analytics.performance_metrics) ---
+    _gauge("risk_annual_return_ratio", "ratio", P, "Geometric annualised return."),
+    _gauge("risk_annual_volatility_ratio", "ratio", P, "Annualised volatility (ddof=1)."),
+    _gauge("risk_sharpe", "level", P, "Annualised Sharpe ratio."),
+    _gauge("risk_sortino", "level", P, "Annualised Sortino ratio."),
+    _gauge("risk_calmar", "level", P, "Calmar ratio: annual return over max drawdown."),
+    _gauge("risk_max_drawdown_ratio", "ratio", P, "Largest peak-to-trough loss, positive."),
+    _gauge("risk_win_rate_ratio", "ratio", P, "Share of non-flat periods with a gain."),
+    _gauge("risk_profit_factor", "level", P, "Sum of gains over absolute sum of losses."),
+    _gauge("risk_win_loss", "level", P, "Mean gain over absolute mean loss."),
+    _gauge("risk_beta", "level", P, "Beta to the benchmark."),
+    _gauge("risk_alpha_ratio", "ratio", P, "Annualised alpha to the benchmark."),
+    _gauge("risk_tracking_error_ratio", "ratio", P, "Annualised tracking error."),
+    _gauge("risk_information", "level", P, "Information ratio against the benchmark."),
+    # --- crowding detail ---
+    _gauge(
+        "crowding_absorption_ratio",
+        "ratio",
+        P,
+        "Share of holdings' return variance explained by the top eigenvectors.",
+    ),
+    # --- compliance detail ---
+    _gauge(
+        "compliance_rule_value",
+        "level",
+        ("portfolio", "rule"),
+        "Observed value of the compliance rule's measure, in the rule's own unit.",
+    ),
+    _gauge(
+        "compliance_rule_limit",
+        "level",
+        ("portfolio", "rule"),
+        "The compliance rule's limit, in the rule's own unit.",
+    ),
+    _gauge(
+        "compliance_violation_evidence_info",
+        "info",
+        ("portfolio", "rule", "subject"),
+        "1 per offending symbol or sector of a violated rule; removed when it clears.",
+    ),
+    # --- agent runtime ---
+    _gauge(
+        "agent_task_duration_seconds",
+        "seconds",
+        ("agent", "task"),
+        "Wall time of the task's last run.",
+    ),
+    _counter("agent_task_runs_total", ("agent", "task"), "Task runs, successful or not."),
+    _counter("agent_task_failures_total", ("agent", "task"), "Task runs that failed."),
+    _counter(
+        "agent_push_failures_total",
+        ("agent",),
+        "Pushes to the Pushgateway that failed after retries.",
+    ),
+    _gauge(
+        "component_up",
+        "level",
+        ("component",),
+        "1 when the health agent's check of the component passed.",
+    ),
+    _gauge(
+        "component_check_duration_seconds",
+        "seconds",
+        ("component",),
+        "Latency of the health agent's last check of the component.",
+    ),
+    _gauge(
+        "broker_connected",
+        "level",
+        ("broker",),
+        "1 while the broker gateway connection is up.",
+    ),
     _gauge(
         "agent_last_success_timestamp_seconds",
         "timestamp",
