@@ -1,0 +1,107 @@
+"""Request bodies the receiver accepts, validated with pydantic.
+
+The webhook models follow Alertmanager's webhook payload version 4
+(https://prometheus.io/docs/alerting/latest/configuration/#webhook_config). They
+ignore unknown fields, since newer Alertmanagers add some, but are strict about the
+ones they know: a timestamp must be an RFC 3339 string with an offset, never a
+number, and label values must be strings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+
+AlertStatus = Literal["firing", "resolved"]
+
+# Go's zero time.Time, which Alertmanager sends as endsAt when an alert has no end.
+_GO_ZERO_YEAR = 1
+_MAX_ERRORS_SHOWN = 5
+_MAX_INPUT_SHOWN = 60
+
+
+class _Incoming(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class WebhookAlert(_Incoming):
+    """One alert of a webhook payload."""
+
+    status: AlertStatus
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: AwareDatetime = Field(alias="startsAt")
+    ends_at: AwareDatetime | None = Field(None, alias="endsAt")
+    generator_url: str = Field("", alias="generatorURL")
+    fingerprint: str = Field(min_length=1, max_length=128)
+
+    @field_validator("ends_at")
+    @classmethod
+    def _zero_is_unset(cls, value: datetime | None) -> datetime | None:
+        return None if value is not None and value.year == _GO_ZERO_YEAR else value
+
+
+class WebhookPayload(_Incoming):
+    """An Alertmanager webhook body (version 4): one notification for one alert group."""
+
+    version: Literal["4"]
+    group_key: str = Field(alias="groupKey")
+    truncated_alerts: int = Field(0, ge=0, alias="truncatedAlerts")
+    status: AlertStatus
+    receiver: str = Field(min_length=1)
+    group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
+    common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
+    external_url: str = Field("", alias="externalURL")
+    alerts: list[WebhookAlert]
+
+
+class AckRequest(BaseModel):
+    """Body of ``POST /api/alerts/<id>/ack``: who acknowledges and why."""
+
+    # Our own API: an unknown field is a client mistake worth reporting.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    who: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    why: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+def describe(error: ValidationError) -> str:
+    """The problems in `error` as one line, each naming its field, e.g. ``alerts[0].startsAt``."""
+    problems = error.errors(include_url=False)
+    parts = [_describe_one(problem) for problem in problems[:_MAX_ERRORS_SHOWN]]
+    if len(problems) > _MAX_ERRORS_SHOWN:
+        parts.append(f"and {len(problems) - _MAX_ERRORS_SHOWN} more problems")
+    return "; ".join(parts)
+
+
+def _describe_one(problem: ErrorDetails) -> str:
+    where = _location(problem["loc"])
+    message = str(problem["msg"])
+    if problem["type"] == "json_invalid":
+        return f"body is not valid JSON: {problem.get('ctx', {}).get('error', message)}"
+    given = problem.get("input")
+    if problem["type"] != "missing" and isinstance(given, str | int | float | bool):
+        shown = repr(given)
+        if len(shown) > _MAX_INPUT_SHOWN:
+            shown = shown[: _MAX_INPUT_SHOWN - 3] + "..."
+        message += f" (got {shown})"
+    return f"{where}: {message}"
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "body"
