@@ -1,0 +1,89 @@
+"""The receiver's Flask application factory.
+
+`create_app` wires settings, the per-app metrics registry, bearer-token auth, the
+database pool (migrating the schema at start when the database answers) and the
+blueprints. Every error is answered as JSON ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+import psycopg
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from riskwatch.receiver import api, auth, db, ops, webhook
+from riskwatch.receiver.metrics import ReceiverMetrics, RejectReason, current
+from riskwatch.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+# Webhook rejections counted in receiver_payloads_rejected_total, by HTTP status.
+_WEBHOOK_REJECTIONS: Final[dict[int, RejectReason]] = {
+    400: "invalid",
+    401: "unauthorized",
+    413: "too_large",
+}
+# How soon a client may retry after a 503; Alertmanager keeps its own backoff.
+_RETRY_AFTER_SECONDS: Final = "5"
+
+
+def create_app(
+    settings: Settings | None = None, test_config: Mapping[str, Any] | None = None
+) -> Flask:
+    """Build a receiver app; `settings` default to `load_settings()`.
+
+    `test_config` is merged into ``app.config`` last (e.g. ``{"TESTING": True}``).
+    Raises ConfigError when no database URL is configured. A database that is down
+    does not stop the app: it answers 503 until the database is back.
+    """
+    settings = settings if settings is not None else load_settings()
+    if settings.database_url is None:
+        raise ConfigError("the receiver needs database_url [RISKWATCH_DATABASE_URL]")
+
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(
+        # Werkzeug enforces it while reading any request body: 413 past this size.
+        MAX_CONTENT_LENGTH=settings.receiver.max_payload_bytes,
+    )
+    app.config[api.RECEIVER_SETTINGS] = settings.receiver
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+
+    ReceiverMetrics.create().install(app)
+    auth.init_app(app, settings.receiver_token)
+    _register_error_handlers(app)
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ops.bp)
+    db.init_app(app, settings.database_url.get_secret_value(), settings.receiver)
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = exc.code or 500
+        if request.blueprint == webhook.bp.name and code in _WEBHOOK_REJECTIONS:
+            current().reject(_WEBHOOK_REJECTIONS[code])
+            log.warning("webhook payload rejected status=%d error=%r", code, exc.description)
+        response = jsonify(error=exc.description or exc.name)
+        # Keep what the exception says beyond its body: WWW-Authenticate, Allow.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, code
+
+    @app.errorhandler(psycopg.OperationalError)
+    def database_unavailable(exc: psycopg.OperationalError) -> tuple[Response, int]:
+        metrics = current()
+        metrics.database_up.set(0)
+        if request.blueprint == webhook.bp.name:
+            metrics.reject("database_unavailable")
+        log.warning("database unavailable path=%s error=%r", request.path, str(exc))
+        response = jsonify(error="database unavailable; nothing was stored, retry later")
+        response.headers["Retry-After"] = _RETRY_AFTER_SECONDS
+        return response, 503

@@ -1,0 +1,49 @@
+"""Operational endpoints: ``/healthz``, ``/metrics`` and ``/openapi.json``."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import psycopg
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from riskwatch.receiver import metrics
+from riskwatch.receiver.db import get_db
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("ops", __name__)
+
+# Read once at import: the document ships with the package and never changes at run time.
+OPENAPI_DOCUMENT = resources.files("riskwatch.receiver").joinpath("openapi.json").read_bytes()
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, str], int]:
+    """200 when the database answers, else 503; the process itself keeps serving.
+
+    Asking for a connection also applies migrations that were postponed because the
+    database was down at start, so a probe is what finishes a late start.
+    """
+    try:
+        get_db().execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        metrics.current().database_up.set(0)
+        log.warning("health check: database down error=%r", str(exc))
+        return {"status": "degraded", "database": "down"}, 503
+    return {"status": "ok", "database": "up"}, 200
+
+
+@bp.get("/metrics", endpoint="metrics")
+def prometheus_metrics() -> Response:
+    """The app's own registry in the Prometheus text exposition format."""
+    body = generate_latest(metrics.current().registry)
+    return Response(body, status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3 description of this API."""
+    return Response(OPENAPI_DOCUMENT, status=200, mimetype="application/json")

@@ -1,0 +1,64 @@
+"""Serve the receiver with waitress (``riskwatch receiver --listen HOST:PORT``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from waitress import create_server  # type: ignore[import-untyped, unused-ignore]
+
+from riskwatch.receiver.app import create_app
+from riskwatch.receiver.db import close_pool
+from riskwatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# waitress buffers a whole body before the app sees it (to a temp file past 512 KiB),
+# so its own cap is what bounds the disk and memory an unauthenticated client can
+# use. It sits above the app's limit so that an ordinary oversize payload still gets
+# the app's JSON 413 and is counted in receiver_payloads_rejected_total; only absurd
+# bodies meet waitress's plain 413.
+_SERVER_BODY_LIMIT_FACTOR = 2
+
+
+def build_server(app: Flask, settings: Settings, host: str, port: int) -> Any:
+    """A bound, not yet running waitress server for `app` (port 0 picks a free port).
+
+    Its `effective_port` is the port bound, `run()` serves until `close()`.
+    """
+    return create_server(
+        app,
+        host=host,
+        port=port,
+        threads=settings.receiver.threads,
+        max_request_body_size=_SERVER_BODY_LIMIT_FACTOR * settings.receiver.max_payload_bytes,
+        ident="riskwatch-receiver",
+    )
+
+
+def run(settings: Settings, host: str, port: int) -> None:
+    """Migrate the schema, then serve until interrupted.
+
+    A database that is down at start is logged, not fatal: /healthz reports it, the
+    webhook answers 503 and the migrations run on the first request that reaches the
+    database once it is back.
+    """
+    app = create_app(settings)
+    try:
+        server = build_server(app, settings, host, port)
+        log.info(
+            "receiver listening host=%s port=%d threads=%d auth=%s",
+            host,
+            server.effective_port,
+            settings.receiver.threads,
+            "bearer" if settings.receiver_token is not None else "none",
+        )
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            log.info("receiver stopping")
+        finally:
+            server.close()
+    finally:
+        close_pool(app)
