@@ -60,7 +60,7 @@ class SourceError(Exception):
     """The source could not answer (unreachable, rate-limited past the budget, bad data)."""
 
 
-class RejectedTick(ValueError):
+class RejectedTick(ValueError):  # noqa: N818 - a rejected tick is an outcome, not a fault
     """A price that must not be used; `reason` is a bounded label value."""
 
     def __init__(self, symbol: str, price: float, reason: Literal["nan", "non_positive"]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from riskwatch import catalog
+from riskwatch import catalog, logs
 from riskwatch.settings import ConfigError, Settings, load_settings
 from riskwatch.stack.errors import StackError
 
@@ -29,10 +28,7 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
         settings = load_settings(ctx.obj.get("config"), **overrides)
     except ConfigError as exc:
         fail(str(exc), 2)
-    logging.basicConfig(
-        level=settings.log_level,
-        format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-    )
+    logs.configure(settings.log_level)
     return settings
 
 

@@ -114,6 +114,145 @@ class NotificationSettings(_Section):
     grafana_url: str = Field("http://127.0.0.1:3000", description="Linked from notifications.")
 
 
+MarketPhaseName = Literal["PRE_MARKET", "REGULAR", "AFTER_HOURS", "CLOSED"]
+TRADING_HOURS: tuple[MarketPhaseName, ...] = ("PRE_MARKET", "REGULAR", "AFTER_HOURS")
+ALL_PHASES: tuple[MarketPhaseName, ...] = (*TRADING_HOURS, "CLOSED")
+
+
+class TaskSchedule(_Section):
+    """How often a task runs, and in which market phases (America/New_York, NYSE calendar)."""
+
+    interval_seconds: float = Field(gt=0)
+    phases: tuple[MarketPhaseName, ...] = TRADING_HOURS
+
+
+def _default_tasks() -> dict[str, TaskSchedule]:
+    return {
+        # Portfolio value, positions, trades and prices: what the CRO's stats show.
+        "portfolio": TaskSchedule(interval_seconds=15),
+        "model": TaskSchedule(interval_seconds=60),
+        "risk": TaskSchedule(interval_seconds=60),
+        # Factor crowding moves slowly; recomputing it every minute adds nothing.
+        "crowding": TaskSchedule(interval_seconds=300, phases=("REGULAR",)),
+        "compliance": TaskSchedule(interval_seconds=60),
+        # Every phase, so a closed market is never mistaken for a dead agent.
+        "health": TaskSchedule(interval_seconds=30, phases=ALL_PHASES),
+        "heartbeat": TaskSchedule(interval_seconds=30, phases=ALL_PHASES),
+    }
+
+
+class AgentSettings(_Section):
+    """The agent runtime shared by the trading and health agents."""
+
+    id: str | None = Field(
+        None, description="Agent id, the Pushgateway grouping key; default: KIND-HOSTNAME."
+    )
+    pushgateway_url: str | None = Field(None, description="Default: the local stack's Pushgateway.")
+    push_timeout_seconds: float = Field(2.0, gt=0)
+    push_max_attempts: int = Field(5, ge=1)
+    push_backoff_initial_seconds: float = Field(0.5, gt=0)
+    push_backoff_max_seconds: float = Field(30.0, gt=0)
+    metrics_listen: str | None = Field(
+        None, description="HOST:PORT to also serve /metrics for direct scraping."
+    )
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces."
+    )
+    trace_console: bool = Field(False, description="Print spans to stderr when no OTLP.")
+    tick_seconds: float = Field(1.0, gt=0, description="Scheduler resolution.")
+    calendar: str = Field("XNYS", description="exchange-calendars code of the exchange.")
+    tasks: dict[str, TaskSchedule] = Field(default_factory=_default_tasks)
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value: dict[str, TaskSchedule]) -> dict[str, TaskSchedule]:
+        unknown = set(value) - set(_default_tasks())
+        if unknown:
+            raise ValueError(
+                f"unknown task(s) {sorted(unknown)}; allowed: {sorted(_default_tasks())}"
+            )
+        return {**_default_tasks(), **value}
+
+
+class PortfolioSettings(_Section):
+    """One monitored portfolio (for the synthetic source: its seed and size too)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    initial_value_usd: float = Field(1_000_000.0, gt=0)
+    positions: int = Field(20, ge=1, le=5000, description="Synthetic book size.")
+    model: str = "momentum"
+    broker_account: str | None = Field(None, description="IBKR account id for this book.")
+
+
+class CrowdingSettings(_Section):
+    """Thresholds of riskwatch.analytics.factor_crowding (issue #3 defaults)."""
+
+    hhi_medium: float = Field(0.15, ge=0, le=1)
+    hhi_high: float = Field(0.25, ge=0, le=1)
+    gini_medium: float = Field(0.40, ge=0, le=1)
+    gini_high: float = Field(0.60, ge=0, le=1)
+    absorption_top_k: int = Field(
+        3, ge=1, description="Eigenvectors counted by the absorption ratio."
+    )
+
+
+class ComplianceSettings(_Section):
+    """Limits of the eight shipped rules, with per-portfolio overrides."""
+
+    limits: dict[str, float] = Field(
+        default_factory=lambda: {
+            "RISK_001": 50_000.0,  # USD, largest position value
+            "RISK_002": 0.02,  # 1-day 99% VaR over portfolio value
+            "POS_001": 30,  # open positions
+            "CON_001": 0.25,  # largest position over portfolio value
+            "CON_002": 0.40,  # largest sector over portfolio value
+            "EXE_001": 0.10,  # order quantity over 20-day ADV
+            "OPS_001": 0,  # orders outside regular hours
+            "DAT_001": 300.0,  # seconds since the last market-data update
+        }
+    )
+    overrides: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="portfolio -> rule -> limit"
+    )
+
+
+class TradingAgentSettings(_Section):
+    """What the trading agent watches and where its data comes from."""
+
+    data_source: Literal["synthetic", "polygon"] = "synthetic"
+    broker: Literal["synthetic", "ibkr"] = "synthetic"
+    seed: int = Field(7, description="Seed of the synthetic source: same seed, same market.")
+    portfolios: tuple[PortfolioSettings, ...] = (
+        PortfolioSettings(name="alpha"),
+        PortfolioSettings(name="beta", positions=12, initial_value_usd=500_000.0),
+    )
+    history_days: int = Field(756, ge=30, description="Daily history for risk figures (3y).")
+    benchmark: str | None = Field("SPY", description="Benchmark symbol for beta/alpha.")
+    var_confidence: float = Field(0.99, gt=0.5, lt=1)
+    es_confidence: float = Field(0.975, gt=0.5, lt=1)
+    var_methods: tuple[Literal["historical", "gaussian", "cornish_fisher"], ...] = (
+        "historical",
+        "gaussian",
+        "cornish_fisher",
+    )
+    crowding: CrowdingSettings = CrowdingSettings()
+    compliance: ComplianceSettings = ComplianceSettings()
+
+
+class HealthAgentSettings(_Section):
+    """What the health agent checks."""
+
+    trading_heartbeat_timeout_seconds: float = Field(
+        300.0, gt=0, description="A trading agent silent this long is reported stopped."
+    )
+    disk_paths: tuple[Path, ...] = Field(
+        (Path("."),), description="Filesystems whose free space is checked."
+    )
+    disk_min_free_ratio: float = Field(0.10, ge=0, le=1)
+    check_timeout_seconds: float = Field(3.0, gt=0)
+    market_data_max_age_seconds: float = Field(300.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Every setting riskwatch reads. See README 'Configuration' for the full list."""
 
@@ -142,6 +281,9 @@ class Settings(BaseSettings):
     stack: StackSettings = StackSettings()
     receiver: ReceiverSettings = ReceiverSettings()
     notifications: NotificationSettings = NotificationSettings()
+    agent: AgentSettings = AgentSettings()
+    trading: TradingAgentSettings = TradingAgentSettings()
+    health: HealthAgentSettings = HealthAgentSettings()
 
     @field_validator("state_dir", "project_dir")
     @classmethod

@@ -1,0 +1,159 @@
+"""The agent runtime: tasks scheduled per market phase, traced, timed and pushed.
+
+Each task records `agent_last_success_timestamp_seconds{agent,task}`, its duration
+and its runs and failures. A failing task is logged and counted, never fatal: the
+others keep running and the agent keeps pushing, which is what lets AgentTaskFailing
+say which task broke rather than AgentDown saying nothing more than silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+
+from opentelemetry import trace
+
+from riskwatch.agents.publish import Publisher
+from riskwatch.agents.schedule import MarketCalendar, MarketPhase
+from riskwatch.settings import TaskSchedule
+
+log = logging.getLogger("riskwatch.agents.runtime")
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task is told about the moment it runs in."""
+
+    now: datetime
+    phase: MarketPhase
+    span: trace.Span
+
+
+@dataclass
+class Task:
+    """A named unit of work on a schedule."""
+
+    name: str
+    run: Callable[[TaskContext], None]
+    schedule: TaskSchedule
+    next_due: float = field(default=0.0)
+
+    def runs_in(self, phase: MarketPhase) -> bool:
+        return phase.value in self.schedule.phases
+
+
+class AgentRuntime:
+    """Runs an agent's tasks on their schedules and publishes after each cycle."""
+
+    def __init__(
+        self,
+        kind: str,
+        publisher: Publisher,
+        tasks: Sequence[Task],
+        calendar: MarketCalendar,
+        tracer: trace.Tracer,
+        *,
+        tick_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.kind = kind
+        self.publisher = publisher
+        self.tasks = list(tasks)
+        self.calendar = calendar
+        self.tracer = tracer
+        self.tick_seconds = tick_seconds
+        self.clock = clock
+        self.stop_event = threading.Event()
+        agent = publisher.agent
+        self._last_success = publisher.gauge("agent_last_success_timestamp_seconds")
+        self._duration = publisher.gauge("agent_task_duration_seconds")
+        self._runs = publisher.counter("agent_task_runs_total")
+        self._failures = publisher.counter("agent_task_failures_total")
+        for task in self.tasks:  # every series exists from the first push
+            self._runs.labels(agent, task.name)
+            self._failures.labels(agent, task.name)
+
+    def _run_task(self, task: Task, now: datetime, phase: MarketPhase) -> bool:
+        agent = self.publisher.agent
+        with self.tracer.start_as_current_span(f"task {task.name}") as span:
+            span.set_attribute("riskwatch.agent", agent)
+            span.set_attribute("riskwatch.task", task.name)
+            span.set_attribute("riskwatch.market_phase", phase.value)
+            started = time.perf_counter()
+            self._runs.labels(agent, task.name).inc()
+            try:
+                task.run(TaskContext(now, phase, span))
+            except Exception as exc:
+                # A task's failure is data (AgentTaskFailing), not a reason to stop.
+                self._failures.labels(agent, task.name).inc()
+                span.record_exception(exc)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+                log.exception(
+                    "task failed", extra={"agent": agent, "task": task.name, "error": str(exc)}
+                )
+                return False
+            finally:
+                elapsed = time.perf_counter() - started
+                self._duration.labels(agent, task.name).set(elapsed)
+                span.set_attribute("riskwatch.duration_seconds", elapsed)
+            self._last_success.labels(agent, task.name).set(self.clock())
+            return True
+
+    def cycle(self, *, force: bool = False) -> tuple[int, int]:
+        """Run the tasks that are due (all of them with `force`); returns (ran, failed)."""
+        wall = self.clock()
+        now = datetime.fromtimestamp(wall, UTC)
+        phase = self.calendar.phase_at(now)
+        due = [t for t in self.tasks if force or (t.next_due <= wall and t.runs_in(phase))]
+        if not due:
+            return 0, 0
+        failed = 0
+        with self.tracer.start_as_current_span(f"{self.kind} cycle") as span:
+            span.set_attribute("riskwatch.agent", self.publisher.agent)
+            span.set_attribute("riskwatch.market_phase", phase.value)
+            span.set_attribute("riskwatch.tasks", [t.name for t in due])
+            for task in due:
+                task.next_due = wall + task.schedule.interval_seconds
+                if not self._run_task(task, now, phase):
+                    failed += 1
+            span.set_attribute("riskwatch.failed_tasks", failed)
+        return len(due), failed
+
+    def run_once(self) -> bool:
+        """Every task once, whatever the phase, then one push awaited. True if all passed."""
+        _, failed = self.cycle(force=True)
+        pushed = self.publisher.push(wait=True) if self.publisher.pushgateway_url else True
+        if not pushed:
+            log.error("could not push to %s", self.publisher.pushgateway_url)
+        return failed == 0 and pushed
+
+    def run_forever(self) -> None:
+        """Until SIGTERM/SIGINT or `stop_event`: run due tasks, push, sleep a tick."""
+        self._install_signal_handlers()
+        log.info("agent started", extra={"agent": self.publisher.agent, "kind": self.kind})
+        while not self.stop_event.is_set():
+            ran, _ = self.cycle()
+            if ran and self.publisher.pushgateway_url:
+                self.publisher.push()
+            self.stop_event.wait(self.tick_seconds)
+        if self.publisher.pushgateway_url:
+            self.publisher.push(wait=True)  # leave the final state behind
+        self.publisher.close()
+        log.info("agent stopped", extra={"agent": self.publisher.agent, "kind": self.kind})
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: stopping after this cycle", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
