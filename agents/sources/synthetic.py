@@ -1,0 +1,234 @@
+"""A deterministic synthetic market and broker: same seed, same market, every time.
+
+Daily returns follow a factor model (market, momentum, value, quality, size, low
+volatility) with sector structure and Student-t idiosyncratic noise, so the risk
+figures have fat tails to find. Intraday prices are a seeded random walk from the
+previous close, keyed by the minute, so two processes asked at the same instant see
+the same price. Factor-mimicking ETFs (MTUM, VLUE, QUAL, SIZE, USMV) and SPY are in
+the universe, so the agents estimate factor exposures exactly as they do on real data.
+
+`shock(symbol, factor)` scales a symbol's price from now on: the demo's incidents use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from riskwatch.agents.sources.base import Account, Execution, Position, SourceError, Tick
+
+SECTORS = ("technology", "financials", "health_care", "energy", "consumer", "industrials")
+FACTORS = ("momentum", "value", "quality", "size", "low_volatility")
+FACTOR_PROXIES = {
+    "momentum": "MTUM",
+    "value": "VLUE",
+    "quality": "QUAL",
+    "size": "SIZE",
+    "low_volatility": "USMV",
+}
+BENCHMARK = "SPY"
+TRADING_DAYS_PER_YEAR = 252
+# A generous history, so any history_days setting up to ~8 years is served.
+HISTORY_DAYS = 2_000
+
+
+def _seed(*parts: object) -> int:
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+@dataclass(frozen=True)
+class Instrument:
+    symbol: str
+    sector: str
+    loadings: tuple[float, ...]  # market beta first, then FACTORS
+    volatility: float  # idiosyncratic daily
+    adv_shares: float
+    base_price: float
+
+
+class SyntheticMarket:
+    """The market: a fixed universe with a seeded daily and intraday history."""
+
+    name = "synthetic"
+
+    def __init__(self, seed: int = 7, universe_size: int = 600) -> None:
+        self.seed = seed
+        rng = np.random.default_rng(_seed("universe", seed))
+        self.instruments: dict[str, Instrument] = {}
+        for i in range(universe_size):
+            symbol = f"S{i:04d}"
+            sector = SECTORS[i % len(SECTORS)]
+            loadings = (
+                float(rng.normal(1.0, 0.25)),
+                *(float(x) for x in rng.normal(0.0, 0.5, len(FACTORS))),
+            )
+            self.instruments[symbol] = Instrument(
+                symbol,
+                sector,
+                loadings,
+                float(rng.uniform(0.008, 0.025)),
+                float(rng.uniform(2e5, 5e6)),
+                float(rng.uniform(20, 400)),
+            )
+        for k, factor in enumerate(FACTORS):
+            loadings = tuple([1.0] + [1.0 if j == k else 0.0 for j in range(len(FACTORS))])
+            proxy = FACTOR_PROXIES[factor]
+            self.instruments[proxy] = Instrument(proxy, "etf", loadings, 0.001, 5e6, 100.0)
+        self.instruments[BENCHMARK] = Instrument(
+            BENCHMARK, "etf", (1.0, *([0.0] * len(FACTORS))), 0.0005, 8e7, 450.0
+        )
+        self._shocks: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._daily_cache: dict[date, pd.DataFrame] = {}
+
+    # ------------------------------------------------------------ daily history
+    def _daily(self, end: date) -> pd.DataFrame:
+        """Close prices and volumes for HISTORY_DAYS business days ending at `end`."""
+        with self._lock:
+            cached = self._daily_cache.get(end)
+        if cached is not None:
+            return cached
+        days = pd.bdate_range(end=pd.Timestamp(end), periods=HISTORY_DAYS)
+        rng = np.random.default_rng(_seed("daily", self.seed))
+        # Factor returns: market drift and vol, factors smaller; a stressed spell now and then.
+        n_f = 1 + len(FACTORS)
+        vol = np.array([0.011] + [0.005] * len(FACTORS))
+        stress = np.where(rng.random(HISTORY_DAYS) < 0.05, 2.5, 1.0)
+        factor_returns = rng.standard_t(4, size=(HISTORY_DAYS, n_f)) * vol / np.sqrt(2)
+        factor_returns *= stress[:, None]
+        factor_returns[:, 0] += 0.0003
+        symbols = list(self.instruments)
+        loadings = np.array([self.instruments[s].loadings for s in symbols])
+        idio_vol = np.array([self.instruments[s].volatility for s in symbols])
+        idio = rng.standard_t(4, size=(HISTORY_DAYS, len(symbols))) * idio_vol / np.sqrt(2)
+        returns = factor_returns @ loadings.T + idio
+        base = np.array([self.instruments[s].base_price for s in symbols])
+        closes = base * np.exp(np.cumsum(np.log1p(np.clip(returns, -0.5, 0.5)), axis=0))
+        adv = np.array([self.instruments[s].adv_shares for s in symbols])
+        volumes = adv * rng.lognormal(0.0, 0.3, size=(HISTORY_DAYS, len(symbols)))
+        frame = pd.concat(
+            {
+                "close": pd.DataFrame(closes, index=days, columns=symbols),
+                "volume": pd.DataFrame(volumes.round(), index=days, columns=symbols),
+            },
+            axis=1,
+        )
+        with self._lock:
+            # Today's and yesterday's histories are what gets asked for; keep a few.
+            while len(self._daily_cache) >= 4:
+                self._daily_cache.pop(next(iter(self._daily_cache)))
+            self._daily_cache[end] = frame
+        return frame
+
+    def daily_bars(self, symbols: Sequence[str], days: int) -> pd.DataFrame:
+        unknown = [s for s in symbols if s not in self.instruments]
+        if unknown:
+            raise SourceError(f"synthetic market has no symbol(s) {unknown[:5]}")
+        if days > HISTORY_DAYS:
+            raise SourceError(f"synthetic history holds {HISTORY_DAYS} days, asked for {days}")
+        end = (datetime.now(UTC) - timedelta(days=1)).date()
+        frame = self._daily(end).iloc[-days:]
+        return frame.loc[:, (slice(None), list(symbols))]
+
+    # ---------------------------------------------------------------- intraday
+    def price_at(self, symbol: str, when: datetime) -> float:
+        """The deterministic price of `symbol` at minute resolution."""
+        inst = self.instruments[symbol]
+        day = when.astimezone(UTC).date()
+        previous_close = float(self._daily(day - timedelta(days=1))["close"][symbol].iloc[-1])
+        minute = when.astimezone(UTC).hour * 60 + when.astimezone(UTC).minute
+        rng = np.random.default_rng(_seed("intraday", self.seed, symbol, day))
+        path = np.cumsum(rng.normal(0.0, inst.volatility / np.sqrt(390), 24 * 60))
+        price = previous_close * float(np.exp(path[minute]))
+        with self._lock:
+            return price * self._shocks.get(symbol, 1.0)
+
+    def last_trades(self, symbols: Sequence[str]) -> dict[str, Tick]:
+        now = datetime.now(UTC)
+        return {s: Tick(s, self.price_at(s, now), now) for s in symbols if s in self.instruments}
+
+    def shock(self, symbol: str, factor: float) -> None:
+        """Scale `symbol`'s price by `factor` from now on (1.0 removes the shock)."""
+        with self._lock:
+            self._shocks[symbol] = factor
+
+    def sector(self, symbol: str) -> str:
+        return self.instruments[symbol].sector
+
+    def adv(self, symbol: str) -> float:
+        return self.instruments[symbol].adv_shares
+
+
+class SyntheticBroker:
+    """One portfolio's account at a synthetic broker, on a SyntheticMarket."""
+
+    name = "synthetic"
+
+    def __init__(
+        self, market: SyntheticMarket, portfolio: str, initial_value: float, positions: int
+    ) -> None:
+        self.market = market
+        self.portfolio = portfolio
+        rng = np.random.default_rng(_seed("book", market.seed, portfolio))
+        stocks = [s for s, i in market.instruments.items() if i.sector != "etf"]
+        if positions > len(stocks):
+            raise ValueError(f"{portfolio}: {positions} positions exceed the universe")
+        chosen = sorted(rng.choice(stocks, size=positions, replace=False).tolist())
+        # Invest 90% of the value, with uneven weights as real books have.
+        weights = rng.dirichlet(np.full(positions, 2.0)) * 0.9
+        start = datetime.now(UTC) - timedelta(days=1)
+        self._positions: dict[str, float] = {}
+        invested = 0.0
+        for symbol, w in zip(chosen, weights, strict=True):
+            price = market.price_at(symbol, start)
+            qty = float(max(1, round(initial_value * w / price)))
+            self._positions[symbol] = qty
+            invested += qty * price
+        self._cash = initial_value - invested
+        self._cost = {s: market.price_at(s, start) for s in chosen}
+        self.connected = True
+
+    def account(self) -> Account:
+        now = datetime.now(UTC)
+        value = self._cash + sum(
+            q * self.market.price_at(s, now) for s, q in self._positions.items()
+        )
+        return Account(cash=self._cash, net_liquidation=value)
+
+    def positions(self) -> list[Position]:
+        return [
+            Position(s, q, self._cost[s], self.market.sector(s))
+            for s, q in sorted(self._positions.items())
+        ]
+
+    def executions(self, since: datetime) -> list[Execution]:
+        """A rebalancing fill every 30 minutes of the day, deterministic by portfolio."""
+        now = datetime.now(UTC)
+        fills = []
+        slot = since.replace(second=0, microsecond=0)
+        slot += timedelta(minutes=(30 - slot.minute % 30) % 30)
+        symbols = sorted(self._positions)
+        while slot <= now:
+            rng = np.random.default_rng(_seed("fill", self.market.seed, self.portfolio, slot))
+            symbol = symbols[int(rng.integers(len(symbols)))]
+            side = "buy" if rng.random() < 0.5 else "sell"
+            qty = float(max(1, round(self._positions[symbol] * 0.02)))
+            fills.append(
+                Execution(
+                    exec_id=f"{self.portfolio}-{slot:%Y%m%d%H%M}",
+                    symbol=symbol,
+                    side=side,
+                    quantity=qty,
+                    price=self.market.price_at(symbol, slot),
+                    timestamp=slot,
+                )
+            )
+            slot += timedelta(minutes=30)
+        return fills
