@@ -1,0 +1,252 @@
+"""performance_metrics against empyrical-reloaded and plain numpy formulas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from analytics_reference import assert_close, generated_series, reference_metrics
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from riskwatch.analytics import (
+    BENCHMARK_METRICS,
+    RETURN_METRICS,
+    performance_metrics,
+)
+
+SEEDS = range(70)  # ten of each generated kind
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_key_matches_reference(seed: int) -> None:
+    kind, r, b = generated_series(seed)
+    got = performance_metrics(r, b)
+    expected = reference_metrics(r, b)
+    assert list(got) == [*RETURN_METRICS, *BENCHMARK_METRICS]
+    for key, value in expected.items():
+        assert isinstance(got[key], float)
+        assert_close(got[key], value, f"{kind} seed {seed} {key}")
+
+
+@pytest.mark.parametrize("seed", range(0, 70, 5))
+def test_risk_free_and_monthly_periods_match_reference(seed: int) -> None:
+    kind, r, b = generated_series(seed)
+    got = performance_metrics(r, b, periods_per_year=12, risk_free=0.0004)
+    expected = reference_metrics(r, b, periods=12, risk_free=0.0004)
+    for key, value in expected.items():
+        assert_close(float(got[key]), value, f"{kind} seed {seed} {key}")
+
+
+def _book(seed: int, columns: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """A (T, N) book mixing every generated kind, with NaNs in some columns."""
+    rng = np.random.default_rng(seed)
+    length = 250
+    bench = rng.normal(0.0003, 0.01, length)
+    betas = rng.uniform(0, 1.5, columns)
+    book = rng.standard_t(4, (length, columns)) * 0.01 + np.outer(bench, betas)
+    book[:, 1] = 0.0  # flat
+    book[:, 2] = 0.001  # constant gain
+    book[rng.random((length, columns)) < 0.03] = np.nan
+    book[:, 3] = np.where(np.arange(length) % 2, 0.01, -0.01)  # no NaN, alternating
+    return book, bench
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_2d_equals_columnwise_1d_and_reference(seed: int) -> None:
+    book, bench = _book(seed, columns=60)
+    got = performance_metrics(book, bench)
+    for j in range(book.shape[1]):
+        single = performance_metrics(book[:, j], bench)
+        expected = reference_metrics(book[:, j], bench)
+        for key in got:
+            value = got[key]
+            assert isinstance(value, np.ndarray) and value.shape == (book.shape[1],)
+            assert_close(float(value[j]), single[key], f"column {j} {key} 2-D vs 1-D")
+            assert_close(float(value[j]), expected[key], f"column {j} {key} vs reference")
+
+
+def test_wide_book_uses_several_blocks_consistently() -> None:
+    rng = np.random.default_rng(7)
+    book = rng.normal(0, 0.01, (20, 60_000))  # more columns than one block holds
+    book[rng.random(book.shape) < 0.01] = np.nan
+    bench = rng.normal(0, 0.01, 20)
+    got = performance_metrics(book, bench)
+    for j in (0, 52_427, 52_428, 59_999):
+        single = performance_metrics(book[:, j], bench)
+        for key in got:
+            assert_close(float(got[key][j]), single[key], f"column {j} {key}")
+
+
+def test_per_column_benchmark() -> None:
+    book, bench = _book(4, columns=8)
+    benchmarks = np.column_stack([bench * (1 + k / 10) for k in range(8)])
+    got = performance_metrics(book, benchmarks)
+    for j in range(8):
+        expected = reference_metrics(book[:, j], benchmarks[:, j])
+        for key in BENCHMARK_METRICS:
+            assert_close(float(got[key][j]), expected[key], f"column {j} {key}")
+
+
+@pytest.mark.parametrize("shape", [(30,), (30, 1), (30, 40), (5, 3)])
+def test_inputs_are_not_modified(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(1)
+    r = rng.normal(0, 0.01, shape)
+    r[3] = np.nan
+    b = rng.normal(0, 0.01, shape[0])
+    r0, b0 = r.copy(), b.copy()
+    performance_metrics(r, b)
+    np.testing.assert_array_equal(r, r0)
+    np.testing.assert_array_equal(b, b0)
+
+
+def test_benchmark_figures_do_not_change_the_others() -> None:
+    _, r, b = generated_series(4)  # "missing": NaNs in both series
+    alone = performance_metrics(r)
+    with_benchmark = performance_metrics(r, b)
+    assert set(alone) == set(RETURN_METRICS)
+    for key in RETURN_METRICS:
+        assert_close(with_benchmark[key], alone[key], key)  # type: ignore[arg-type]
+
+
+def test_pandas_inputs_align_on_the_index() -> None:
+    _, r, b = generated_series(0)
+    dates = pd.bdate_range("2024-01-01", periods=r.size)
+    returns = pd.Series(r, index=dates)
+    benchmark = pd.Series(b, index=dates).iloc[::-1]  # same dates, other order
+    got = performance_metrics(returns, benchmark)
+    expected = reference_metrics(r, b)
+    for key, value in expected.items():
+        assert_close(got[key], value, key)  # type: ignore[arg-type]
+    frame = performance_metrics(pd.DataFrame({"a": r, "b": r * 2}, index=dates), benchmark)
+    assert_close(float(frame["beta"][1]), 2 * expected["beta"], "beta of 2r")
+
+
+def test_edge_case_conventions() -> None:
+    flat = performance_metrics(np.zeros(10))
+    assert flat["max_drawdown"] == 0.0
+    assert math.isnan(flat["calmar"])  # type: ignore[arg-type]
+    assert math.isnan(flat["sharpe"])  # type: ignore[arg-type]
+    assert math.isnan(flat["win_rate"])  # type: ignore[arg-type]
+    assert math.isnan(flat["profit_factor"])  # type: ignore[arg-type]
+    assert flat["annual_volatility"] == 0.0
+
+    gains_only = performance_metrics(np.array([0.01, 0.0, 0.02, 0.01]))
+    assert gains_only["max_drawdown"] == 0.0
+    assert gains_only["profit_factor"] == math.inf
+    assert gains_only["win_loss_ratio"] == math.inf
+    assert gains_only["win_rate"] == 1.0
+    assert gains_only["sortino"] == math.inf
+
+    constant = performance_metrics(np.full(50, 0.001))
+    assert constant["annual_volatility"] == 0.0
+    assert constant["sharpe"] == math.inf
+
+    losses_only = performance_metrics(np.array([-0.01, -0.02]))
+    assert losses_only["profit_factor"] == 0.0
+    assert losses_only["win_loss_ratio"] == 0.0
+    assert_close(losses_only["max_drawdown"], 1 - 0.99 * 0.98)  # type: ignore[arg-type]
+
+
+def test_constant_benchmark_gives_nan_beta() -> None:
+    r = np.array([0.01, -0.02, 0.03, 0.0])
+    got = performance_metrics(r, np.full(4, 0.001))
+    assert math.isnan(got["beta"]) and math.isnan(got["alpha"])  # type: ignore[arg-type]
+    same = performance_metrics(r, r)
+    assert same["tracking_error"] == 0.0
+    assert math.isnan(same["information_ratio"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("returns", "benchmark", "message"),
+    [
+        (np.array([0.01, np.inf, 0.02]), None, "infinite"),
+        (np.array([0.01, -np.inf, 0.02]), None, "infinite"),
+        (np.array([0.01, 0.02, 0.03]), np.array([0.01, np.inf, 0.0]), "infinite"),
+        (np.array([0.01, 0.02, 0.03]), np.array([0.01, 0.02]), "shape mismatch"),
+        (np.zeros((5, 3)), np.zeros((5, 2)), "shape mismatch"),
+        (np.zeros(5), np.zeros((5, 2)), "shape mismatch"),
+        (np.zeros((5, 2, 2)), None, "1-D"),
+        (np.array([0.01]), None, "too few observations"),
+        (np.array([]), None, "too few observations"),
+        (np.array([0.01, np.nan, np.nan]), None, "too few observations"),
+        (np.array([[0.01, 0.02], [np.nan, 0.01]]), None, "column"),
+        (np.array([0.01, 0.02, 0.03]), np.array([np.nan, np.nan, 0.01]), "paired"),
+        (np.zeros((5, 0)), None, "no columns"),
+        (["a", "b"], None, "numeric"),
+    ],
+)
+def test_bad_input_raises(returns: object, benchmark: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        performance_metrics(returns, benchmark)
+
+
+@pytest.mark.parametrize(("periods", "risk_free"), [(0, 0.0), (-12, 0.0), (252, math.nan)])
+def test_bad_parameters_raise(periods: float, risk_free: float) -> None:
+    with pytest.raises(ValueError, match=r"periods_per_year|risk_free"):
+        performance_metrics(np.zeros(5), periods_per_year=periods, risk_free=risk_free)
+
+
+def test_min_observations_is_configurable() -> None:
+    r = np.array([0.01, -0.02, 0.03])
+    with pytest.raises(ValueError, match="at least 5"):
+        performance_metrics(r, min_observations=5)
+    assert performance_metrics(r, min_observations=3)["win_rate"] == pytest.approx(2 / 3)
+
+
+# --- properties -----------------------------------------------------------------
+
+returns_1d = hnp.arrays(
+    np.float64,
+    st.integers(2, 60),
+    elements=st.floats(-0.99, 1.0, allow_nan=False, allow_subnormal=False),
+)
+
+
+@given(returns_1d)
+def test_drawdown_is_a_fraction(r: np.ndarray) -> None:
+    drawdown = performance_metrics(r)["max_drawdown"]
+    assert 0.0 <= drawdown <= 1.0  # type: ignore[operator]
+
+
+@given(st.floats(0.0, 0.5, allow_subnormal=False), st.integers(2, 100))
+def test_constant_non_negative_series_has_no_drawdown(value: float, length: int) -> None:
+    assert performance_metrics(np.full(length, value))["max_drawdown"] == 0.0
+
+
+@given(returns_1d, st.floats(0.01, 100.0))
+def test_var_and_es_scale_with_returns(r: np.ndarray, k: float) -> None:
+    base = performance_metrics(r)
+    scaled = performance_metrics(r * k)
+    for key in ("var_99", "es_975", "annual_volatility"):
+        assert scaled[key] == pytest.approx(k * base[key], rel=1e-9, abs=1e-12)  # type: ignore[operator]
+
+
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(3, 30), st.integers(1, 5)),
+        elements=st.floats(-0.5, 0.5, allow_nan=False, allow_subnormal=False),
+    ),
+    st.data(),
+)
+def test_nan_is_skipped_like_a_removed_observation(book: np.ndarray, data: st.DataObject) -> None:
+    holes = data.draw(hnp.arrays(np.bool_, book.shape))
+    holes[:2] = False  # keep at least two observations per column
+    with_nan = np.where(holes, np.nan, book)
+    got = performance_metrics(with_nan)
+    for j in range(book.shape[1]):
+        single = performance_metrics(book[~holes[:, j], j])
+        for key in got:
+            assert_close(float(got[key][j]), single[key], f"column {j} {key}")  # type: ignore[index]
+
+
+@given(returns_1d)
+def test_es_is_at_least_var_at_the_same_confidence(r: np.ndarray) -> None:
+    from riskwatch.analytics import expected_shortfall, value_at_risk
+
+    for confidence in (0.9, 0.975, 0.99):
+        assert expected_shortfall(r, confidence) >= value_at_risk(r, confidence) - 1e-15  # type: ignore[operator]
