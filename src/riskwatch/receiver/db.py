@@ -44,7 +44,9 @@ class Database:
                 f"receiver.pool_max_size ({settings.pool_max_size})"
             )
         timeout = settings.db_timeout_seconds
-        kwargs: dict[str, Any] = {"application_name": _APPLICATION_NAME}
+        # Autocommit: reads need no transaction to roll back, and writes open their
+        # own with conn.transaction().
+        kwargs: dict[str, Any] = {"application_name": _APPLICATION_NAME, "autocommit": True}
         if "connect_timeout" not in conninfo_to_dict(dsn):
             # Without it libpq waits forever on an unreachable host, and the pool's few
             # workers would hang instead of retrying. libpq wants whole seconds, >= 2.

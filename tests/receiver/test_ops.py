@@ -1,0 +1,126 @@
+"""/healthz, /metrics, /openapi.json and the schema migrations."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import psycopg
+from flask import Flask
+from flask.testing import FlaskClient
+
+from riskwatch.receiver.migrations import apply_migrations, load_migrations
+
+from .conftest import AppFactory
+from .payloads import alert, payload, resolved
+from .support import WEBHOOK, count_rows, metric_value
+
+DbConn = psycopg.Connection[Any]
+
+
+def test_healthz_reports_the_database_up(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "up"}
+
+
+def test_metrics_count_received_stored_duplicate_and_rejected(client: FlaskClient) -> None:
+    def value(sample: str, **labels: str) -> float | None:
+        return metric_value(client, sample, **labels)
+
+    # Every label value is exposed at zero before anything happens.
+    assert value("receiver_alerts_received_total", status="resolved") == 0
+    assert value("receiver_payloads_rejected_total", reason="database_unavailable") == 0
+    assert value("receiver_storage_duration_seconds_count") == 0
+
+    a, b = alert("A"), alert("B")
+    client.post(WEBHOOK, json=payload(a, b))
+    client.post(WEBHOOK, json=payload(a, b))  # a retry: duplicates
+    client.post(WEBHOOK, json=payload(resolved(a)))
+    client.post(WEBHOOK, data=b"{", content_type="application/json")
+
+    assert value("receiver_alerts_received_total", status="firing") == 4
+    assert value("receiver_alerts_received_total", status="resolved") == 1
+    assert value("receiver_alerts_stored_total", status="firing") == 2
+    assert value("receiver_alerts_stored_total", status="resolved") == 1
+    assert value("receiver_alerts_duplicate_total") == 2
+    assert value("receiver_payloads_rejected_total", reason="invalid") == 1
+    assert value("receiver_payloads_rejected_total", reason="too_large") == 0
+    assert value("receiver_storage_duration_seconds_count") == 3
+    assert value("receiver_database_up") == 1
+
+
+def test_too_large_payloads_are_counted(make_app: AppFactory) -> None:
+    client = make_app(max_payload_bytes=100).test_client()
+    assert client.post(WEBHOOK, json=payload(alert())).status_code == 413
+    assert metric_value(client, "receiver_payloads_rejected_total", reason="too_large") == 1
+
+
+def test_metrics_are_per_app(make_app: AppFactory) -> None:
+    first, second = make_app().test_client(), make_app().test_client()
+    first.post(WEBHOOK, json=payload(alert()))
+    assert metric_value(first, "receiver_alerts_received_total", status="firing") == 1
+    assert metric_value(second, "receiver_alerts_received_total", status="firing") == 0
+
+
+def test_openapi_describes_every_route(app: Flask, client: FlaskClient) -> None:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document = json.loads(response.get_data())
+    assert document["openapi"].startswith("3.")
+    documented = {
+        (path, method.upper())
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    served = {
+        (rule.rule.replace("<int:alert_id>", "{id}"), method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+    assert served == documented
+
+
+def _migrations(db: DbConn) -> list[tuple[int, str]]:
+    rows = db.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+    return [(int(version), str(name)) for version, name in rows]
+
+
+def test_migrations_are_recorded_and_applied_once(make_app: AppFactory, db: DbConn) -> None:
+    expected = [(m.version, m.name) for m in load_migrations()]
+    assert [version for version, _ in expected] == [1, 2]
+    first = make_app().test_client()
+    first.post(WEBHOOK, json=payload(alert()))
+    applied_at = db.execute("SELECT max(applied_at) FROM schema_migrations").fetchone()
+
+    # A second receiver (or a restart) on the same database changes nothing.
+    second = make_app().test_client()
+    assert _migrations(db) == expected
+    assert db.execute("SELECT max(applied_at) FROM schema_migrations").fetchone() == applied_at
+    assert len(second.get("/api/alerts").get_json()["alerts"]) == 1
+
+
+def test_concurrent_migrations_apply_each_version_once(database_url: str, db: DbConn) -> None:
+    barrier = threading.Barrier(4)
+    applied: list[int] = []
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                barrier.wait()
+                applied.extend(m.version for m in apply_migrations(conn))
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(applied) == [1, 2]
+    assert [version for version, _ in _migrations(db)] == [1, 2]
+    assert count_rows(db, "alerts") == 0
