@@ -10,7 +10,7 @@ import socket
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -29,6 +29,7 @@ def make_tracer(
 
     `exporter` lets a caller (a test, or an embedding application) collect spans itself.
     """
+    processor: SpanProcessor
     if exporter is None and settings.otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -16,23 +16,21 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from riskwatch.agents.sources.base import Account, Execution, Position, SourceError, Tick
+from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 
 SECTORS = ("technology", "financials", "health_care", "energy", "consumer", "industrials")
-FACTORS = ("momentum", "value", "quality", "size", "low_volatility")
-FACTOR_PROXIES = {
-    "momentum": "MTUM",
-    "value": "VLUE",
-    "quality": "QUAL",
-    "size": "SIZE",
-    "low_volatility": "USMV",
-}
+FACTOR_PROXIES = DEFAULT_FACTOR_PROXIES
+FACTORS = tuple(FACTOR_PROXIES)  # style factors, then one per sector
+STYLES = tuple(f for f in FACTORS if f not in SECTORS)
 BENCHMARK = "SPY"
+NEW_YORK = ZoneInfo("America/New_York")
 TRADING_DAYS_PER_YEAR = 252
 # A generous history, so any history_days setting up to ~8 years is served.
 HISTORY_DAYS = 2_000
@@ -65,9 +63,10 @@ class SyntheticMarket:
         for i in range(universe_size):
             symbol = f"S{i:04d}"
             sector = SECTORS[i % len(SECTORS)]
+            styles = dict(zip(STYLES, rng.normal(0.0, 0.4, len(STYLES)), strict=True))
             loadings = (
                 float(rng.normal(1.0, 0.25)),
-                *(float(x) for x in rng.normal(0.0, 0.5, len(FACTORS))),
+                *(float(styles.get(f, 1.0 if f == sector else 0.0)) for f in FACTORS),
             )
             self.instruments[symbol] = Instrument(
                 symbol,
@@ -99,7 +98,7 @@ class SyntheticMarket:
         rng = np.random.default_rng(_seed("daily", self.seed))
         # Factor returns: market drift and vol, factors smaller; a stressed spell now and then.
         n_f = 1 + len(FACTORS)
-        vol = np.array([0.011] + [0.005] * len(FACTORS))
+        vol = np.array([0.007] + [0.004 if f in STYLES else 0.005 for f in FACTORS])
         stress = np.where(rng.random(HISTORY_DAYS) < 0.05, 2.5, 1.0)
         factor_returns = rng.standard_t(4, size=(HISTORY_DAYS, n_f)) * vol / np.sqrt(2)
         factor_returns *= stress[:, None]
@@ -181,8 +180,9 @@ class SyntheticBroker:
         if positions > len(stocks):
             raise ValueError(f"{portfolio}: {positions} positions exceed the universe")
         chosen = sorted(rng.choice(stocks, size=positions, replace=False).tolist())
-        # Invest 90% of the value, with uneven weights as real books have.
-        weights = rng.dirichlet(np.full(positions, 2.0)) * 0.9
+        # Invest 70% of the value, in near-equal weights (a diversified book whose
+        # positions stay inside the default compliance limits).
+        weights = rng.dirichlet(np.full(positions, 30.0)) * 0.7
         start = datetime.now(UTC) - timedelta(days=1)
         self._positions: dict[str, float] = {}
         invested = 0.0
@@ -209,13 +209,16 @@ class SyntheticBroker:
         ]
 
     def executions(self, since: datetime) -> list[Execution]:
-        """A rebalancing fill every 30 minutes of the day, deterministic by portfolio."""
+        """A rebalancing fill every 30 minutes of regular hours, deterministic by portfolio."""
         now = datetime.now(UTC)
         fills = []
         slot = since.replace(second=0, microsecond=0)
         slot += timedelta(minutes=(30 - slot.minute % 30) % 30)
         symbols = sorted(self._positions)
         while slot <= now:
+            if not _regular_hours(slot):
+                slot += timedelta(minutes=30)
+                continue
             rng = np.random.default_rng(_seed("fill", self.market.seed, self.portfolio, slot))
             symbol = symbols[int(rng.integers(len(symbols)))]
             side = "buy" if rng.random() < 0.5 else "sell"
@@ -232,3 +235,8 @@ class SyntheticBroker:
             )
             slot += timedelta(minutes=30)
         return fills
+
+
+def _regular_hours(when: datetime) -> bool:
+    local = when.astimezone(NEW_YORK)
+    return local.weekday() < 5 and time(9, 30) <= local.time() < time(16, 0)

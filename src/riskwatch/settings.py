@@ -216,6 +216,24 @@ class ComplianceSettings(_Section):
     )
 
 
+# Style factors plus sector factors, as Barra-style risk models have them. With five
+# style factors alone a book's exposure HHI could never fall below 1/5 = 0.20, above
+# the 0.15 'medium' threshold, so every book would look crowded.
+DEFAULT_FACTOR_PROXIES: dict[str, str] = {
+    "momentum": "MTUM",
+    "value": "VLUE",
+    "quality": "QUAL",
+    "size": "SIZE",
+    "low_volatility": "USMV",
+    "technology": "XLK",
+    "financials": "XLF",
+    "health_care": "XLV",
+    "energy": "XLE",
+    "consumer": "XLY",
+    "industrials": "XLI",
+}
+
+
 class TradingAgentSettings(_Section):
     """What the trading agent watches and where its data comes from."""
 
@@ -223,11 +241,15 @@ class TradingAgentSettings(_Section):
     broker: Literal["synthetic", "ibkr"] = "synthetic"
     seed: int = Field(7, description="Seed of the synthetic source: same seed, same market.")
     portfolios: tuple[PortfolioSettings, ...] = (
-        PortfolioSettings(name="alpha"),
+        PortfolioSettings(name="alpha", positions=28),
         PortfolioSettings(name="beta", positions=12, initial_value_usd=500_000.0),
     )
     history_days: int = Field(756, ge=30, description="Daily history for risk figures (3y).")
     benchmark: str | None = Field("SPY", description="Benchmark symbol for beta/alpha.")
+    factor_proxies: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_FACTOR_PROXIES),
+        description="Factor -> factor-mimicking ETF whose returns define the factor.",
+    )
     var_confidence: float = Field(0.99, gt=0.5, lt=1)
     es_confidence: float = Field(0.975, gt=0.5, lt=1)
     var_methods: tuple[Literal["historical", "gaussian", "cornish_fisher"], ...] = (
@@ -251,6 +273,9 @@ class HealthAgentSettings(_Section):
     disk_min_free_ratio: float = Field(0.10, ge=0, le=1)
     check_timeout_seconds: float = Field(3.0, gt=0)
     market_data_max_age_seconds: float = Field(300.0, gt=0)
+    urls: dict[Literal["prometheus", "pushgateway", "alertmanager", "receiver"], str] = Field(
+        default_factory=dict, description="Override a component's URL; default: local stack."
+    )
 
 
 class Settings(BaseSettings):

@@ -89,6 +89,18 @@ def _check_port(settings: Settings, setting: str, port: int) -> None:
         )
 
 
+def local_database_url(settings: Settings) -> str | None:
+    """The DSN to use: the configured one, else the running local stack's, else None."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    stack_file = settings.state_dir / STACK_FILE
+    try:
+        recorded: str = json.loads(stack_file.read_text())["database"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return recorded if "***" not in recorded else None
+
+
 def redact_dsn(dsn: str) -> str:
     """The DSN without a password, for printing."""
     parts = urlsplit(dsn)

@@ -1,0 +1,142 @@
+"""`riskwatch agent trading|health`: build an agent from settings and run it."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from riskwatch.agents.equity import EquityStore
+from riskwatch.agents.health import HealthAgent
+from riskwatch.agents.model import MomentumModel
+from riskwatch.agents.publish import Publisher, RetryPolicy
+from riskwatch.agents.runtime import AgentRuntime, Task
+from riskwatch.agents.schedule import MarketCalendar
+from riskwatch.agents.sources.base import BrokerSource, MarketDataSource
+from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
+from riskwatch.agents.tracing import make_tracer
+from riskwatch.agents.trading import Book, TradingAgent
+from riskwatch.settings import ConfigError, Settings, load_settings
+from riskwatch.stack.runner import local_database_url
+
+
+def make_publisher(kind: str, settings: Settings) -> Publisher:
+    a = settings.agent
+    return Publisher(
+        a.id or f"{kind}-{socket.gethostname()}",
+        a.pushgateway_url or settings.url.pushgateway,
+        retry=RetryPolicy(
+            a.push_timeout_seconds,
+            a.push_max_attempts,
+            a.push_backoff_initial_seconds,
+            a.push_backoff_max_seconds,
+        ),
+    )
+
+
+def make_market(settings: Settings) -> MarketDataSource:
+    t = settings.trading
+    if t.data_source == "synthetic":
+        return SyntheticMarket(t.seed)
+    raise ConfigError(f"trading.data_source {t.data_source!r} is not available in this build")
+
+
+def make_brokers(settings: Settings, market: MarketDataSource) -> dict[str, BrokerSource]:
+    t = settings.trading
+    if t.broker == "synthetic":
+        if not isinstance(market, SyntheticMarket):
+            raise ConfigError("trading.broker 'synthetic' needs trading.data_source 'synthetic'")
+        return {
+            p.name: SyntheticBroker(market, p.name, p.initial_value_usd, p.positions)
+            for p in t.portfolios
+        }
+    raise ConfigError(f"trading.broker {t.broker!r} is not available in this build")
+
+
+def build_runtime(
+    kind: str,
+    settings: Settings,
+    publisher: Publisher | None = None,
+    market: MarketDataSource | None = None,
+    brokers: dict[str, BrokerSource] | None = None,
+) -> tuple[AgentRuntime, TradingAgent | HealthAgent]:
+    """An agent of `kind` ('trading' or 'health') wired from settings.
+
+    Sources and the publisher may be passed in, e.g. by the demo or a test.
+    """
+    pub = publisher or make_publisher(kind, settings)
+    calendar = MarketCalendar(settings.agent.calendar)
+    tracer, _provider = make_tracer(kind, pub.agent, settings.agent)
+    tasks: list[Task]
+    agent: TradingAgent | HealthAgent
+    if kind == "trading":
+        market = market or make_market(settings)
+        brokers = brokers or make_brokers(settings, market)
+        dsn = local_database_url(settings)
+        books = [
+            Book(p.name, brokers[p.name], MomentumModel(p.model))
+            for p in settings.trading.portfolios
+        ]
+        agent = TradingAgent(settings.trading, pub, market, books, EquityStore(dsn), calendar)
+        tasks = agent.tasks(settings.agent.tasks)
+    else:
+        agent = HealthAgent(settings, pub)
+        tasks = agent.tasks()
+    runtime = AgentRuntime(
+        kind, pub, tasks, calendar, tracer, tick_seconds=settings.agent.tick_seconds
+    )
+    return runtime, agent
+
+
+def _run(kind: str, ctx: click.Context, config: Path | None, once: bool) -> None:
+    from riskwatch import logs
+    from riskwatch.cli import fail
+
+    try:
+        settings = load_settings(config or ctx.obj.get("config"))
+        logs.configure(settings.log_level)
+        runtime, _ = build_runtime(kind, settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    listen = settings.agent.metrics_listen
+    if listen:
+        host, _, port = listen.rpartition(":")
+        runtime.publisher.serve(host or "127.0.0.1", int(port))
+    if once:
+        ok = runtime.run_once()
+        runtime.publisher.close()
+        sys.exit(0 if ok else 1)
+    runtime.run_forever()
+
+
+_config_option = click.option(
+    "--config", type=click.Path(path_type=Path), default=None, help="YAML settings file."
+)
+_once_option = click.option(
+    "--once", is_flag=True, help="Run every task once, push, and exit non-zero on any failure."
+)
+
+
+@click.group("agent")
+def agent() -> None:
+    """Run a trading or health agent beside a trading system."""
+
+
+@agent.command("trading")
+@_config_option
+@_once_option
+@click.pass_context
+def trading(ctx: click.Context, config: Path | None, once: bool) -> None:
+    """Portfolio, positions, trades, model, risk, crowding and compliance metrics."""
+    _run("trading", ctx, config, once)
+
+
+@agent.command("health")
+@_config_option
+@_once_option
+@click.pass_context
+def health(ctx: click.Context, config: Path | None, once: bool) -> None:
+    """Health of every component and of the trading agents."""
+    _run("health", ctx, config, once)

@@ -1,0 +1,172 @@
+"""The health agent: is every component of the pipeline, and every trading agent, alive?
+
+Each check publishes `component_up{component}` and its latency. A trading agent that
+has not recorded a heartbeat for `health.trading_heartbeat_timeout_seconds` is
+reported as `component_up{component="agent:<id>"} 0`, computed from what the
+Pushgateway holds, because the Pushgateway itself never forgets a dead agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from riskwatch.agents.publish import Publisher
+from riskwatch.agents.runtime import Task, TaskContext
+from riskwatch.agents.sources.base import BrokerSource
+from riskwatch.settings import Settings
+from riskwatch.stack.runner import local_database_url
+
+log = logging.getLogger("riskwatch.agents.health")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    component: str
+    up: bool
+    seconds: float
+    detail: str = ""
+
+
+class HealthAgent:
+    """Checks every component on the `health` task's schedule."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        broker: BrokerSource | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.pub = publisher
+        self.broker = broker
+        self.clock = clock
+        self.last_results: list[CheckResult] = []
+        urls: dict[str, str] = {
+            "prometheus": settings.url.prometheus,
+            "pushgateway": settings.agent.pushgateway_url or settings.url.pushgateway,
+            "alertmanager": settings.url.alertmanager,
+            "receiver": settings.url.receiver,
+        }
+        for component, url in settings.health.urls.items():
+            urls[component] = url
+        self.urls = urls
+
+    def tasks(self) -> list[Task]:
+        schedules = self.settings.agent.tasks
+        return [
+            Task("health", self.health_task, schedules["health"]),
+            Task("heartbeat", lambda _ctx: None, schedules["heartbeat"]),
+        ]
+
+    # ------------------------------------------------------------------ checks
+    def _timed(self, component: str, check: Callable[[], str]) -> CheckResult:
+        started = time.perf_counter()
+        try:
+            detail = check()
+            up = True
+        except Exception as exc:  # a check's failure is the finding, not an error
+            detail, up = " ".join(str(exc).split())[:200], False
+        return CheckResult(component, up, time.perf_counter() - started, detail)
+
+    def _http(self, url: str) -> Callable[[], str]:
+        def check() -> str:
+            resp = requests.get(url, timeout=self.settings.health.check_timeout_seconds)
+            resp.raise_for_status()
+            return f"HTTP {resp.status_code}"
+
+        return check
+
+    def _database(self) -> str:
+        dsn = local_database_url(self.settings)
+        if dsn is None:
+            raise RuntimeError("no database configured (RISKWATCH_DATABASE_URL)")
+        timeout = max(1, int(self.settings.health.check_timeout_seconds))
+        with psycopg.connect(dsn, connect_timeout=timeout) as conn:
+            conn.execute("SELECT 1")
+        return "SELECT 1"
+
+    def _broker(self) -> str:
+        if self.broker is None:
+            return "no broker configured"
+        if not self.broker.connected:
+            raise RuntimeError(f"{self.broker.name} disconnected")
+        return f"{self.broker.name} connected"
+
+    def _disk(self, path: str) -> Callable[[], str]:
+        def check() -> str:
+            usage = shutil.disk_usage(path)
+            free = usage.free / usage.total
+            if free < self.settings.health.disk_min_free_ratio:
+                raise RuntimeError(f"{path}: only {free:.1%} free")
+            return f"{free:.1%} free"
+
+        return check
+
+    def _pushed(self) -> dict[str, Any]:
+        """Heartbeats and market-data times by agent/source, read from the Pushgateway."""
+        resp = requests.get(
+            f"{self.urls['pushgateway']}/metrics",
+            timeout=self.settings.health.check_timeout_seconds,
+        )
+        resp.raise_for_status()
+        heartbeats: dict[str, float] = {}
+        market: dict[str, float] = {}
+        for family in text_string_to_metric_families(resp.text):
+            for sample in family.samples:
+                if sample.name == "agent_last_success_timestamp_seconds":
+                    agent = sample.labels.get("agent", "")
+                    if sample.labels.get("task") == "heartbeat" and agent != self.pub.agent:
+                        heartbeats[agent] = max(heartbeats.get(agent, 0.0), sample.value)
+                elif sample.name == "marketdata_last_update_timestamp_seconds":
+                    source = sample.labels.get("source", "")
+                    market[source] = max(market.get(source, 0.0), sample.value)
+        return {"heartbeats": heartbeats, "market": market}
+
+    def run_checks(self) -> list[CheckResult]:
+        results = [self._timed(name, self._http(self._ready_url(name))) for name in self.urls]
+        results.append(self._timed("postgresql", self._database))
+        results.append(self._timed("broker", self._broker))
+        for path in self.settings.health.disk_paths:
+            results.append(self._timed(f"disk:{path}", self._disk(str(path))))
+        try:
+            pushed = self._pushed()
+        except requests.RequestException:
+            return results  # the Pushgateway check above already says it is down
+        now = self.clock()
+        timeout = self.settings.health.trading_heartbeat_timeout_seconds
+        for agent, beat in sorted(pushed["heartbeats"].items()):
+            age = now - beat
+            results.append(CheckResult(f"agent:{agent}", age <= timeout, 0.0, f"{age:.0f}s ago"))
+        max_age = self.settings.health.market_data_max_age_seconds
+        for source, updated in sorted(pushed["market"].items()):
+            age = now - updated
+            results.append(CheckResult(f"marketdata:{source}", age <= max_age, 0.0, f"{age:.0f}s"))
+        return results
+
+    def _ready_url(self, component: str) -> str:
+        base = self.urls[component]
+        return f"{base}/healthz" if component == "receiver" else f"{base}/-/ready"
+
+    def health_task(self, ctx: TaskContext) -> None:
+        results = self.run_checks()
+        up = self.pub.gauge("component_up")
+        latency = self.pub.gauge("component_check_duration_seconds")
+        for r in results:
+            up.labels(r.component).set(int(r.up))
+            latency.labels(r.component).set(r.seconds)
+            if not r.up:
+                log.warning("component down", extra={"component": r.component, "detail": r.detail})
+        ctx.span.set_attribute(
+            "riskwatch.components_down", [r.component for r in results if not r.up]
+        )
+        self.last_results = results

@@ -1,0 +1,106 @@
+"""The trading model as riskwatch sees it: a confidence, an accuracy and a reward.
+
+Users implement `TradingModel` around their own model; `MomentumModel` is the
+reference implementation the demo runs. Accuracy is over a rolling hour of
+predictions, each scored when its horizon has passed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class TradingModel(Protocol):
+    """What the trading agent asks of a model, once per model cycle."""
+
+    name: str
+
+    def observe(self, prices: Mapping[str, float], now: datetime) -> None:
+        """See the latest accepted prices."""
+        ...
+
+    def confidence(self) -> float:
+        """Confidence in the current signal, 0-1."""
+        ...
+
+    def accuracy(self) -> float | None:
+        """Share of the last hour's scored predictions that came true; None before any."""
+        ...
+
+    def episode_reward(self) -> float | None:
+        """Reward over the current episode in the model's own units; None if undefined."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    made_at: datetime
+    symbol: str
+    price: float
+    direction: int  # +1 up, -1 down
+
+
+class MomentumModel:
+    """Predicts that each symbol keeps moving the way it last moved.
+
+    Confidence blends the agreement of the book's last moves (|mean of signs|, 0-1)
+    with the hour's accuracy (0.5 until there is one), so a model whose calls stop
+    coming true loses confidence; reward is the sum of direction x return over the episode's scored
+    predictions, in basis points.
+    """
+
+    def __init__(
+        self,
+        name: str = "momentum",
+        horizon: timedelta = timedelta(minutes=5),
+        window: timedelta = timedelta(hours=1),
+    ) -> None:
+        self.name = name
+        self.horizon = horizon
+        self.window = window
+        self._last: dict[str, float] = {}
+        self._open: deque[_Prediction] = deque()
+        self._scored: deque[tuple[datetime, bool]] = deque()
+        self._signs: list[int] = []
+        self._reward_bps = 0.0
+        self._scored_any = False
+
+    def observe(self, prices: Mapping[str, float], now: datetime) -> None:
+        while self._open and now - self._open[0].made_at >= self.horizon:
+            p = self._open.popleft()
+            if p.symbol in prices:
+                move = math.log(prices[p.symbol] / p.price)
+                self._scored.append((now, p.direction * move > 0))
+                self._reward_bps += p.direction * move * 1e4
+                self._scored_any = True
+        while self._scored and now - self._scored[0][0] > self.window:
+            self._scored.popleft()
+        signs = []
+        for symbol, price in prices.items():
+            previous = self._last.get(symbol)
+            if previous is not None and price != previous:
+                direction = 1 if price > previous else -1
+                signs.append(direction)
+                self._open.append(_Prediction(now, symbol, price, direction))
+            self._last[symbol] = price
+        if signs:
+            self._signs = signs
+
+    def confidence(self) -> float:
+        agreement = abs(sum(self._signs)) / len(self._signs) if self._signs else 0.0
+        accuracy = self.accuracy()
+        return 0.5 * agreement + 0.5 * (0.5 if accuracy is None else accuracy)
+
+    def accuracy(self) -> float | None:
+        if not self._scored:
+            return None
+        return sum(hit for _, hit in self._scored) / len(self._scored)
+
+    def episode_reward(self) -> float | None:
+        return self._reward_bps if self._scored_any else None

@@ -1,0 +1,341 @@
+"""The trading agent: portfolio, positions, trades, model, risk, crowding and compliance.
+
+Every figure is computed with `riskwatch.analytics` from what the broker and the
+market-data source say, and published under the catalog's names. Data that could
+not be refreshed is not re-published as fresh: the task fails (AgentTaskFailing),
+`marketdata_last_update_timestamp_seconds` stops advancing (MarketDataStale and
+DAT_001), and the last published values stay as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from riskwatch import analytics
+from riskwatch.agents.equity import EquityStore
+from riskwatch.agents.model import TradingModel
+from riskwatch.agents.publish import PositionFigures, Publisher
+from riskwatch.agents.runtime import Task, TaskContext
+from riskwatch.agents.schedule import MarketCalendar
+from riskwatch.agents.sources.base import (
+    BrokerSource,
+    Execution,
+    MarketDataSource,
+    Position,
+    RejectedTick,
+    SourceError,
+    validate_price,
+)
+from riskwatch.settings import TaskSchedule, TradingAgentSettings
+
+log = logging.getLogger("riskwatch.agents.trading")
+
+# analytics.performance_metrics key -> catalog metric.
+PERFORMANCE_METRICS: Mapping[str, str] = {
+    "annual_return": "risk_annual_return_ratio",
+    "annual_volatility": "risk_annual_volatility_ratio",
+    "sharpe": "risk_sharpe",
+    "sortino": "risk_sortino",
+    "calmar": "risk_calmar",
+    "max_drawdown": "risk_max_drawdown_ratio",
+    "win_rate": "risk_win_rate_ratio",
+    "profit_factor": "risk_profit_factor",
+    "win_loss_ratio": "risk_win_loss",
+    "beta": "risk_beta",
+    "alpha": "risk_alpha_ratio",
+    "tracking_error": "risk_tracking_error_ratio",
+    "information_ratio": "risk_information",
+}
+CROWDING_LEVELS = {"LOW": 0, "MEDIUM": 1, "HIGH": 2}
+ADV_WINDOW = 20
+
+
+@dataclass
+class Book:
+    """One portfolio's latest state, shared between its tasks."""
+
+    name: str
+    broker: BrokerSource
+    model: TradingModel
+    positions: list[Position] = field(default_factory=list)
+    prices: dict[str, float] = field(default_factory=dict)
+    value: float = 0.0
+    var_99: float | None = None
+    executions: list[Execution] = field(default_factory=list)
+
+
+class TradingAgent:
+    """Builds the trading agent's tasks over its books, sources and publisher."""
+
+    def __init__(
+        self,
+        settings: TradingAgentSettings,
+        publisher: Publisher,
+        market: MarketDataSource,
+        books: Sequence[Book],
+        equity: EquityStore,
+        calendar: MarketCalendar,
+    ) -> None:
+        self.settings = settings
+        self.pub = publisher
+        self.market = market
+        self.books = list(books)
+        self.equity = equity
+        self.calendar = calendar
+        self.last_market_update: datetime | None = None
+        self._history: tuple[str, frozenset[str], pd.DataFrame] | None = None
+        self._rejected = publisher.counter("marketdata_rejected_ticks_total")
+        self.compliance_limits = analytics.ComplianceLimits.from_mapping(
+            settings.compliance.limits, settings.compliance.overrides
+        )
+        c = settings.crowding
+        self.crowding_thresholds = analytics.CrowdingThresholds(
+            c.hhi_medium, c.hhi_high, c.gini_medium, c.gini_high
+        )
+
+    def tasks(self, schedules: Mapping[str, TaskSchedule]) -> list[Task]:
+        """The agent's tasks with their schedules from settings."""
+        jobs: dict[str, Callable[[TaskContext], None]] = {
+            "portfolio": self.portfolio_task,
+            "model": self.model_task,
+            "risk": self.risk_task,
+            "crowding": self.crowding_task,
+            "compliance": self.compliance_task,
+            "heartbeat": lambda _ctx: None,
+        }
+        return [Task(name, run, schedules[name]) for name, run in jobs.items()]
+
+    # ----------------------------------------------------------------- prices
+    def _accepted_prices(self, symbols: Sequence[str]) -> dict[str, float]:
+        """Validated last prices; rejected ticks are logged and counted, never used."""
+        source = self.market.name
+        ticks = self.market.last_trades(symbols)
+        prices: dict[str, float] = {}
+        newest: datetime | None = None
+        for symbol, tick in ticks.items():
+            try:
+                prices[symbol] = validate_price(symbol, tick.price)
+            except RejectedTick as rejected:
+                self._rejected.labels(source, rejected.reason).inc()
+                log.warning(
+                    "tick rejected",
+                    extra={"source": source, "symbol": symbol, "reason": rejected.reason},
+                )
+                continue
+            newest = tick.timestamp if newest is None else max(newest, tick.timestamp)
+        if newest is not None:
+            self.last_market_update = newest
+            self.pub.gauge("marketdata_last_update_timestamp_seconds").labels(source).set(
+                newest.timestamp()
+            )
+        return prices
+
+    # -------------------------------------------------------------- portfolio
+    def portfolio_task(self, ctx: TaskContext) -> None:
+        day_start = self.calendar.session_start(ctx.now)
+        for book in self.books:
+            account = book.broker.account()
+            book.positions = book.broker.positions()
+            symbols = [p.symbol for p in book.positions]
+            fresh = self._accepted_prices(symbols)
+            missing = [s for s in symbols if s not in fresh and s not in book.prices]
+            if missing:
+                raise SourceError(f"{book.name}: no usable price yet for {missing[:5]}")
+            book.prices.update(fresh)
+            for symbol, price in fresh.items():
+                self.pub.gauge("marketdata_price_usd").labels(self.market.name, symbol).set(price)
+            values = {p.symbol: p.quantity * book.prices[p.symbol] for p in book.positions}
+            book.value = account.cash + sum(values.values())
+            state = self.equity.record(book.name, ctx.now, book.value, day_start)
+            gross = sum(abs(v) for v in values.values())
+            self.pub.portfolio(
+                book.name,
+                value=book.value,
+                cash=account.cash,
+                daily_pnl=state.daily_pnl,
+                drawdown=state.drawdown,
+                peak=state.peak,
+                gross_exposure=gross,
+                net_exposure=sum(values.values()),
+            )
+            self.pub.positions(
+                book.name,
+                {
+                    p.symbol: PositionFigures(
+                        p.quantity, values[p.symbol], p.sector, values[p.symbol] / book.value
+                    )
+                    for p in book.positions
+                },
+            )
+            sector_abs: dict[str, float] = {}
+            for p in book.positions:
+                sector_abs[p.sector] = sector_abs.get(p.sector, 0.0) + abs(values[p.symbol])
+            sector_gauge = self.pub.gauge("trading_sector_weight_ratio")
+            for sector, exposure in sector_abs.items():
+                sector_gauge.labels(book.name, sector).set(exposure / book.value)
+            book.executions = book.broker.executions(day_start)
+            self.pub.trades(book.name, book.executions)
+            traded = sum(abs(e.quantity * e.price) for e in book.executions)
+            self.pub.gauge("trading_turnover_ratio").labels(book.name).set(traded / book.value)
+            ctx.span.set_attribute(f"riskwatch.{book.name}.value_usd", book.value)
+
+    # ------------------------------------------------------------------ model
+    def model_task(self, ctx: TaskContext) -> None:
+        for book in self._valued_books():
+            book.model.observe(book.prices, ctx.now)
+            self.pub.model(
+                book.name,
+                book.model.name,
+                confidence=book.model.confidence(),
+                accuracy=book.model.accuracy(),
+                reward=book.model.episode_reward(),
+            )
+
+    # ------------------------------------------------------------------- risk
+    def _daily_history(self, now: datetime) -> pd.DataFrame:
+        """Daily closes and volumes of every held symbol, the benchmark and the factor
+        proxies, fetched once a day: history does not change intraday."""
+        wanted = {p.symbol for b in self.books for p in b.positions}
+        wanted |= set(self.settings.factor_proxies.values())
+        if self.settings.benchmark:
+            wanted.add(self.settings.benchmark)
+        day = now.astimezone(UTC).date().isoformat()
+        cached = self._history
+        if cached is None or cached[0] != day or not wanted <= cached[1]:
+            frame = self.market.daily_bars(sorted(wanted), self.settings.history_days)
+            self._history = cached = (day, frozenset(wanted), frame)
+        return cached[2]
+
+    def _book_returns(self, book: Book, closes: pd.DataFrame) -> pd.Series:
+        """Daily returns of the current holdings over the history (historical simulation)."""
+        quantities = pd.Series({p.symbol: p.quantity for p in book.positions})
+        value = closes[quantities.index].to_numpy() @ quantities.to_numpy()
+        prices = np.array([book.prices[s] for s in quantities.index])
+        cash = book.value - float(prices @ quantities.to_numpy())
+        equity = value + cash
+        returns = equity[1:] / equity[:-1] - 1.0
+        return pd.Series(returns, index=closes.index[1:])
+
+    def risk_task(self, ctx: TaskContext) -> None:
+        closes = _field(self._daily_history(ctx.now), "close")
+        s = self.settings
+        bench = None
+        if s.benchmark:
+            bench = closes[s.benchmark].pct_change().iloc[1:]
+        for book in self._valued_books():
+            returns = self._book_returns(book, closes)
+            figures = analytics.performance_metrics(returns, benchmark=bench)
+            for key, metric in PERFORMANCE_METRICS.items():
+                if key in figures:
+                    self.pub.gauge(metric).labels(book.name).set(float(figures[key]))
+            var_gauge = self.pub.gauge("risk_var_ratio")
+            es_gauge = self.pub.gauge("risk_expected_shortfall_ratio")
+            for method in s.var_methods:
+                var = float(analytics.value_at_risk(returns, s.var_confidence, method))
+                es = float(analytics.expected_shortfall(returns, s.es_confidence, method))
+                var_gauge.labels(book.name, _label(s.var_confidence), method).set(var)
+                es_gauge.labels(book.name, _label(s.es_confidence), method).set(es)
+                if method == "historical":
+                    book.var_99 = var
+
+    # --------------------------------------------------------------- crowding
+    def crowding_task(self, ctx: TaskContext) -> None:
+        returns = _field(self._daily_history(ctx.now), "close").pct_change().iloc[1:]
+        proxy_of = self.settings.factor_proxies
+        factors = list(proxy_of)
+        proxies = returns[[proxy_of[f] for f in factors]].to_numpy()
+        design = np.column_stack([np.ones(len(proxies)), proxies])
+        for book in self._valued_books():
+            symbols = [p.symbol for p in book.positions]
+            held = returns[symbols].to_numpy()
+            # Factor loadings of every holding at once: one least-squares solve.
+            coef, *_ = np.linalg.lstsq(design, held, rcond=None)
+            loadings = coef[1:]  # factors x holdings
+            weights = np.array(
+                [p.quantity * book.prices[p.symbol] / book.value for p in book.positions]
+            )
+            exposures = dict(zip(factors, loadings @ weights, strict=True))
+            result = analytics.factor_crowding(exposures, self.crowding_thresholds)
+            k = min(self.settings.crowding.absorption_top_k, len(symbols))
+            absorption = analytics.absorption_ratio(held, k)
+            self.pub.gauge("crowding_hhi").labels(book.name).set(result.hhi)
+            self.pub.gauge("crowding_gini").labels(book.name).set(result.gini)
+            self.pub.gauge("crowding_level").labels(book.name).set(
+                CROWDING_LEVELS[result.level.name]
+            )
+            self.pub.gauge("crowding_absorption_ratio").labels(book.name).set(absorption)
+
+    # ------------------------------------------------------------- compliance
+    def compliance_task(self, ctx: TaskContext) -> None:
+        adv = _field(self._daily_history(ctx.now), "volume").iloc[-ADV_WINDOW:].mean()
+        active = self.pub.gauge("compliance_violation_active")
+        value_g = self.pub.gauge("compliance_rule_value")
+        limit_g = self.pub.gauge("compliance_rule_limit")
+        for book in self._valued_books():
+            if book.var_99 is None:
+                self.risk_task(ctx)
+            snapshot = analytics.ComplianceSnapshot(
+                portfolio_id=book.name,
+                portfolio_value=book.value,
+                now=ctx.now,
+                positions={p.symbol: p.quantity * book.prices[p.symbol] for p in book.positions},
+                sectors={p.symbol: p.sector for p in book.positions},
+                var_99=book.var_99 or 0.0,
+                orders=[
+                    analytics.Order(
+                        e.symbol,
+                        e.quantity if e.side == "buy" else -e.quantity,
+                        e.price,
+                        e.timestamp,
+                        float(adv.get(e.symbol, 0.0)),
+                    )
+                    for e in book.executions
+                ],
+                market_data_updated=(
+                    {self.market.name: self.last_market_update} if self.last_market_update else {}
+                ),
+            )
+            results = analytics.evaluate(
+                snapshot, self.compliance_limits, is_session_open=self.calendar.is_regular_session
+            )
+            for r in results:
+                active.labels(book.name, r.rule_id, r.severity.value).set(int(r.violated))
+                value_g.labels(book.name, r.rule_id).set(_finite(r.observed))
+                limit_g.labels(book.name, r.rule_id).set(r.limit)
+                subjects = [_subject(k) for k in r.evidence] if r.violated else []
+                self.pub.compliance_evidence(book.name, r.rule_id, subjects)
+
+    def _valued_books(self) -> list[Book]:
+        books = [b for b in self.books if b.value > 0 and b.positions]
+        if not books:
+            raise SourceError("no portfolio has been valued yet (the portfolio task runs first)")
+        return books
+
+
+def _field(history: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One field (close, volume) of a daily-bars frame, symbols as columns."""
+    frame = history[name]
+    assert isinstance(frame, pd.DataFrame)
+    return frame
+
+
+def _label(confidence: float) -> str:
+    return f"{confidence:g}"
+
+
+def _finite(value: float) -> float:
+    # An order on a symbol with no volume has an infinite ADV fraction: publish a
+    # large finite number rather than +Inf, which dashboards render poorly.
+    return value if np.isfinite(value) else 1e9
+
+
+def _subject(evidence_key: str) -> str:
+    # Order evidence is keyed SYMBOL@timestamp; a label keeps only the symbol, since
+    # timestamps are unbounded values.
+    return evidence_key.split("@", 1)[0]
