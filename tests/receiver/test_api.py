@@ -164,6 +164,7 @@ def test_ack_is_stored_and_returned(stored: FlaskClient) -> None:
         ({"who": "x", "why": "y" * 2001}, "why"),
         ({"who": 7, "why": "y"}, "who: Input should be a valid string"),
         ({"who": "x", "why": "y", "reason": "z"}, "reason: Extra inputs are not permitted"),
+        ({"who": "x\u0000", "why": "y"}, "who: Value error, must not contain NUL"),
     ],
 )
 def test_bad_ack_is_400(stored: FlaskClient, body: dict[str, Any], problem: str) -> None:

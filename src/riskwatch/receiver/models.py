@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -31,6 +32,20 @@ _MAX_ERRORS_SHOWN = 5
 _MAX_INPUT_SHOWN = 60
 
 
+def _without_nul(value: str) -> str:
+    # PostgreSQL text and jsonb cannot hold U+0000. Refusing it here makes such a
+    # payload a 400, which Alertmanager drops, instead of a 500 it retries forever.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (U+0000) characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_without_nul)]
+"""A string PostgreSQL can store."""
+
+StringMap = dict[Text, Text]
+
+
 class _Incoming(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
@@ -39,12 +54,12 @@ class WebhookAlert(_Incoming):
     """One alert of a webhook payload."""
 
     status: AlertStatus
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: StringMap
+    annotations: StringMap = Field(default_factory=dict)
     starts_at: AwareDatetime = Field(alias="startsAt")
     ends_at: AwareDatetime | None = Field(None, alias="endsAt")
-    generator_url: str = Field("", alias="generatorURL")
-    fingerprint: str = Field(min_length=1, max_length=128)
+    generator_url: Text = Field("", alias="generatorURL")
+    fingerprint: Text = Field(min_length=1, max_length=128)
 
     @field_validator("ends_at")
     @classmethod
@@ -56,13 +71,13 @@ class WebhookPayload(_Incoming):
     """An Alertmanager webhook body (version 4): one notification for one alert group."""
 
     version: Literal["4"]
-    group_key: str = Field(alias="groupKey")
+    group_key: Text = Field(alias="groupKey")
     truncated_alerts: int = Field(0, ge=0, alias="truncatedAlerts")
     status: AlertStatus
-    receiver: str = Field(min_length=1)
-    group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
-    common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
-    common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
+    receiver: Text = Field(min_length=1)
+    group_labels: StringMap = Field(default_factory=dict, alias="groupLabels")
+    common_labels: StringMap = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: StringMap = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field("", alias="externalURL")
     alerts: list[WebhookAlert]
 
@@ -73,8 +88,16 @@ class AckRequest(BaseModel):
     # Our own API: an unknown field is a client mistake worth reporting.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    who: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    why: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    who: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        AfterValidator(_without_nul),
+    ]
+    why: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        AfterValidator(_without_nul),
+    ]
 
 
 def describe(error: ValidationError) -> str:
