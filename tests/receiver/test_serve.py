@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
 import requests
 
-from riskwatch.receiver.app import create_app
-from riskwatch.receiver.db import close_pool
-from riskwatch.receiver.serve import build_server
+from riskwatch.receiver.serve import serving_in_thread
 
 from .conftest import make_settings
 from .payloads import alert, payload
@@ -23,16 +20,8 @@ LIMIT = 4096
 @pytest.fixture
 def base_url(database_url: str) -> Iterator[str]:
     settings = make_settings(database_url, token="t0ken", max_payload_bytes=LIMIT, threads=2)
-    app = create_app(settings)
-    server = build_server(app, settings, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
-        thread.join(timeout=5)
-        close_pool(app)
+    with serving_in_thread(settings) as url:
+        yield url
 
 
 def test_webhook_over_http(base_url: str) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
@@ -60,5 +63,26 @@ def run(settings: Settings, host: str, port: int) -> None:
             log.info("receiver stopping")
         finally:
             server.close()
+    finally:
+        close_pool(app)
+
+
+@contextmanager
+def serving_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve a new receiver app from a background thread; yields its base URL.
+
+    For tests and benchmarks that need real HTTP. Leaving the block stops the server
+    and closes the app's pool.
+    """
+    app = create_app(settings)
+    try:
+        server = build_server(app, settings, host, port)
+        thread = threading.Thread(target=server.run, name="receiver-waitress", daemon=True)
+        thread.start()
+        try:
+            yield f"http://{host}:{server.effective_port}"
+        finally:
+            server.close()
+            thread.join(timeout=5)
     finally:
         close_pool(app)
