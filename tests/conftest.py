@@ -115,3 +115,25 @@ def receiver(stack: Stack) -> Receiver:
 @pytest.fixture(scope="session")
 def outbox(stack: Stack) -> Path:
     return stack.layout.outbox
+
+
+def prom_query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
+    """Instant query against the real Prometheus; the result vector."""
+    resp = requests.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=10)
+    resp.raise_for_status()
+    body = resp.json()
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def stack_env(stack: Stack, **extra: str) -> dict[str, str]:
+    """Environment that points a `riskwatch` subprocess at the session's stack."""
+    env = {
+        f"RISKWATCH_STACK__{field.upper()}": str(getattr(stack.settings.stack, field))
+        for field in PORT_FIELDS
+    }
+    env["RISKWATCH_STATE_DIR"] = str(stack.settings.state_dir)
+    env["RISKWATCH_DATABASE_URL"] = stack.database_dsn()
+    env.update(extra)
+    return env
