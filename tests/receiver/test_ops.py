@@ -10,7 +10,8 @@ import psycopg
 from flask import Flask
 from flask.testing import FlaskClient
 
-from riskwatch.receiver.migrations import apply_migrations, load_migrations
+from riskwatch.migrations import apply_migrations, load_migrations
+from riskwatch.receiver.db import MIGRATION_SCOPE
 
 from .conftest import AppFactory
 from .payloads import alert, payload, resolved
@@ -83,22 +84,25 @@ def test_openapi_describes_every_route(app: Flask, client: FlaskClient) -> None:
     assert served == documented
 
 
+RECEIVER_MIGRATIONS = "FROM riskwatch_migrations WHERE scope = 'receiver'"
+
+
 def _migrations(db: DbConn) -> list[tuple[int, str]]:
-    rows = db.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+    rows = db.execute(f"SELECT version, name {RECEIVER_MIGRATIONS} ORDER BY version").fetchall()
     return [(int(version), str(name)) for version, name in rows]
 
 
 def test_migrations_are_recorded_and_applied_once(make_app: AppFactory, db: DbConn) -> None:
-    expected = [(m.version, m.name) for m in load_migrations()]
-    assert [version for version, _ in expected] == [1, 2]
+    expected = [(m.version, m.name) for m in load_migrations("riskwatch.receiver")]
+    assert expected == [(1, "alerts"), (2, "history")]
     first = make_app().test_client()
     first.post(WEBHOOK, json=payload(alert()))
-    applied_at = db.execute("SELECT max(applied_at) FROM schema_migrations").fetchone()
+    applied_at = db.execute(f"SELECT max(applied_at) {RECEIVER_MIGRATIONS}").fetchone()
 
     # A second receiver (or a restart) on the same database changes nothing.
     second = make_app().test_client()
     assert _migrations(db) == expected
-    assert db.execute("SELECT max(applied_at) FROM schema_migrations").fetchone() == applied_at
+    assert db.execute(f"SELECT max(applied_at) {RECEIVER_MIGRATIONS}").fetchone() == applied_at
     assert len(second.get("/api/alerts").get_json()["alerts"]) == 1
 
 
@@ -111,7 +115,9 @@ def test_concurrent_migrations_apply_each_version_once(database_url: str, db: Db
         try:
             with psycopg.connect(database_url, autocommit=True) as conn:
                 barrier.wait()
-                applied.extend(m.version for m in apply_migrations(conn))
+                migrations = load_migrations("riskwatch.receiver")
+                done = apply_migrations(conn, MIGRATION_SCOPE, migrations)
+                applied.extend(m.version for m in done)
         except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
 

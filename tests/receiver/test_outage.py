@@ -73,5 +73,7 @@ def test_outage_and_recovery_store_exactly_once(
     with psycopg.connect(cluster.dsn, autocommit=True) as conn:
         assert count_rows(conn, "alerts") == 3
         assert count_rows(conn, "alert_events") == 3
-        versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+        versions = conn.execute(
+            "SELECT version FROM riskwatch_migrations WHERE scope = 'receiver' ORDER BY 1"
+        ).fetchall()
         assert versions == [(1,), (2,)]

@@ -5,6 +5,8 @@ settings; `get_db` lends the current request one connection, kept on `flask.g`
 and handed back by `close_db` at teardown. The schema is migrated at start, and
 if the database was down then, on the first connection that works later: the
 receiver keeps serving (health says the database is down) instead of crashing.
+Migrations are the files ``migrations/NNN_name.sql`` beside this module, applied by
+`riskwatch.migrations` under the scope "receiver".
 
 When the database cannot be reached, psycopg raises OperationalError (PoolTimeout
 is one): the app answers 503 so Alertmanager retries.
@@ -22,14 +24,16 @@ from flask import Flask, current_app, g
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from riskwatch.migrations import apply_migrations, load_migrations
 from riskwatch.receiver import metrics
-from riskwatch.receiver.migrations import apply_migrations
 from riskwatch.settings import ConfigError, ReceiverSettings
 
 log = logging.getLogger(__name__)
 
 _EXTENSION: Final = "riskwatch.receiver.db"
 _APPLICATION_NAME: Final = "riskwatch-receiver"
+# The receiver's rows in riskwatch_migrations; its files are riskwatch/receiver/migrations/.
+MIGRATION_SCOPE: Final = "receiver"
 
 Connection = psycopg.Connection[Any]
 
@@ -90,7 +94,7 @@ class Database:
         # One thread migrates; the others wait and then find nothing to do.
         with self._schema_lock:
             if not self._schema_ready:
-                apply_migrations(conn)
+                apply_migrations(conn, MIGRATION_SCOPE, load_migrations("riskwatch.receiver"))
                 self._schema_ready = True
 
     def migrate(self) -> bool:
