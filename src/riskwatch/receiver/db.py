@@ -74,11 +74,6 @@ class Database:
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
-    @property
-    def schema_ready(self) -> bool:
-        """True once this process has seen every migration applied."""
-        return self._schema_ready
-
     def open(self) -> None:
         """Start the pool's workers; connecting happens in the background."""
         self.pool.open(wait=False)
@@ -108,15 +103,14 @@ class Database:
         return True
 
 
-def init_app(app: Flask, dsn: str, settings: ReceiverSettings, *, migrate: bool = True) -> None:
-    """Give `app` its pool and return connections at teardown; migrate unless told not to."""
+def init_app(app: Flask, dsn: str, settings: ReceiverSettings) -> None:
+    """Give `app` its pool, return connections at teardown, and try to migrate now."""
     database = Database(dsn, settings)
     app.extensions[_EXTENSION] = database
     app.teardown_appcontext(close_db)
     database.open()
-    if migrate:
-        up = database.migrate()
-        metrics.metrics_of(app).database_up.set(1 if up else 0)
+    up = database.migrate()
+    metrics.metrics_of(app).database_up.set(1 if up else 0)
 
 
 def database_of(app: Flask) -> Database:
