@@ -136,6 +136,22 @@ class TradingAgent:
             )
         return prices
 
+    def _accepted_executions(self, broker: BrokerSource, since: datetime) -> list[Execution]:
+        """Fills with a usable price; a broken fill is logged and counted, not traded on."""
+        accepted = []
+        for ex in broker.executions(since):
+            try:
+                validate_price(ex.symbol, ex.price)
+            except RejectedTick as rejected:
+                self._rejected.labels(broker.name, rejected.reason).inc()
+                log.warning(
+                    "execution rejected",
+                    extra={"source": broker.name, "symbol": ex.symbol, "reason": rejected.reason},
+                )
+                continue
+            accepted.append(ex)
+        return accepted
+
     # -------------------------------------------------------------- portfolio
     def portfolio_task(self, ctx: TaskContext) -> None:
         day_start = self.calendar.session_start(ctx.now)
@@ -179,7 +195,7 @@ class TradingAgent:
             sector_gauge = self.pub.gauge("trading_sector_weight_ratio")
             for sector, exposure in sector_abs.items():
                 sector_gauge.labels(book.name, sector).set(exposure / book.value)
-            book.executions = book.broker.executions(day_start)
+            book.executions = self._accepted_executions(book.broker, day_start)
             self.pub.trades(book.name, book.executions)
             traded = sum(abs(e.quantity * e.price) for e in book.executions)
             self.pub.gauge("trading_turnover_ratio").labels(book.name).set(traded / book.value)

@@ -77,9 +77,7 @@ TEST_TOKEN = "test-token-" + os.urandom(8).hex()
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     state = tmp_path_factory.mktemp("stack-state")
-    return load_settings(
-        state_dir=state, stack=free_ports(), receiver_token=TEST_TOKEN
-    )
+    return load_settings(state_dir=state, stack=free_ports(), receiver_token=TEST_TOKEN)
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +99,9 @@ class Receiver:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def alerts(self, **params: Any) -> list[dict[str, Any]]:
-        resp = requests.get(f"{self.url}/api/alerts", params=params, headers=self.headers, timeout=5)
+        resp = requests.get(
+            f"{self.url}/api/alerts", params=params, headers=self.headers, timeout=5
+        )
         resp.raise_for_status()
         alerts: list[dict[str, Any]] = resp.json()["alerts"]
         return alerts

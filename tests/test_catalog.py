@@ -67,5 +67,5 @@ def test_naming_rules_are_enforced(kwargs: dict[str, str], problem: str) -> None
 
 
 def test_unknown_metric_is_a_clear_key_error() -> None:
-    with pytest.raises(KeyError, match="not declared in riskwatch.catalog"):
+    with pytest.raises(KeyError, match=r"not declared in riskwatch\.catalog"):
         catalog.spec("trading_aapl_price")

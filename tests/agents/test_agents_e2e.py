@@ -74,7 +74,9 @@ def agents_ran(stack: Stack) -> dict[str, list[tuple[dict[str, str], float]]]:
 def test_every_contract_metric_reaches_prometheus(stack: Stack, agents_ran: object) -> None:
     for name in CONTRACT:
         expr = f'{name}{{agent="{AGENT}"}}'
-        wait_for(lambda e=expr: prom_query(stack.settings.url.prometheus, e), f"{name} in Prometheus")
+        wait_for(
+            lambda e=expr: prom_query(stack.settings.url.prometheus, e), f"{name} in Prometheus"
+        )
     up = wait_for(
         lambda: prom_query(stack.settings.url.prometheus, f'component_up{{agent="{HEALTH}"}}'),
         "component_up",
@@ -89,7 +91,9 @@ def test_portfolio_value_and_drawdown_recomputed(agents_ran: dict) -> None:  # t
     m = agents_ran
     for portfolio in ("alpha", "beta"):
         quantities = {
-            lab["symbol"]: v for lab, v in m["trading_position_quantity"] if lab["portfolio"] == portfolio
+            lab["symbol"]: v
+            for lab, v in m["trading_position_quantity"]
+            if lab["portfolio"] == portfolio
         }
         prices = {lab["symbol"]: v for lab, v in m["marketdata_price_usd"]}
         cash = one(m["trading_cash_balance_usd"], portfolio=portfolio)
@@ -99,9 +103,13 @@ def test_portfolio_value_and_drawdown_recomputed(agents_ran: dict) -> None:  # t
         peak = one(m["trading_peak_value_usd"], portfolio=portfolio)
         assert peak >= published
         assert math.isclose(
-            one(m["trading_drawdown_ratio"], portfolio=portfolio), 1 - published / peak, abs_tol=1e-12
+            one(m["trading_drawdown_ratio"], portfolio=portfolio),
+            1 - published / peak,
+            abs_tol=1e-12,
         )
-        assert one(m["compliance_rule_value"], portfolio=portfolio, rule="POS_001") == len(quantities)
+        assert one(m["compliance_rule_value"], portfolio=portfolio, rule="POS_001") == len(
+            quantities
+        )
 
 
 def test_tail_risk_and_crowding_recomputed(agents_ran: dict) -> None:  # type: ignore[type-arg]
@@ -109,7 +117,9 @@ def test_tail_risk_and_crowding_recomputed(agents_ran: dict) -> None:  # type: i
     market = SyntheticMarket(int(SEED))
     for portfolio in ("alpha", "beta"):
         quantities = {
-            lab["symbol"]: v for lab, v in m["trading_position_quantity"] if lab["portfolio"] == portfolio
+            lab["symbol"]: v
+            for lab, v in m["trading_position_quantity"]
+            if lab["portfolio"] == portfolio
         }
         symbols = sorted(quantities)
         prices = {lab["symbol"]: v for lab, v in m["marketdata_price_usd"]}
@@ -122,7 +132,9 @@ def test_tail_risk_and_crowding_recomputed(agents_ran: dict) -> None:  # type: i
         var = -np.percentile(r, 1)
         tail = np.sort(r)[: int((len(r) - 1) * 0.025) + 1]
         labels = {"portfolio": portfolio, "method": "historical"}
-        assert math.isclose(one(m["risk_var_ratio"], confidence="0.99", **labels), var, rel_tol=1e-9)
+        assert math.isclose(
+            one(m["risk_var_ratio"], confidence="0.99", **labels), var, rel_tol=1e-9
+        )
         assert math.isclose(
             one(m["risk_expected_shortfall_ratio"], confidence="0.975", **labels),
             -tail.mean(),
@@ -134,7 +146,9 @@ def test_tail_risk_and_crowding_recomputed(agents_ran: dict) -> None:  # type: i
         weights = np.array([quantities[s] * prices[s] / value for s in symbols])
         exposure = np.abs(beta @ weights)
         w = exposure / exposure.sum()
-        assert math.isclose(one(m["crowding_hhi"], portfolio=portfolio), float((w**2).sum()), rel_tol=1e-9)
+        assert math.isclose(
+            one(m["crowding_hhi"], portfolio=portfolio), float((w**2).sum()), rel_tol=1e-9
+        )
         level = one(m["crowding_level"], portfolio=portfolio)
         hhi = float((w**2).sum())
         assert level >= (2 if hhi > 0.25 else 1 if hhi >= 0.15 else 0)
@@ -143,7 +157,16 @@ def test_tail_risk_and_crowding_recomputed(agents_ran: dict) -> None:  # type: i
 def test_compliance_state_matches_value_and_limit(agents_ran: dict) -> None:  # type: ignore[type-arg]
     m = agents_ran
     rules = {lab["rule"] for lab, _ in m["compliance_violation_active"]}
-    assert rules == {"RISK_001", "RISK_002", "POS_001", "CON_001", "CON_002", "EXE_001", "OPS_001", "DAT_001"}
+    assert rules == {
+        "RISK_001",
+        "RISK_002",
+        "POS_001",
+        "CON_001",
+        "CON_002",
+        "EXE_001",
+        "OPS_001",
+        "DAT_001",
+    }
     for labels, active in m["compliance_violation_active"]:
         p, rule = labels["portfolio"], labels["rule"]
         observed = one(m["compliance_rule_value"], portfolio=p, rule=rule)
