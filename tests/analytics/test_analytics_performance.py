@@ -195,6 +195,8 @@ def test_min_observations_is_configurable() -> None:
     with pytest.raises(ValueError, match="at least 5"):
         performance_metrics(r, min_observations=5)
     assert performance_metrics(r, min_observations=3)["win_rate"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="min_observations"):
+        performance_metrics(r, min_observations=0)
 
 
 # --- properties -----------------------------------------------------------------

@@ -38,6 +38,8 @@ def as_returns_matrix(values: Any, name: str) -> tuple[FloatArray, bool]:
 
 def check_min_observations(counts: npt.NDArray[np.intp], minimum: int, what: str) -> None:
     """Raise when any column has fewer than ``minimum`` usable observations."""
+    if minimum < 1:
+        raise ValueError(f"min_observations must be at least 1; got {minimum}")
     short = np.flatnonzero(counts < minimum)
     if short.size:
         shown = ", ".join(str(i) for i in short[:10]) + (", ..." if short.size > 10 else "")
