@@ -70,6 +70,13 @@ class Book:
     executions: list[Execution] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Structure:
+    day: str
+    loadings: np.ndarray  # factors x holdings
+    absorption: float
+
+
 class TradingAgent:
     """Builds the trading agent's tasks over its books, sources and publisher."""
 
@@ -90,6 +97,7 @@ class TradingAgent:
         self.calendar = calendar
         self.last_market_update: datetime | None = None
         self._history: tuple[str, frozenset[str], pd.DataFrame] | None = None
+        self._structures: dict[tuple[str, ...], _Structure] = {}
         self._rejected = publisher.counter("marketdata_rejected_ticks_total")
         self.compliance_limits = analytics.ComplianceLimits.from_mapping(
             settings.compliance.limits, settings.compliance.overrides
@@ -261,31 +269,46 @@ class TradingAgent:
                     book.var_99 = var
 
     # --------------------------------------------------------------- crowding
-    def crowding_task(self, ctx: TaskContext) -> None:
-        returns = _field(self._daily_history(ctx.now), "close").pct_change().iloc[1:]
-        proxy_of = self.settings.factor_proxies
-        factors = list(proxy_of)
-        proxies = returns[[proxy_of[f] for f in factors]].to_numpy()
+    def _holdings_structure(self, now: datetime, symbols: tuple[str, ...]) -> _Structure:
+        """Factor loadings and absorption ratio of a set of holdings, cached per day.
+
+        Both depend only on the holdings' daily history, which does not change
+        intraday; only the weights do. Recomputing the 500x500 covariance
+        eigen-decomposition every cycle would cost more than everything else together.
+        """
+        day = now.astimezone(UTC).date().isoformat()
+        cached = self._structures.get(symbols)
+        if cached is not None and cached.day == day:
+            return cached
+        closes = _field(self._daily_history(now), "close")
+        returns = closes.pct_change().iloc[1:]
+        proxies = returns[list(self.settings.factor_proxies.values())].to_numpy()
         design = np.column_stack([np.ones(len(proxies)), proxies])
+        held = returns[list(symbols)].to_numpy()
+        # Factor loadings of every holding at once: one least-squares solve.
+        coef, *_ = np.linalg.lstsq(design, held, rcond=None)
+        k = min(self.settings.crowding.absorption_top_k, len(symbols))
+        structure = _Structure(day, coef[1:], analytics.absorption_ratio(held, k))
+        self._structures = {s: v for s, v in self._structures.items() if v.day == day}
+        self._structures[symbols] = structure
+        return structure
+
+    def crowding_task(self, ctx: TaskContext) -> None:
+        factors = list(self.settings.factor_proxies)
         for book in self._valued_books():
-            symbols = [p.symbol for p in book.positions]
-            held = returns[symbols].to_numpy()
-            # Factor loadings of every holding at once: one least-squares solve.
-            coef, *_ = np.linalg.lstsq(design, held, rcond=None)
-            loadings = coef[1:]  # factors x holdings
+            symbols = tuple(p.symbol for p in book.positions)
+            structure = self._holdings_structure(ctx.now, symbols)
             weights = np.array(
                 [p.quantity * book.prices[p.symbol] / book.value for p in book.positions]
             )
-            exposures = dict(zip(factors, loadings @ weights, strict=True))
+            exposures = dict(zip(factors, structure.loadings @ weights, strict=True))
             result = analytics.factor_crowding(exposures, self.crowding_thresholds)
-            k = min(self.settings.crowding.absorption_top_k, len(symbols))
-            absorption = analytics.absorption_ratio(held, k)
             self.pub.gauge("crowding_hhi").labels(book.name).set(result.hhi)
             self.pub.gauge("crowding_gini").labels(book.name).set(result.gini)
             self.pub.gauge("crowding_level").labels(book.name).set(
                 CROWDING_LEVELS[result.level.name]
             )
-            self.pub.gauge("crowding_absorption_ratio").labels(book.name).set(absorption)
+            self.pub.gauge("crowding_absorption_ratio").labels(book.name).set(structure.absorption)
 
     # ------------------------------------------------------------- compliance
     def compliance_task(self, ctx: TaskContext) -> None:

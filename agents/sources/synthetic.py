@@ -86,6 +86,7 @@ class SyntheticMarket:
         self._shocks: dict[str, float] = {}
         self._lock = threading.Lock()
         self._daily_cache: dict[date, pd.DataFrame] = {}
+        self._paths: dict[tuple[str, date], tuple[float, np.ndarray]] = {}
 
     # ------------------------------------------------------------ daily history
     def _daily(self, end: date) -> pd.DataFrame:
@@ -137,15 +138,29 @@ class SyntheticMarket:
         return frame.loc[:, (slice(None), list(symbols))]
 
     # ---------------------------------------------------------------- intraday
-    def price_at(self, symbol: str, when: datetime) -> float:
-        """The deterministic price of `symbol` at minute resolution."""
+    def _intraday(self, symbol: str, day: date) -> tuple[float, np.ndarray]:
+        """The previous close and the day's minute path of log moves, cached per day."""
+        key = (symbol, day)
+        with self._lock:
+            hit = self._paths.get(key)
+        if hit is not None:
+            return hit
         inst = self.instruments[symbol]
-        day = when.astimezone(UTC).date()
-        previous_close = float(self._daily(day - timedelta(days=1))["close"][symbol].iloc[-1])
-        minute = when.astimezone(UTC).hour * 60 + when.astimezone(UTC).minute
+        closes = self._daily(day - timedelta(days=1))["close"]
+        previous_close = float(closes[symbol].to_numpy()[-1])
         rng = np.random.default_rng(_seed("intraday", self.seed, symbol, day))
         path = np.cumsum(rng.normal(0.0, inst.volatility / np.sqrt(390), 24 * 60))
-        price = previous_close * float(np.exp(path[minute]))
+        with self._lock:
+            if len(self._paths) > 4 * len(self.instruments):  # yesterday's paths go
+                self._paths.clear()
+            self._paths[key] = (previous_close, path)
+        return previous_close, path
+
+    def price_at(self, symbol: str, when: datetime) -> float:
+        """The deterministic price of `symbol` at minute resolution."""
+        utc = when.astimezone(UTC)
+        previous_close, path = self._intraday(symbol, utc.date())
+        price = previous_close * float(np.exp(path[utc.hour * 60 + utc.minute]))
         with self._lock:
             return price * self._shocks.get(symbol, 1.0)
 
