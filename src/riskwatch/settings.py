@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -302,6 +310,9 @@ class Settings(BaseSettings):
     receiver_token: SecretStr | None = Field(
         None, description="When set, the receiver demands `Authorization: Bearer <token>`."
     )
+    receiver_token_file: Path | None = Field(
+        None, description="A file holding the receiver token (docker secrets); read at start."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     stack: StackSettings = StackSettings()
     receiver: ReceiverSettings = ReceiverSettings()
@@ -314,6 +325,19 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_token_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("receiver_token_file") and not data.get(
+            "receiver_token"
+        ):
+            path = Path(data["receiver_token_file"])
+            try:
+                data = {**data, "receiver_token": path.read_text().strip()}
+            except OSError as exc:
+                raise ValueError(f"receiver_token_file {path}: {exc.strerror}") from None
+        return data
 
     @classmethod
     def settings_customise_sources(
@@ -373,7 +397,10 @@ def describe_validation_error(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         loc = tuple(problem["loc"])
-        field = ".".join(str(part) for part in loc) or "settings"
+        if not loc:  # a whole-model check: its message names the field itself
+            lines.append(f"invalid settings: {problem['msg'].removeprefix('Value error, ')}")
+            continue
+        field = ".".join(str(part) for part in loc)
         given = problem.get("input")
         shown = "" if isinstance(given, dict) else f" (got {given!r})"
         lines.append(
