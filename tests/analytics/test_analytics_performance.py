@@ -252,3 +252,21 @@ def test_es_is_at_least_var_at_the_same_confidence(r: np.ndarray) -> None:
 
     for confidence in (0.9, 0.975, 0.99):
         assert expected_shortfall(r, confidence) >= value_at_risk(r, confidence) - 1e-15  # type: ignore[operator]
+
+
+basis_points = st.integers(-3000, 3000).map(lambda k: k / 10_000)
+
+
+@given(
+    st.integers(2, 60).flatmap(
+        lambda n: st.tuples(
+            hnp.arrays(np.float64, n, elements=basis_points),
+            hnp.arrays(np.float64, n, elements=basis_points),
+        )
+    )
+)
+def test_matches_reference_on_arbitrary_series(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    r, b = pair
+    got = performance_metrics(r, b)
+    for key, value in reference_metrics(r, b).items():
+        assert_close(got[key], value, key)  # type: ignore[arg-type]
