@@ -106,9 +106,9 @@ class Order:
         return f"{self.symbol}@{self.timestamp.isoformat()}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ComplianceSnapshot:
-    """Everything the rules read about one portfolio at one instant."""
+    """Everything the rules read about one portfolio at one instant (keyword-only)."""
 
     portfolio_id: str
     portfolio_value: float

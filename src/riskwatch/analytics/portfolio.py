@@ -236,7 +236,8 @@ def portfolio_figures(
     exposure). See the individual functions for the conventions.
 
     Raises:
-        ValueError: on misaligned frames, NaN or negative prices, or an empty history.
+        ValueError: on misaligned frames, NaN or negative prices, an empty history, or
+            a non-positive latest equity (weights over it are undefined).
     """
     if len(positions.index) == 0:
         raise ValueError("too few observations: positions are empty")
