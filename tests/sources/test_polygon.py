@@ -7,7 +7,6 @@ backoff and budget waits are asserted, never slept.
 from __future__ import annotations
 
 import math
-import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 from riskwatch.agents.sources.base import MarketDataSource, RejectedTick, SourceError
 from riskwatch.agents.sources.polygon import PolygonConfig, PolygonSource, RequestBudget
 from tests.sources.polygon_server import FakeClock, FakePolygon, Reply
+from tests.sources.ports import stable_port
 
 API_KEY = "test-key-123"
 NOW = datetime(2024, 5, 31, 21, 0, tzinfo=UTC)  # a Friday, after the close
@@ -167,9 +167,7 @@ def test_unknown_symbol_is_left_out(polygon: FakePolygon, clock: FakeClock) -> N
 
 
 def test_unreachable_server_is_retried_then_raises(clock: FakeClock) -> None:
-    with socket.socket() as sock:  # a free port with nobody listening
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = stable_port()  # free, nobody listening, and not handed out meanwhile
     source = make_source(f"http://127.0.0.1:{port}", clock, max_retries=2)
 
     with pytest.raises(SourceError, match="giving up after 3 attempts"):
