@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
@@ -319,6 +319,101 @@ METRICS: tuple[MetricSpec, ...] = (
         (),
         "1 when the receiver's last database operation succeeded, 0 otherwise.",
     ),
+    # --- sidecar exporters (issue #8): each reports its own scrape health ---
+    *(
+        spec
+        for exporter in ("tradestore", "ibkr", "marketdata")
+        for spec in (
+            _gauge(
+                f"{exporter}_scrape_success",
+                "level",
+                (),
+                f"1 if the {exporter} exporter's last collection succeeded, 0 if it failed.",
+            ),
+            _gauge(
+                f"{exporter}_scrape_duration_seconds",
+                "seconds",
+                (),
+                f"Time the {exporter} exporter's last collection took.",
+            ),
+        )
+    ),
+    _counter("tradestore_fills_total", ("portfolio", "side"), "Fills recorded in the trade store."),
+    _counter(
+        "tradestore_orders_total",
+        ("portfolio", "status"),
+        "Orders recorded in the trade store, by status (new, filled, cancelled, rejected).",
+    ),
+    _counter(
+        "tradestore_orders_rejected_total",
+        ("portfolio",),
+        "Orders the broker or a risk check rejected.",
+    ),
+    MetricSpec(
+        "tradestore_order_fill_latency_seconds",
+        "histogram",
+        "seconds",
+        ("portfolio",),
+        "Time from an order's submission to its first fill.",
+        # Electronic equity fills land in milliseconds to a few seconds; the tail past
+        # a minute is a stuck or worked order, which is what the upper buckets catch.
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+    ),
+    _gauge(
+        "tradestore_slippage_bps",
+        "bps",
+        ("portfolio",),
+        "Average fill slippage against the arrival price today, in basis points (signed: "
+        "positive is worse for us).",
+    ),
+    _gauge(
+        "tradestore_reconciliation_difference",
+        "count",
+        ("portfolio", "symbol"),
+        "Broker quantity minus internal quantity per symbol; only non-zero breaks are exported.",
+    ),
+    _gauge(
+        "tradestore_reconciliation_breaks",
+        "count",
+        ("portfolio",),
+        "Symbols whose broker and internal quantities differ.",
+    ),
+    _gauge("ibkr_connected", "level", (), "1 while the IB Gateway API connection is up."),
+    _gauge(
+        "ibkr_account_update_age_seconds",
+        "seconds",
+        (),
+        "Seconds since the last account update from the gateway.",
+    ),
+    _counter("ibkr_api_errors_total", ("code",), "API errors reported by the gateway, by code."),
+    _gauge(
+        "ibkr_market_data_farm_up",
+        "level",
+        ("farm",),
+        "1 while the gateway reports the market-data farm connection OK.",
+    ),
+    _gauge(
+        "marketdata_tick_age_seconds",
+        "seconds",
+        ("source",),
+        "Seconds since the newest tick from the source.",
+    ),
+    _gauge(
+        "marketdata_ticks_per_second",
+        "level",
+        ("source",),
+        "Ticks received per second over the last collection window.",
+    ),
+    _counter(
+        "marketdata_gaps_total",
+        ("source",),
+        "Collections in which the source returned no fresh tick for a watched symbol.",
+    ),
+    _counter(
+        "marketdata_rate_limited_total",
+        ("source",),
+        "Requests the source answered with a rate limit (HTTP 429).",
+    ),
     # --- demo notification sinks ---
     _counter(
         "sink_notifications_total",
@@ -351,6 +446,27 @@ def make_metric(name: str, registry: CollectorRegistry) -> MetricWrapperBase:
         assert s.buckets is not None
         return Histogram(s.name, s.help, s.labels, registry=registry, buckets=s.buckets)
     return Gauge(s.name, s.help, s.labels, registry=registry)
+
+
+def family(name: str, labels: tuple[str, ...] | None = None) -> Any:
+    """An empty prometheus_client metric family for `name`, for custom collectors.
+
+    `labels` defaults to the declared label names; a collector that yields a family
+    adds samples with `add_metric(label_values, value)`.
+    """
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
+
+    s = spec(name)
+    names = list(s.labels if labels is None else labels)
+    if s.type == "counter":
+        return CounterMetricFamily(s.name.removesuffix("_total"), s.help, labels=names)
+    if s.type == "histogram":
+        return HistogramMetricFamily(s.name, s.help, labels=names)
+    return GaugeMetricFamily(s.name, s.help, labels=names)
 
 
 def _typed(name: str, registry: CollectorRegistry, kind: MetricType) -> MetricWrapperBase:

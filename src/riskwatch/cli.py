@@ -33,7 +33,7 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     return settings
 
 
-def _listen(value: str) -> tuple[str, int]:
+def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise click.BadParameter(f"{value!r} is not HOST:PORT")
@@ -49,6 +49,7 @@ class _LazyGroup(click.Group):
 
     lazy: dict[str, str] = {  # noqa: RUF012 - a class-level registry, read-only
         "agent": "riskwatch.agents.cli:agent",
+        "exporter": "riskwatch.exporters.cli:exporter",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -200,7 +201,9 @@ def _print_status(status: dict[str, Any]) -> None:
 def receiver_cmd(ctx: click.Context, listen: str | None) -> None:
     """Serve the Alertmanager webhook receiver (audit trail in PostgreSQL)."""
     settings = _settings(ctx)
-    host, port = _listen(listen) if listen else (settings.stack.host, settings.stack.receiver_port)
+    host, port = (
+        parse_listen(listen) if listen else (settings.stack.host, settings.stack.receiver_port)
+    )
     if settings.database_url is None:
         fail("the receiver needs a database: set RISKWATCH_DATABASE_URL", 2)
     from riskwatch.receiver.serve import run
@@ -219,8 +222,8 @@ def sinks_cmd(
     """Serve the demo notification sinks (SMTP and Slack) that write to the outbox."""
     settings = _settings(ctx)
     st = settings.stack
-    smtp = _listen(smtp_listen) if smtp_listen else (st.host, st.smtp_port)
-    slack = _listen(slack_listen) if slack_listen else (st.host, st.slack_port)
+    smtp = parse_listen(smtp_listen) if smtp_listen else (st.host, st.smtp_port)
+    slack = parse_listen(slack_listen) if slack_listen else (st.host, st.slack_port)
     if smtp[0] != slack[0]:
         fail("the SMTP and Slack sinks must listen on the same host", 2)
     from riskwatch.sinks import run

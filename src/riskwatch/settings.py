@@ -286,6 +286,23 @@ class HealthAgentSettings(_Section):
     )
 
 
+class ExporterSettings(_Section):
+    """The sidecar exporters Prometheus scrapes (`riskwatch exporter NAME`)."""
+
+    timeout_seconds: float = Field(
+        5.0, gt=0, description="A collection taking longer reports scrape_success 0."
+    )
+    tradestore_port: Port = Field(19411, ge=1, le=65535)
+    ibkr_port: Port = Field(19412, ge=1, le=65535)
+    marketdata_port: Port = Field(19413, ge=1, le=65535)
+    marketdata_symbols: tuple[str, ...] = Field(
+        ("SPY",), description="Symbols whose ticks the market-data exporter watches."
+    )
+    marketdata_stale_seconds: float = Field(
+        60.0, gt=0, description="A watched symbol with no tick this old counts as a gap."
+    )
+
+
 class Settings(BaseSettings):
     """Every setting riskwatch reads. See README 'Configuration' for the full list."""
 
@@ -320,6 +337,7 @@ class Settings(BaseSettings):
     agent: AgentSettings = AgentSettings()
     trading: TradingAgentSettings = TradingAgentSettings()
     health: HealthAgentSettings = HealthAgentSettings()
+    exporters: ExporterSettings = ExporterSettings()
 
     @field_validator("state_dir", "project_dir")
     @classmethod

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
-from waitress import create_server  # type: ignore[import-untyped, unused-ignore]
+from waitress.server import create_server
 
 from riskwatch.receiver.app import create_app
 from riskwatch.receiver.db import close_pool

@@ -1,0 +1,46 @@
+"""`riskwatch exporter NAME [--listen HOST:PORT]`: serve a sidecar exporter."""
+
+from __future__ import annotations
+
+import click
+
+from riskwatch.settings import ConfigError, Settings, load_settings
+
+EXPORTERS = ("tradestore", "ibkr", "marketdata")
+
+
+def build_collector(name: str, settings: Settings) -> object:
+    """The named exporter's collector, configured from settings."""
+    timeout = settings.exporters.timeout_seconds
+    if name == "tradestore":
+        from riskwatch.exporters.tradestore import ensure_schema, make_collector
+        from riskwatch.stack.runner import local_database_url
+
+        dsn = local_database_url(settings)
+        if dsn is None:
+            raise ConfigError("the tradestore exporter needs RISKWATCH_DATABASE_URL")
+        ensure_schema(dsn)
+        return make_collector(dsn, timeout)
+    raise ConfigError(f"exporter {name!r} is not available in this build")
+
+
+@click.command("exporter")
+@click.argument("name", type=click.Choice(EXPORTERS))
+@click.option("--listen", default=None, help="HOST:PORT (default: exporters.NAME_port).")
+@click.pass_context
+def exporter(ctx: click.Context, name: str, listen: str | None) -> None:
+    """Serve a sidecar exporter's /metrics and /healthz: tradestore, ibkr or marketdata."""
+    from riskwatch import logs
+    from riskwatch.cli import fail, parse_listen
+    from riskwatch.exporters.base import TimedCollector, serve
+
+    try:
+        settings = load_settings(ctx.obj.get("config"))
+        logs.configure(settings.log_level)
+        collector = build_collector(name, settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    assert isinstance(collector, TimedCollector)
+    default_port: int = getattr(settings.exporters, f"{name}_port")
+    host, port = parse_listen(listen) if listen else (settings.stack.host, default_port)
+    serve(collector, host, port)
