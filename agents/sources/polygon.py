@@ -32,17 +32,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 import urllib3
 from massive import RESTClient
 from massive.exceptions import BadResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import InvalidHeader
-from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from .base import RejectedTick, SourceError, Tick, validate_price
@@ -183,23 +180,19 @@ class _HandBackErrors(Retry):
     MaxRetryError at once.
     """
 
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        if response is not None and error is None and response.status >= 400:
+    # Loosely typed on purpose: urllib3 and its drop-in fork urllib3-future (which
+    # replaces the `urllib3` package when installed) type this method differently.
+    # Both pass the response and the error by keyword.
+    def increment(self, *args: Any, **kwargs: Any) -> Any:
+        response = kwargs.get("response")
+        if response is not None and kwargs.get("error") is None and response.status >= 400:
             try:
                 retry_after = self.get_retry_after(response)
             except InvalidHeader:
                 retry_after = None
             body = response.data.decode("utf-8", errors="replace")
             raise _HttpError(response.status, retry_after, body)
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        return super().increment(*args, **kwargs)
 
     @classmethod
     def policy(cls) -> _HandBackErrors:
