@@ -1,0 +1,73 @@
+"""`riskwatch alerts render|check`: the alerting config's generator and its checks.
+
+Registered on the main CLI with `cli.add_command(alerts)`; also runs on its own as
+`python -m riskwatch.alerting.cli`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from riskwatch.alerting import check as checks
+from riskwatch.alerting.limits import LimitsError
+from riskwatch.settings import ConfigError, Settings, load_settings
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"riskwatch: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj: dict[str, Any] = ctx.obj if isinstance(ctx.obj, dict) else {}
+    try:
+        return load_settings(obj.get("config"))
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+@click.group("alerts")
+def alerts() -> None:
+    """Alert rules, routes and their checks (limits in alerts/limits.yaml)."""
+
+
+@alerts.command("render")
+@click.pass_context
+def render_cmd(ctx: click.Context) -> None:
+    """Regenerate alerts/rules/*.yml and the market calendar from alerts/limits.yaml."""
+    project_dir: Path = _settings(ctx).project_dir
+    try:
+        changed = checks.render(project_dir)
+    except LimitsError as exc:
+        _fail(str(exc), 2)
+    for line in changed:
+        click.echo(line)
+    if not changed:
+        click.echo("generated files already up to date")
+
+
+@alerts.command("check")
+@click.pass_context
+def check_cmd(ctx: click.Context) -> None:
+    """Fail unless the generated files are in sync and promtool and amtool pass."""
+    settings = _settings(ctx)
+    failed = 0
+    for step in checks.check(
+        settings.project_dir, settings.stack.promtool_bin, settings.stack.amtool_bin
+    ):
+        click.echo(f"{'ok' if step.ok else 'FAILED'}  {step.name}")
+        if not step.ok:
+            failed += 1
+            if step.detail:
+                click.echo("    " + step.detail.replace("\n", "\n    "))
+    if failed:
+        _fail(f"{failed} alerting check(s) failed")
+    click.echo("all alerting checks passed")
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m riskwatch.alerting.cli`
+    alerts()

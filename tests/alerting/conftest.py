@@ -1,0 +1,46 @@
+"""Fixtures for the alerting tests: the checkout, a scratch copy of it, the real tools."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from riskwatch.alerting.limits import LIMITS_FILE, Limits, load_limits
+
+PROJECT = Path(__file__).resolve().parents[2]
+COPIED = ("alerts", "docs/runbooks", "prometheus.yml")
+
+
+@pytest.fixture(scope="session")
+def project_dir() -> Path:
+    """The checkout under test: alerts/, docs/runbooks/ and prometheus.yml."""
+    return PROJECT
+
+
+@pytest.fixture(scope="session")
+def limits(project_dir: Path) -> Limits:
+    """The committed limits config."""
+    return load_limits(project_dir / LIMITS_FILE)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    """A copy of the alerting files to break without touching the checkout."""
+    for name in COPIED:
+        source = PROJECT / name
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy(source, target)
+    return tmp_path
+
+
+def tool(name: str) -> str:
+    """The real promtool/amtool/alertmanager; the stack's Debian packages provide them."""
+    found = shutil.which(name)
+    assert found, f"{name} is not installed (`riskwatch stack install` installs it)"
+    return found
