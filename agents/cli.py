@@ -36,14 +36,20 @@ def make_publisher(kind: str, settings: Settings) -> Publisher:
     )
 
 
-def make_market(settings: Settings) -> MarketDataSource:
+def make_market(settings: Settings, publisher: Publisher) -> MarketDataSource:
     t = settings.trading
     if t.data_source == "synthetic":
         return SyntheticMarket(t.seed)
-    raise ConfigError(f"trading.data_source {t.data_source!r} is not available in this build")
+    from riskwatch.agents.sources.polygon import PolygonSource
+
+    assert t.polygon is not None  # settings validation guarantees it
+    rejected = publisher.counter("marketdata_rejected_ticks_total")
+    return PolygonSource(t.polygon, on_reject=lambda r: rejected.labels("polygon", r.reason).inc())
 
 
-def make_brokers(settings: Settings, market: MarketDataSource) -> dict[str, BrokerSource]:
+def make_brokers(
+    settings: Settings, market: MarketDataSource, publisher: Publisher
+) -> dict[str, BrokerSource]:
     t = settings.trading
     if t.broker == "synthetic":
         if not isinstance(market, SyntheticMarket):
@@ -52,7 +58,20 @@ def make_brokers(settings: Settings, market: MarketDataSource) -> dict[str, Brok
             p.name: SyntheticBroker(market, p.name, p.initial_value_usd, p.positions)
             for p in t.portfolios
         }
-    raise ConfigError(f"trading.broker {t.broker!r} is not available in this build")
+    from riskwatch.agents.sources.ibkr import IbkrSource
+
+    assert t.ibkr is not None
+    disconnects = publisher.counter("broker_disconnects_total")
+    brokers: dict[str, BrokerSource] = {}
+    for i, p in enumerate(t.portfolios):
+        # One API client per account, each with its own client id on the gateway.
+        config = t.ibkr.model_copy(
+            update={"client_id": t.ibkr.client_id + i, "account": p.broker_account}
+        )
+        source = IbkrSource(config, on_disconnect=lambda: disconnects.labels("ibkr").inc())
+        source.start()
+        brokers[p.name] = source
+    return brokers
 
 
 def build_runtime(
@@ -72,8 +91,8 @@ def build_runtime(
     tasks: list[Task]
     agent: TradingAgent | HealthAgent
     if kind == "trading":
-        market = market or make_market(settings)
-        brokers = brokers or make_brokers(settings, market)
+        market = market or make_market(settings, pub)
+        brokers = brokers or make_brokers(settings, market, pub)
         dsn = local_database_url(settings)
         books = [
             Book(p.name, brokers[p.name], MomentumModel(p.model))

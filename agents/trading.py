@@ -96,6 +96,7 @@ class TradingAgent:
         self.equity = equity
         self.calendar = calendar
         self.last_market_update: datetime | None = None
+        self.started_at = datetime.now(UTC)
         self._history: tuple[str, frozenset[str], pd.DataFrame] | None = None
         self._structures: dict[tuple[str, ...], _Structure] = {}
         self._rejected = publisher.counter("marketdata_rejected_ticks_total")
@@ -120,12 +121,12 @@ class TradingAgent:
         return [Task(name, run, schedules[name]) for name, run in jobs.items()]
 
     # ----------------------------------------------------------------- prices
-    def _accepted_prices(self, symbols: Sequence[str]) -> dict[str, float]:
+    def _accepted_prices(self, symbols: Sequence[str], now: datetime) -> dict[str, float]:
         """Validated last prices; rejected ticks are logged and counted, never used."""
         source = self.market.name
         ticks = self.market.last_trades(symbols)
         prices: dict[str, float] = {}
-        newest: datetime | None = None
+        accepted_any = False
         for symbol, tick in ticks.items():
             try:
                 prices[symbol] = validate_price(symbol, tick.price)
@@ -136,11 +137,13 @@ class TradingAgent:
                     extra={"source": source, "symbol": symbol, "reason": rejected.reason},
                 )
                 continue
-            newest = tick.timestamp if newest is None else max(newest, tick.timestamp)
-        if newest is not None:
-            self.last_market_update = newest
+            accepted_any = True
+        if accepted_any:
+            # Freshness is when we last got usable data, not the trade's own time: after
+            # hours the last trade is hours old while the feed is perfectly healthy.
+            self.last_market_update = now
             self.pub.gauge("marketdata_last_update_timestamp_seconds").labels(source).set(
-                newest.timestamp()
+                now.timestamp()
             )
         return prices
 
@@ -164,10 +167,13 @@ class TradingAgent:
     def portfolio_task(self, ctx: TaskContext) -> None:
         day_start = self.calendar.session_start(ctx.now)
         for book in self.books:
+            self.pub.gauge("broker_connected").labels(book.broker.name).set(
+                int(book.broker.connected)
+            )
             account = book.broker.account()
             book.positions = book.broker.positions()
             symbols = [p.symbol for p in book.positions]
-            fresh = self._accepted_prices(symbols)
+            fresh = self._accepted_prices(symbols, ctx.now)
             missing = [s for s in symbols if s not in fresh and s not in book.prices]
             if missing:
                 raise SourceError(f"{book.name}: no usable price yet for {missing[:5]}")

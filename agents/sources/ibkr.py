@@ -38,9 +38,9 @@ from ib_async import IB, ExecutionFilter
 from ib_async import Position as IbPosition
 from ib_async.contract import Contract
 from ib_async.ib import StartupFetch
-from pydantic import BaseModel, ConfigDict, Field
 
 from .base import Account, Execution, Position, Side, SourceError
+from .config import IbkrConfig
 
 log = logging.getLogger(__name__)
 
@@ -58,45 +58,6 @@ _SIDES: dict[str, Side] = {"BOT": "buy", "SLD": "sell"}
 
 # Only what we read: positions always come with the connect; orders are not ours to see.
 _STARTUP_FETCH = StartupFetch.POSITIONS | StartupFetch.ACCOUNT_UPDATES
-
-
-class IbkrConfig(BaseModel):
-    """How `IbkrSource` reaches TWS or IB Gateway. There are no credentials: the
-    gateway is already logged in; `client_id` must be unique among its API clients."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    host: str = Field("127.0.0.1", description="Host of TWS or IB Gateway.")
-    port: int = Field(
-        4002,
-        ge=1,
-        le=65535,
-        description="API port: 4002 Gateway paper (default), 4001 Gateway live, "
-        "7497 TWS paper, 7496 TWS live.",
-    )
-    client_id: int = Field(
-        ge=0, description="API client id, unique per connection to the gateway; required."
-    )
-    account: str | None = Field(
-        None,
-        description="Account code (e.g. U1234567); needed only when the login manages "
-        "several accounts.",
-    )
-    readonly: bool = Field(
-        True, description="Match the gateway's read-only API setting; we never trade."
-    )
-    connect_timeout_seconds: float = Field(
-        10.0, gt=0, description="Handshake plus initial position/account sync."
-    )
-    request_timeout_seconds: float = Field(
-        10.0, gt=0, description="Longest a call waits for the gateway before SourceError."
-    )
-    reconnect_initial_seconds: float = Field(
-        1.0, gt=0, description="Wait before the first reconnect attempt; doubles after each."
-    )
-    reconnect_max_seconds: float = Field(
-        60.0, gt=0, description="Longest wait between reconnect attempts."
-    )
 
 
 def _symbol(contract: Contract) -> str:

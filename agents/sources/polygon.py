@@ -38,11 +38,11 @@ import pandas as pd
 import urllib3
 from massive import RESTClient
 from massive.exceptions import BadResponse
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from .base import RejectedTick, SourceError, Tick, validate_price
+from .config import PolygonConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,38 +63,6 @@ _CALENDAR_DAYS_MARGIN = 7
 _EXCHANGE_TZ = "America/New_York"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class PolygonConfig(BaseModel):
-    """How `PolygonSource` reaches Polygon. The API key has no default: provide one."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    api_key: SecretStr = Field(description="Polygon (Massive) API key; never logged.")
-    base_url: str = Field(
-        "https://api.polygon.io", description="REST endpoint, without a trailing slash."
-    )
-    requests_per_minute: int = Field(
-        5, ge=1, description="Request budget; 5 is Polygon's free tier. Retries count."
-    )
-    max_retries: int = Field(
-        5, ge=0, description="Retries after a 429, 5xx or transport error, then SourceError."
-    )
-    backoff_initial_seconds: float = Field(
-        1.0, gt=0, description="First wait before a retry; doubles each retry."
-    )
-    backoff_max_seconds: float = Field(
-        30.0,
-        gt=0,
-        description="Longest wait before a retry. A Retry-After above this gives up at once.",
-    )
-    timeout_seconds: float = Field(10.0, gt=0, description="Connect and read timeout each.")
-    budget_max_wait_seconds: float = Field(
-        60.0,
-        ge=0,
-        description="Longest wait for a request token; a longer one raises SourceError "
-        "rather than stall the agent's cycle.",
-    )
 
 
 class RequestBudget:

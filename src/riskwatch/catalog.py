@@ -277,6 +277,11 @@ METRICS: tuple[MetricSpec, ...] = (
         ("broker",),
         "1 while the broker gateway connection is up.",
     ),
+    _counter(
+        "broker_disconnects_total",
+        ("broker",),
+        "Times the broker connection dropped (IB Gateway's nightly and Sunday resets too).",
+    ),
     _gauge(
         "agent_last_success_timestamp_seconds",
         "timestamp",

@@ -36,6 +36,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from riskwatch.agents.sources.config import IbkrConfig, PolygonConfig
+
 ENV_PREFIX = "RISKWATCH_"
 CONFIG_ENV = "RISKWATCH_CONFIG"
 DEFAULT_CONFIG_FILE = "riskwatch.yaml"
@@ -267,6 +269,20 @@ class TradingAgentSettings(_Section):
     )
     crowding: CrowdingSettings = CrowdingSettings()
     compliance: ComplianceSettings = ComplianceSettings()
+    polygon: PolygonConfig | None = Field(
+        None, description="Required when data_source is polygon (api_key has no default)."
+    )
+    ibkr: IbkrConfig | None = Field(
+        None, description="Required when broker is ibkr (client_id has no default)."
+    )
+
+    @model_validator(mode="after")
+    def _source_configured(self) -> TradingAgentSettings:
+        if self.data_source == "polygon" and self.polygon is None:
+            raise ValueError("data_source 'polygon' needs trading.polygon.api_key")
+        if self.broker == "ibkr" and self.ibkr is None:
+            raise ValueError("broker 'ibkr' needs trading.ibkr.client_id")
+        return self
 
 
 class HealthAgentSettings(_Section):
@@ -347,8 +363,10 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _read_token_file(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("receiver_token_file") and not data.get(
-            "receiver_token"
+        if (
+            isinstance(data, dict)
+            and data.get("receiver_token_file")
+            and not data.get("receiver_token")
         ):
             path = Path(data["receiver_token_file"])
             try:
