@@ -43,15 +43,21 @@ class TimedCollector(Collector):
         started = time.perf_counter()
         families: list[Any] = []
         ok = False
+
+        def gather() -> None:
+            # Families yielded before a failure are kept: a gateway that drops mid-scrape
+            # still reports that it is disconnected.
+            for item in self.collect_source():
+                families.append(item)
+
         try:
-            future = self._pool.submit(lambda: list(self.collect_source()))
-            families = future.result(timeout=self.timeout_seconds)
+            self._pool.submit(gather).result(timeout=self.timeout_seconds)
             ok = True
         except FutureTimeout:
             log.warning("%s collection timed out after %.1fs", self.name, self.timeout_seconds)
         except Exception as exc:  # the failure is reported as scrape_success 0
             log.warning("%s collection failed: %s", self.name, " ".join(str(exc).split()))
-        yield from families
+        yield from list(families)
         success = catalog.family(f"{self.name}_scrape_success")
         success.add_metric([], 1.0 if ok else 0.0)
         duration = catalog.family(f"{self.name}_scrape_duration_seconds")

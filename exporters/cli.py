@@ -21,7 +21,26 @@ def build_collector(name: str, settings: Settings) -> object:
             raise ConfigError("the tradestore exporter needs RISKWATCH_DATABASE_URL")
         ensure_schema(dsn)
         return make_collector(dsn, timeout)
-    raise ConfigError(f"exporter {name!r} is not available in this build")
+    if name == "ibkr":
+        from riskwatch.agents.sources.ibkr import IbkrSource
+        from riskwatch.exporters.ibkr import make_collector as ibkr_collector
+
+        if settings.trading.ibkr is None:
+            raise ConfigError("the ibkr exporter needs trading.ibkr (host, port, client_id)")
+        # Its own API client id, next to the trading agent's range of ids.
+        config = settings.trading.ibkr.model_copy(
+            update={"client_id": settings.trading.ibkr.client_id + 100}
+        )
+        source = IbkrSource(config)
+        source.start()
+        return ibkr_collector(source, timeout)
+    from riskwatch.agents.cli import make_market
+    from riskwatch.agents.publish import Publisher
+    from riskwatch.exporters.marketdata import make_collector as marketdata_collector
+
+    market = make_market(settings, Publisher("marketdata-exporter"))
+    e = settings.exporters
+    return marketdata_collector(market, e.marketdata_symbols, e.marketdata_stale_seconds, timeout)
 
 
 @click.command("exporter")

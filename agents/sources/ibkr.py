@@ -30,6 +30,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -55,6 +56,18 @@ _LINK_RESTORED_DATA_KEPT = 1102
 _LINK_RESTORED_DATA_LOST = 1101  # subscriptions are gone: resynchronise from scratch
 
 _SIDES: dict[str, Side] = {"BOT": "buy", "SLD": "sell"}
+
+# Gateway notices about its data farms: OK (and inactive-but-available) versus broken.
+_FARM_CODES: dict[int, bool] = {
+    2103: False,  # market data farm connection is broken
+    2104: True,  # market data farm connection is OK
+    2105: False,  # HMDS data farm connection is broken
+    2106: True,  # HMDS data farm connection is OK
+    2107: True,  # HMDS data farm connection is inactive but available on demand
+    2108: True,  # market data farm connection is inactive but available on demand
+    2157: False,  # sec-def data farm connection is broken
+    2158: True,  # sec-def data farm connection is OK
+}
 
 # Only what we read: positions always come with the connect; orders are not ours to see.
 _STARTUP_FETCH = StartupFetch.POSITIONS | StartupFetch.ACCOUNT_UPDATES
@@ -98,6 +111,10 @@ class IbkrSource:
         self._disconnects = 0
         self._wake: asyncio.Event | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        # Gateway telemetry for the ibkr exporter, written on the loop thread.
+        self.error_counts: dict[int, int] = {}
+        self.farms: dict[str, bool] = {}
+        self.last_account_update: float | None = None  # time.time() of the newest update
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -217,6 +234,7 @@ class IbkrSource:
         self._wake = asyncio.Event()
         ib.disconnectedEvent += self._on_disconnected
         ib.errorEvent += self._on_error
+        ib.accountValueEvent += self._on_account_value
         delay = cfg.reconnect_initial_seconds
         try:
             while True:
@@ -292,7 +310,16 @@ class IbkrSource:
         if self._wake is not None:
             self._wake.set()
 
+    def _on_account_value(self, _value: Any) -> None:
+        self.last_account_update = time.time()
+
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
+        self.error_counts[code] = self.error_counts.get(code, 0) + 1
+        farm_state = _FARM_CODES.get(code)
+        if farm_state is not None:
+            # "Market data farm connection is OK:usfarm": the farm is after the colon.
+            farm = message.rsplit(":", 1)[-1].strip() or "unknown"
+            self.farms[farm] = farm_state
         if code in _LINK_LOST:
             self._link_ok = False
             self._went_down(f"gateway lost its link to IB ({code}: {message})")

@@ -215,6 +215,8 @@ class PolygonSource:
         self._on_reject = on_reject
         self._sleep = sleep
         self._now = now
+        self.rate_limited = 0
+        """HTTP 429 answers seen so far (retries included), for the exporter's counter."""
         self.budget = RequestBudget(
             config.requests_per_minute,
             max_wait=config.budget_max_wait_seconds,
@@ -376,6 +378,8 @@ class PolygonSource:
                 if exc.status == 404:
                     log.warning("%s: %s unknown (404)", SOURCE, symbol)
                     return None
+                if exc.status == 429:
+                    self.rate_limited += 1
                 if exc.status not in RETRYABLE_STATUSES:
                     raise SourceError(f"{SOURCE}: {symbol}: {exc}") from None
                 failure: Exception = exc

@@ -403,11 +403,10 @@ METRICS: tuple[MetricSpec, ...] = (
         ("source",),
         "Seconds since the newest tick from the source.",
     ),
-    _gauge(
-        "marketdata_ticks_per_second",
-        "level",
+    _counter(
+        "marketdata_ticks_total",
         ("source",),
-        "Ticks received per second over the last collection window.",
+        "New ticks seen from the source; rate() of it is ticks per second.",
     ),
     _counter(
         "marketdata_gaps_total",

@@ -55,6 +55,9 @@ def local_scrape_targets(settings: Settings) -> dict[str, str]:
         "prometheus": f"{st.host}:{st.prometheus_port}",
         "alertmanager": f"{st.host}:{st.alertmanager_port}",
         "receiver": f"{st.host}:{st.receiver_port}",
+        "tradestore": f"{st.host}:{settings.exporters.tradestore_port}",
+        "ibkr": f"{st.host}:{settings.exporters.ibkr_port}",
+        "marketdata": f"{st.host}:{settings.exporters.marketdata_port}",
     }
 
 
