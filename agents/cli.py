@@ -104,7 +104,13 @@ def build_runtime(
         agent = HealthAgent(settings, pub)
         tasks = agent.tasks()
     runtime = AgentRuntime(
-        kind, pub, tasks, calendar, tracer, tick_seconds=settings.agent.tick_seconds
+        kind,
+        pub,
+        tasks,
+        calendar,
+        tracer,
+        tick_seconds=settings.agent.tick_seconds,
+        delete_on_exit=settings.agent.delete_on_exit,
     )
     return runtime, agent
 

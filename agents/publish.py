@@ -25,7 +25,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, push_to_gateway
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    delete_from_gateway,
+    push_to_gateway,
+)
 from prometheus_client.exposition import start_http_server
 
 from riskwatch import catalog
@@ -217,6 +224,16 @@ class Publisher:
             self.pushgateway_url,
             job=self.job,
             registry=self.registry,
+            grouping_key={"agent": self.agent},
+            timeout=self.retry.timeout_seconds,
+        )
+
+    def delete(self) -> None:
+        """Remove this agent's group from the Pushgateway (a planned stop); raises on failure."""
+        assert self.pushgateway_url is not None
+        delete_from_gateway(
+            self.pushgateway_url,
+            job=self.job,
             grouping_key={"agent": self.agent},
             timeout=self.retry.timeout_seconds,
         )

@@ -61,6 +61,7 @@ class AgentRuntime:
         *,
         tick_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
+        delete_on_exit: bool = True,
     ) -> None:
         self.kind = kind
         self.publisher = publisher
@@ -70,6 +71,7 @@ class AgentRuntime:
         self.tick_seconds = tick_seconds
         self.clock = clock
         self.stop_event = threading.Event()
+        self.delete_on_exit = delete_on_exit
         agent = publisher.agent
         self._last_success = publisher.gauge("agent_last_success_timestamp_seconds")
         self._duration = publisher.gauge("agent_task_duration_seconds")
@@ -143,9 +145,20 @@ class AgentRuntime:
                 self.publisher.push()
             self.stop_event.wait(self.tick_seconds)
         if self.publisher.pushgateway_url:
-            self.publisher.push(wait=True)  # leave the final state behind
+            self._leave_gateway()
         self.publisher.close()
         log.info("agent stopped", extra={"agent": self.publisher.agent, "kind": self.kind})
+
+    def _leave_gateway(self) -> None:
+        """On a planned stop, take the agent's group away so AgentDown does not page for
+        it; a crash never gets here, so its stale group still does."""
+        if not self.delete_on_exit:
+            self.publisher.push(wait=True)  # leave the final state behind
+            return
+        try:
+            self.publisher.delete()
+        except OSError as exc:
+            log.warning("could not remove the agent's Pushgateway group: %s", exc)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

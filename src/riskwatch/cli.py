@@ -50,6 +50,7 @@ class _LazyGroup(click.Group):
     lazy: dict[str, str] = {  # noqa: RUF012 - a class-level registry, read-only
         "agent": "riskwatch.agents.cli:agent",
         "exporter": "riskwatch.exporters.cli:exporter",
+        "alerts": "riskwatch.alerting.cli:alerts",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -118,6 +118,10 @@ class NotificationSettings(_Section):
     smtp_require_tls: bool = Field(
         False, description="The local sink speaks plain SMTP; set true for a real relay."
     )
+    smtp_username: str | None = Field(None, description="SMTP AUTH user of a real relay.")
+    smtp_password: SecretStr | None = Field(
+        None, description="SMTP AUTH password; written to a 0600 secrets file, never inline."
+    )
     slack_webhook_url: SecretStr | None = Field(
         None, description="Slack incoming-webhook URL; default: the local demo sink."
     )
@@ -170,6 +174,11 @@ class AgentSettings(_Section):
     )
     trace_console: bool = Field(False, description="Print spans to stderr when no OTLP.")
     tick_seconds: float = Field(1.0, gt=0, description="Scheduler resolution.")
+    delete_on_exit: bool = Field(
+        True,
+        description="On SIGTERM/SIGINT remove the agent's Pushgateway group, so a planned "
+        "stop does not page AgentDown; false leaves the final state.",
+    )
     calendar: str = Field("XNYS", description="exchange-calendars code of the exchange.")
     tasks: dict[str, TaskSchedule] = Field(default_factory=_default_tasks)
 

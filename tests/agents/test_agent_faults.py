@@ -229,3 +229,15 @@ def test_once_exits_non_zero_when_a_task_fails(gateway: Gateway) -> None:
     assert failures.labels("fault-task", "portfolio")._value.get() == 0
     # The tasks that could run still pushed their figures.
     assert gateway.heartbeat("fault-task") is not None
+
+
+def test_planned_stop_removes_the_agents_group(gateway: Gateway) -> None:
+    settings = agent_settings(gateway.url, id="fault-stop")
+    runtime, _ = build_runtime("trading", settings)
+    thread = threading.Thread(target=runtime.run_forever, daemon=True)
+    thread.start()
+    wait_for(lambda: gateway.heartbeat("fault-stop"), "the first heartbeat", timeout=30)
+    runtime.stop_event.set()  # what SIGTERM does
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert gateway.heartbeat("fault-stop") is None, "a planned stop must not page AgentDown"

@@ -104,6 +104,14 @@ def render_alertmanager(settings: Settings, out: Path, secrets_dir: Path) -> Pat
     glob["slack_api_url_file"] = str(_secret(secrets_dir, "slack_api_url", slack_url))
     glob["smtp_smarthost"] = notif.smtp_smarthost or f"{st.host}:{st.smtp_port}"
     glob["smtp_require_tls"] = notif.smtp_require_tls
+    if notif.smtp_password is not None and notif.smtp_username:
+        glob["smtp_auth_username"] = notif.smtp_username
+        glob["smtp_auth_password_file"] = str(
+            _secret(secrets_dir, "smtp_password", notif.smtp_password.get_secret_value())
+        )
+    else:  # the local sink, or a relay without AUTH: no credentials at all
+        glob.pop("smtp_auth_username", None)
+        glob.pop("smtp_auth_password_file", None)
     config["templates"] = [
         str((source.parent / pattern).resolve()) for pattern in config.get("templates", [])
     ]
