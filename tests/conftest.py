@@ -137,3 +137,47 @@ def stack_env(stack: Stack, **extra: str) -> dict[str, str]:
     env["RISKWATCH_DATABASE_URL"] = stack.database_dsn()
     env.update(extra)
     return env
+
+
+def push_gauges(gateway: str, agent: str, samples: list[tuple[str, dict[str, str], float]]) -> None:
+    """Push gauges as agent `agent` would (job riskwatch, grouping key agent)."""
+    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+    registry = CollectorRegistry()
+    gauges: dict[str, Gauge] = {}
+    for name, labels, value in samples:
+        if name not in gauges:
+            gauges[name] = Gauge(name, name, list(labels), registry=registry)
+        gauges[name].labels(**labels).set(value)
+    push_to_gateway(gateway, job="riskwatch", registry=registry, grouping_key={"agent": agent})
+
+
+def delete_group(gateway: str, agent: str) -> None:
+    from prometheus_client import delete_from_gateway
+
+    delete_from_gateway(gateway, job="riskwatch", grouping_key={"agent": agent})
+
+
+def outbox_emails(outbox: Path) -> list[Any]:
+    """Every email in the outbox, parsed, oldest first."""
+    import email
+
+    return [
+        email.message_from_bytes(p.read_bytes()) for p in sorted((outbox / "email").glob("*.eml"))
+    ]
+
+
+def outbox_slack(outbox: Path) -> list[dict[str, Any]]:
+    """Every Slack post in the outbox, oldest first."""
+    import json
+
+    return [json.loads(p.read_text()) for p in sorted((outbox / "slack").glob("*.json"))]
+
+
+def email_text(message: Any) -> str:
+    """Subject, recipients and every text part of an email, for matching."""
+    parts = [str(message["Subject"]), str(message["To"])]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            parts.append(part.get_payload(decode=True).decode(errors="replace"))
+    return "\n".join(parts)

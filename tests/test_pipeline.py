@@ -11,20 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from riskwatch.stack.runner import Stack
-from tests.conftest import Receiver, wait_for
+from tests.conftest import Receiver, delete_group, push_gauges, wait_for
 
 pytestmark = pytest.mark.stack
 
 
 def push_drawdown(gateway: str, portfolio: str, value: float) -> None:
-    registry = CollectorRegistry()
-    gauge = Gauge("trading_drawdown_ratio", "drawdown", ["portfolio"], registry=registry)
-    gauge.labels(portfolio).set(value)
-    push_to_gateway(
-        gateway, job="riskwatch", registry=registry, grouping_key={"agent": f"test-{portfolio}"}
+    push_gauges(
+        gateway, f"test-{portfolio}", [("trading_drawdown_ratio", {"portfolio": portfolio}, value)]
     )
 
 
@@ -82,3 +78,4 @@ def test_drawdown_push_reaches_receiver_email_and_slack_then_resolves(
     done = wait_for(resolved, "the resolution in the receiver", timeout=120)
     assert done["id"] == alert["id"]
     assert done["ends_at"] is not None
+    delete_group(stack.settings.url.pushgateway, "test-t")  # leave no stale agent behind
