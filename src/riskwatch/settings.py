@@ -90,7 +90,9 @@ class StackSettings(_Section):
         None,
         description="Folder with initdb/pg_ctl; default: PATH, then /usr/lib/postgresql/*/bin.",
     )
-    prometheus_retention: str = Field("15d", description="Prometheus --storage.tsdb.retention.time")
+    prometheus_retention: str = Field(
+        "35d", description="Prometheus --storage.tsdb.retention.time; the demo backfills 30d."
+    )
 
 
 class ReceiverSettings(_Section):
@@ -328,6 +330,29 @@ class ExporterSettings(_Section):
     )
 
 
+class ReportSettings(_Section):
+    """The executive report (`riskwatch report`) and its daily email."""
+
+    recipients: tuple[str, ...] = Field(
+        ("cro@localhost",), description="Who gets the daily summary email."
+    )
+    from_address: str = "riskwatch@localhost"
+    smtp_host: str | None = Field(None, description="Default: stack.host (the local sink).")
+    smtp_port: Port | None = Field(None, description="Default: stack.smtp_port.")
+    smtp_starttls: bool = Field(False, description="The local sink speaks plain SMTP.")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    send_attempts: int = Field(3, ge=1, description="Tries before giving up on an email.")
+    send_backoff_seconds: float = Field(2.0, ge=0, description="First wait; doubles.")
+    schedule_time: str = Field(
+        "16:30",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="When the agent sends the day's report, America/New_York time.",
+    )
+    enabled: bool = Field(True, description="Whether the health agent schedules the report.")
+    out_dir: Path = Field(Path("reports"), description="Where scheduled reports are written.")
+
+
 class Settings(BaseSettings):
     """Every setting riskwatch reads. See README 'Configuration' for the full list."""
 
@@ -363,6 +388,7 @@ class Settings(BaseSettings):
     trading: TradingAgentSettings = TradingAgentSettings()
     health: HealthAgentSettings = HealthAgentSettings()
     exporters: ExporterSettings = ExporterSettings()
+    report: ReportSettings = ReportSettings()
 
     @field_validator("state_dir", "project_dir")
     @classmethod

@@ -1,0 +1,1 @@
+"""CRO demo mode: a synthetic trading day with scripted incidents."""

@@ -1,0 +1,1 @@
+"""The executive report: KPIs, charts, breaches and compliance, as HTML and email."""
