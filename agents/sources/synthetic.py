@@ -7,22 +7,34 @@ previous close, keyed by the minute, so two processes asked at the same instant 
 the same price. Factor-mimicking ETFs (MTUM, VLUE, QUAL, SIZE, USMV) and SPY are in
 the universe, so the agents estimate factor exposures exactly as they do on real data.
 
-`shock(symbol, factor)` scales a symbol's price from now on: the demo's incidents use it.
+Intraday volatility follows the market phase: U-shaped through regular hours (busy
+at the open and the close, quiet at lunch), low before and after, near flat at night,
+with occasional jumps. The demo's incidents are scripted `Move`s: a market or a set of
+symbols drifts by a given log-return over a given span of time, with extra volatility,
+as a deterministic function of time. `clock` lets the demo run the market on a
+simulated clock; by default it is the wall clock.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from riskwatch.agents.sources.base import Account, Execution, Position, SourceError, Tick
+from riskwatch.agents.sources.base import (
+    Account,
+    Execution,
+    Position,
+    Side,
+    SourceError,
+    Tick,
+)
 from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 
 SECTORS = ("technology", "financials", "health_care", "energy", "consumer", "industrials")
@@ -34,6 +46,53 @@ NEW_YORK = ZoneInfo("America/New_York")
 TRADING_DAYS_PER_YEAR = 252
 # A generous history, so any history_days setting up to ~8 years is served.
 HISTORY_DAYS = 2_000
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A scripted price move: `log_return` spread evenly over [start, start + duration),
+    on `symbols` (None: every instrument, ETFs included), with `extra_volatility`
+    (daily, like the instruments' own) added while it lasts."""
+
+    start: datetime
+    duration: timedelta
+    log_return: float
+    symbols: frozenset[str] | None = None
+    extra_volatility: float = 0.0
+    name: str = field(default="move", compare=False)
+
+    def progress(self, when: datetime) -> float:
+        if when <= self.start:
+            return 0.0
+        span = self.duration.total_seconds()
+        return 1.0 if span <= 0 else min(1.0, (when - self.start).total_seconds() / span)
+
+    def applies_to(self, symbol: str) -> bool:
+        return self.symbols is None or symbol in self.symbols
+
+
+def intraday_volatility_profile() -> np.ndarray:
+    """Relative volatility per minute of the New York day (1440 values, mean 1 over
+    regular hours): a U through 09:30-16:00, 0.35 in extended hours, 0.05 at night."""
+    minutes = np.arange(24 * 60)
+    profile = np.full(minutes.shape, 0.05)
+    extended = (minutes >= 4 * 60) & (minutes < 20 * 60)
+    profile[extended] = 0.35
+    regular = (minutes >= 9 * 60 + 30) & (minutes < 16 * 60)
+    x = (minutes[regular] - (9 * 60 + 30)) / 390.0  # 0 at the open, 1 at the close
+    u = 0.6 + 2.2 * (x - 0.5) ** 2 + 0.8 * np.exp(-x * 25) + 0.5 * np.exp(-(1 - x) * 25)
+    profile[regular] = u / u.mean()
+    return profile
+
+
+_PROFILE = intraday_volatility_profile()
+# Jumps: about one a month per instrument, a few daily standard deviations in size.
+_JUMPS_PER_DAY = 1 / 21
+_JUMP_SIZE_DAILY_VOLS = 3.0
 
 
 def _seed(*parts: object) -> int:
@@ -56,8 +115,16 @@ class SyntheticMarket:
 
     name = "synthetic"
 
-    def __init__(self, seed: int = 7, universe_size: int = 600) -> None:
+    def __init__(
+        self,
+        seed: int = 7,
+        universe_size: int = 600,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
         self.seed = seed
+        self.clock = clock
+        self._moves: list[Move] = []
+        self._outages: list[tuple[datetime, datetime]] = []
         rng = np.random.default_rng(_seed("universe", seed))
         self.instruments: dict[str, Instrument] = {}
         for i in range(universe_size):
@@ -133,7 +200,7 @@ class SyntheticMarket:
             raise SourceError(f"synthetic market has no symbol(s) {unknown[:5]}")
         if days > HISTORY_DAYS:
             raise SourceError(f"synthetic history holds {HISTORY_DAYS} days, asked for {days}")
-        end = (datetime.now(UTC) - timedelta(days=1)).date()
+        end = (self.clock().astimezone(NEW_YORK) - timedelta(days=1)).date()
         frame = self._daily(end).iloc[-days:]
         return frame.loc[:, (slice(None), list(symbols))]
 
@@ -149,7 +216,15 @@ class SyntheticMarket:
         closes = self._daily(day - timedelta(days=1))["close"]
         previous_close = float(closes[symbol].to_numpy()[-1])
         rng = np.random.default_rng(_seed("intraday", self.seed, symbol, day))
-        path = np.cumsum(rng.normal(0.0, inst.volatility / np.sqrt(390), 24 * 60))
+        steps = rng.standard_t(5, 24 * 60) * np.sqrt(3 / 5)  # unit variance, fat tails
+        steps *= inst.volatility / np.sqrt(390) * _PROFILE
+        jumps = rng.random(24 * 60) < _JUMPS_PER_DAY / 390 * (_PROFILE > 0.5)
+        steps[jumps] += (
+            rng.standard_t(3, int(jumps.sum()))
+            * inst.volatility
+            * (_JUMP_SIZE_DAILY_VOLS / np.sqrt(3))
+        )
+        path = np.cumsum(steps)
         with self._lock:
             if len(self._paths) > 4 * len(self.instruments):  # yesterday's paths go
                 self._paths.clear()
@@ -157,16 +232,40 @@ class SyntheticMarket:
         return previous_close, path
 
     def price_at(self, symbol: str, when: datetime) -> float:
-        """The deterministic price of `symbol` at minute resolution."""
-        utc = when.astimezone(UTC)
-        previous_close, path = self._intraday(symbol, utc.date())
-        price = previous_close * float(np.exp(path[utc.hour * 60 + utc.minute]))
+        """The deterministic price of `symbol` at minute resolution, moves included."""
+        local = when.astimezone(NEW_YORK)
+        previous_close, path = self._intraday(symbol, local.date())
+        log_price = float(path[local.hour * 60 + local.minute])
         with self._lock:
-            return price * self._shocks.get(symbol, 1.0)
+            moves = [m for m in self._moves if m.applies_to(symbol)]
+            shock = self._shocks.get(symbol, 1.0)
+        for move in moves:
+            done = move.progress(when)
+            log_price += move.log_return * done
+            if move.extra_volatility and 0.0 < done < 1.0:
+                rng = np.random.default_rng(
+                    _seed("move", self.seed, move.name, symbol, when.replace(second=0))
+                )
+                log_price += float(rng.normal(0.0, move.extra_volatility / np.sqrt(390) * 4))
+        return previous_close * float(np.exp(log_price)) * shock
 
     def last_trades(self, symbols: Sequence[str]) -> dict[str, Tick]:
-        now = datetime.now(UTC)
+        now = self.clock()
+        with self._lock:
+            down = any(start <= now < end for start, end in self._outages)
+        if down:
+            raise SourceError(f"{self.name}: feed outage (no data since the outage began)")
         return {s: Tick(s, self.price_at(s, now), now) for s in symbols if s in self.instruments}
+
+    def move(self, move: Move) -> None:
+        """Script a price move (see `Move`)."""
+        with self._lock:
+            self._moves.append(move)
+
+    def outage(self, start: datetime, end: datetime) -> None:
+        """The feed answers nothing between `start` and `end`."""
+        with self._lock:
+            self._outages.append((start, end))
 
     def shock(self, symbol: str, factor: float) -> None:
         """Scale `symbol`'s price by `factor` from now on (1.0 removes the shock)."""
@@ -198,7 +297,7 @@ class SyntheticBroker:
         # Invest 70% of the value, in near-equal weights (a diversified book whose
         # positions stay inside the default compliance limits).
         weights = rng.dirichlet(np.full(positions, 30.0)) * 0.7
-        start = datetime.now(UTC) - timedelta(days=1)
+        start = market.clock() - timedelta(days=1)
         self._positions: dict[str, float] = {}
         invested = 0.0
         for symbol, w in zip(chosen, weights, strict=True):
@@ -208,10 +307,11 @@ class SyntheticBroker:
             invested += qty * price
         self._cash = initial_value - invested
         self._cost = {s: market.price_at(s, start) for s in chosen}
+        self._booked: list[Execution] = []
         self.connected = True
 
     def account(self) -> Account:
-        now = datetime.now(UTC)
+        now = self.market.clock()
         value = self._cash + sum(
             q * self.market.price_at(s, now) for s, q in self._positions.items()
         )
@@ -224,8 +324,9 @@ class SyntheticBroker:
         ]
 
     def executions(self, since: datetime) -> list[Execution]:
-        """A rebalancing fill every 30 minutes of regular hours, deterministic by portfolio."""
-        now = datetime.now(UTC)
+        """A rebalancing fill every 30 minutes of regular hours, deterministic by portfolio,
+        and the trades booked with `trade`."""
+        now = self.market.clock()
         fills = []
         slot = since.replace(second=0, microsecond=0)
         slot += timedelta(minutes=(30 - slot.minute % 30) % 30)
@@ -249,7 +350,22 @@ class SyntheticBroker:
                 )
             )
             slot += timedelta(minutes=30)
-        return fills
+        booked = [ex for ex in self._booked if since <= ex.timestamp <= now]
+        return sorted(fills + booked, key=lambda ex: ex.timestamp)
+
+    def trade(self, symbol: str, side: Side, quantity: float) -> Execution:
+        """Book a trade at the market's current price (the demo's fat-finger order)."""
+        now = self.market.clock()
+        price = self.market.price_at(symbol, now)
+        signed = quantity if side == "buy" else -quantity
+        self._positions[symbol] = self._positions.get(symbol, 0.0) + signed
+        self._cost.setdefault(symbol, price)
+        self._cash -= signed * price
+        fill = Execution(
+            f"{self.portfolio}-booked-{len(self._booked)}", symbol, side, quantity, price, now
+        )
+        self._booked.append(fill)
+        return fill
 
 
 def _regular_hours(when: datetime) -> bool:
