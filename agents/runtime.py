@@ -62,6 +62,7 @@ class AgentRuntime:
         tick_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
         delete_on_exit: bool = True,
+        min_push_interval_seconds: float = 0.0,
     ) -> None:
         self.kind = kind
         self.publisher = publisher
@@ -72,6 +73,8 @@ class AgentRuntime:
         self.clock = clock
         self.stop_event = threading.Event()
         self.delete_on_exit = delete_on_exit
+        self.min_push_interval_seconds = min_push_interval_seconds
+        self._last_push = float("-inf")
         agent = publisher.agent
         self._last_success = publisher.gauge("agent_last_success_timestamp_seconds")
         self._duration = publisher.gauge("agent_task_duration_seconds")
@@ -104,7 +107,9 @@ class AgentRuntime:
                 elapsed = time.perf_counter() - started
                 self._duration.labels(agent, task.name).set(elapsed)
                 span.set_attribute("riskwatch.duration_seconds", elapsed)
-            self._last_success.labels(agent, task.name).set(self.clock())
+            # Wall-clock time even when `clock` is simulated (the demo): Prometheus
+            # compares it with its own time() for AgentDown.
+            self._last_success.labels(agent, task.name).set(time.time())
             return True
 
     def cycle(self, *, force: bool = False) -> tuple[int, int]:
@@ -141,7 +146,9 @@ class AgentRuntime:
         log.info("agent started", extra={"agent": self.publisher.agent, "kind": self.kind})
         while not self.stop_event.is_set():
             ran, _ = self.cycle()
-            if ran and self.publisher.pushgateway_url:
+            due = time.monotonic() - self._last_push >= self.min_push_interval_seconds
+            if ran and self.publisher.pushgateway_url and due:
+                self._last_push = time.monotonic()
                 self.publisher.push()
             self.stop_event.wait(self.tick_seconds)
         if self.publisher.pushgateway_url:

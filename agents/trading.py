@@ -10,6 +10,7 @@ DAT_001), and the last published values stay as they were.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -142,8 +143,9 @@ class TradingAgent:
             # Freshness is when we last got usable data, not the trade's own time: after
             # hours the last trade is hours old while the feed is perfectly healthy.
             self.last_market_update = now
+            # Wall-clock, like every published timestamp: `now` may be simulated.
             self.pub.gauge("marketdata_last_update_timestamp_seconds").labels(source).set(
-                now.timestamp()
+                time.time()
             )
         return prices
 

@@ -90,6 +90,11 @@ class StackSettings(_Section):
         None,
         description="Folder with initdb/pg_ctl; default: PATH, then /usr/lib/postgresql/*/bin.",
     )
+    time_scale: float = Field(
+        1.0,
+        ge=1,
+        description="Divide every alert duration by this (the demo's --speed); 1 in production.",
+    )
     prometheus_retention: str = Field(
         "35d", description="Prometheus --storage.tsdb.retention.time; the demo backfills 30d."
     )

@@ -253,3 +253,52 @@ def load_limits(path: Path) -> Limits:
     except (OSError, yaml.YAMLError) as exc:
         raise LimitsError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
     return parse_limits(data, str(path))
+
+
+def _scaled(text: str, factor: float, floor: int) -> str:
+    seconds = duration_seconds(text)
+    if seconds == 0:
+        return "0s"
+    return f"{max(floor, round(seconds / factor))}s"
+
+
+# Scrapes every 5 s and evaluations every 5 s make anything shorter than this a coin
+# toss: a compressed age or window never goes below it.
+_AGE_FLOOR_SECONDS = 20
+_WINDOW_FLOOR_SECONDS = 30
+
+
+def time_compressed(limits: Limits, factor: float) -> Limits:
+    """`limits` with every duration divided by `factor`, for the demo's simulated clock.
+
+    At `riskwatch demo --speed X` the market and the agents run X times faster than
+    the wall clock; rendering the rules with the same factor keeps a `for: 10m` meaning
+    ten simulated minutes. Ages and windows keep a floor the 5 s scrape can resolve,
+    so they never fire on scrape timing alone. Thresholds that are not durations are
+    unchanged.
+    """
+    if factor < 1:
+        raise ValueError(f"time compression factor must be >= 1, got {factor!r}")
+    if factor == 1:
+        return limits
+    ops = limits.ops.model_copy(
+        update={
+            "market_data_stale_seconds": max(
+                _AGE_FLOOR_SECONDS, round(limits.ops.market_data_stale_seconds / factor)
+            ),
+            "agent_push_stale_seconds": max(
+                _AGE_FLOOR_SECONDS, round(limits.ops.agent_push_stale_seconds / factor)
+            ),
+            "agent_success_stale_seconds": max(
+                _AGE_FLOOR_SECONDS, round(limits.ops.agent_success_stale_seconds / factor)
+            ),
+            "task_failure_window": _scaled(
+                limits.ops.task_failure_window, factor, _WINDOW_FLOOR_SECONDS
+            ),
+            "notification_failure_window": _scaled(
+                limits.ops.notification_failure_window, factor, _WINDOW_FLOOR_SECONDS
+            ),
+        }
+    )
+    for_ = {name: _scaled(value, factor, 0) for name, value in limits.for_.items()}
+    return limits.model_copy(update={"ops": ops, "for_": for_})

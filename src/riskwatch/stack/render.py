@@ -66,9 +66,12 @@ def render_prometheus(settings: Settings, out: Path) -> Path:
     source = settings.project_dir / PROMETHEUS_CONFIG
     config = copy.deepcopy(load_yaml(source))
     targets = local_scrape_targets(settings)
-    config["rule_files"] = [
-        str((source.parent / pattern).resolve()) for pattern in config.get("rule_files", [])
-    ]
+    if settings.stack.time_scale == 1:
+        config["rule_files"] = [
+            str((source.parent / pattern).resolve()) for pattern in config.get("rule_files", [])
+        ]
+    else:
+        config["rule_files"] = [str(_compressed_rules(settings, out.parent / "rules") / "*.yml")]
     for job in config.get("scrape_configs", []):
         name = job["job_name"]
         if name not in targets:
@@ -80,6 +83,22 @@ def render_prometheus(settings: Settings, out: Path) -> Path:
     for am in config.get("alerting", {}).get("alertmanagers", []):
         am["static_configs"] = [{"targets": [targets["alertmanager"]]}]
     return _dump(config, out)
+
+
+def _compressed_rules(settings: Settings, folder: Path) -> Path:
+    """Render the rules with every duration divided by stack.time_scale (the demo)."""
+    from riskwatch.alerting.limits import LIMITS_FILE, load_limits, time_compressed
+    from riskwatch.alerting.rules import render_rule_files
+
+    limits = time_compressed(
+        load_limits(settings.project_dir / LIMITS_FILE), settings.stack.time_scale
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.yml"):
+        stale.unlink()
+    for name, text in render_rule_files(limits).items():
+        (folder / name).write_text(text)
+    return folder
 
 
 def _with_netloc(url: str, base: str) -> str:
