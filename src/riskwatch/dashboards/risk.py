@@ -1,0 +1,267 @@
+"""The risk detail dashboard: every performance and risk figure, per portfolio.
+
+The executive dashboard shows the figures with limits; this one shows all of them
+side by side, so a risk manager can compare portfolios and see what moves a limit.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard
+
+from riskwatch.alerting.limits import Limits
+from riskwatch.dashboards.common import (
+    BLUE,
+    GREEN,
+    ORANGE,
+    PERCENT,
+    PERCENT_DECIMALS,
+    RED,
+    USD,
+    bar_gauge_panel,
+    ceiling,
+    column,
+    crowding_indices,
+    instant,
+    limit_overrides,
+    new_dashboard,
+    portfolio_selector,
+    portfolio_variable,
+    query,
+    stat_panel,
+    steps,
+    table_panel,
+    table_query,
+    tail_risk,
+    timeseries_panel,
+    warning_critical,
+)
+from riskwatch.settings import ComplianceSettings, CrowdingSettings
+
+UID = "riskwatch-risk"
+
+# (metric, column header, unit or None for a plain number); the order of the table.
+PERFORMANCE: tuple[tuple[str, str, str | None], ...] = (
+    ("risk_annual_return_ratio", "Annual return", PERCENT),
+    ("risk_annual_volatility_ratio", "Volatility", PERCENT),
+    ("risk_sharpe", "Sharpe", None),
+    ("risk_sortino", "Sortino", None),
+    ("risk_calmar", "Calmar", None),
+    ("risk_max_drawdown_ratio", "Max drawdown", PERCENT),
+    ("risk_win_rate_ratio", "Win rate", PERCENT),
+    ("risk_profit_factor", "Profit factor", None),
+    ("risk_win_loss", "Win/loss", None),
+    ("risk_beta", "Beta", None),
+    ("risk_alpha_ratio", "Alpha", PERCENT),
+    ("risk_tracking_error_ratio", "Tracking error", PERCENT),
+    ("risk_information", "Information ratio", None),
+)
+
+
+def _letter(i: int) -> str:
+    return chr(ord("A") + i)
+
+
+def build(limits: Limits) -> dashboard.Dashboard:
+    """The risk detail dashboard, with thresholds from `limits`."""
+    p = portfolio_selector
+    d = limits.defaults
+    tail = limits.tail_risk
+    # The agents' own compliance limits: position and sector weights are coloured
+    # against the limits of rules CON_001 and CON_002 as shipped.
+    compliance = ComplianceSettings().limits
+    crowd = CrowdingSettings()
+    board = new_dashboard(
+        UID,
+        "riskwatch: Risk detail",
+        "Every performance and risk figure of each portfolio: returns, ratios, tail risk "
+        "by method, exposures, positions and crowding.",
+        variables=[portfolio_variable()],
+    )
+
+    # ---------------------------------------------------------- performance
+    board.with_row(dashboard.Row("Performance (daily history, annualised)"))
+    performance = table_panel(
+        "Performance figures",
+        "Computed from each portfolio's daily returns over its history; alpha, beta, "
+        "tracking error and information ratio are against the benchmark.",
+        columns={"portfolio": "Portfolio"}
+        | {f"Value #{_letter(i)}": header for i, (_, header, _) in enumerate(PERFORMANCE)},
+        height=5,
+    )
+    for i, (metric, header, unit) in enumerate(PERFORMANCE):
+        performance.with_target(table_query(f"max by (portfolio) ({p(metric)})", _letter(i)))
+        column(performance, header, unit=unit or "none", decimals=2)
+    column(performance, "Annual return", unit=PERCENT, thresholds=steps(RED, (0.0, GREEN)))
+    column(performance, "Alpha", unit=PERCENT, thresholds=steps(RED, (0.0, GREEN)))
+    column(
+        performance,
+        "Max drawdown",
+        unit=PERCENT,
+        thresholds=warning_critical(d.drawdown_warning, d.drawdown_critical),
+    )
+    board.with_panel(performance)
+
+    # ------------------------------------------------------------ tail risk
+    board.with_row(dashboard.Row("Tail risk"))
+    var_header = f"VaR {float(tail.var_confidence):.0%}"
+    es_header = f"ES {float(tail.expected_shortfall_confidence):.1%}"
+    by_method = table_panel(
+        "VaR and ES by method",
+        f"1-day Value at Risk and Expected Shortfall as shares of portfolio value, by "
+        f"estimation method. Red past the default limits ({d.var:.1%} and "
+        f"{d.expected_shortfall:.1%}); the alerts take the highest method.",
+        columns={
+            "portfolio": "Portfolio",
+            "method": "Method",
+            "Value #A": var_header,
+            "Value #B": es_header,
+        },
+        width=8,
+        height=8,
+    )
+    var_series = p("risk_var_ratio", f'confidence="{tail.var_confidence}"')
+    es_series = p(
+        "risk_expected_shortfall_ratio", f'confidence="{tail.expected_shortfall_confidence}"'
+    )
+    by_method.with_target(table_query(f"max by (portfolio, method) ({var_series})", "A"))
+    by_method.with_target(table_query(f"max by (portfolio, method) ({es_series})", "B"))
+    column(
+        by_method, var_header, unit=PERCENT, decimals=PERCENT_DECIMALS, thresholds=ceiling(d.var)
+    )
+    column(
+        by_method,
+        es_header,
+        unit=PERCENT,
+        decimals=PERCENT_DECIMALS,
+        thresholds=ceiling(d.expected_shortfall),
+    )
+    board.with_panel(by_method)
+    for measure in tail_risk(limits):
+        (limit,) = measure.levels
+        tail_series = (
+            timeseries_panel(
+                f"{measure.title}, highest estimate",
+                f"{measure.meaning}, the figure its alert watches; the dashed line is the "
+                f"limit ({limit:.1%}).",
+                unit=PERCENT,
+                decimals=PERCENT_DECIMALS,
+                width=8,
+                limit_lines=True,
+            )
+            .thresholds(ceiling(limit))
+            .min(0)
+            .with_target(query(measure.series, "{{portfolio}}"))
+        )
+        limit_overrides(tail_series, limits, [measure.limit_name], ceiling)
+        board.with_panel(tail_series)
+
+    # -------------------------------------------------------------- exposure
+    board.with_row(dashboard.Row("Exposure and positions"))
+    for metric, title, description, unit in (
+        ("trading_peak_value_usd", "Peak value", "Running peak of value: the drawdown base.", USD),
+        ("trading_cash_balance_usd", "Cash", "Cash held by each portfolio.", USD),
+        ("trading_positions", "Open positions", "Number of open positions.", "none"),
+        (
+            "trading_turnover_ratio",
+            "Turnover today",
+            "Notional traded today over portfolio value.",
+            PERCENT,
+        ),
+    ):
+        board.with_panel(
+            stat_panel(
+                title,
+                description,
+                unit=unit,
+                decimals=0 if unit == "none" else PERCENT_DECIMALS if unit == PERCENT else None,
+                width=6,
+            )
+            .thresholds(steps(BLUE))
+            .with_target(instant(p(metric), "{{portfolio}}"))
+        )
+    board.with_panel(
+        timeseries_panel(
+            "Gross and net exposure",
+            "Sum of absolute and of signed position market values, in USD.",
+            unit=USD,
+        )
+        .with_target(query(p("trading_gross_exposure_usd"), "{{portfolio}} gross"))
+        .with_target(query(p("trading_net_exposure_usd"), "{{portfolio}} net"))
+    )
+    con_002 = compliance["CON_002"]
+    board.with_panel(
+        bar_gauge_panel(
+            "Sector weights",
+            f"Absolute exposure per sector over portfolio value. Red from the sector "
+            f"concentration limit of rule CON_002 ({con_002:.0%}).",
+            unit=PERCENT,
+            decimals=1,
+            maximum=1.0,
+            width=12,
+        )
+        .thresholds(ceiling(con_002))
+        .with_target(instant(p("trading_sector_weight_ratio"), "{{portfolio}} · {{sector}}"))
+    )
+    con_001 = compliance["CON_001"]
+    positions = table_panel(
+        "Positions",
+        f"Every open position, largest first. Weight is signed market value over portfolio "
+        f"value; red from the single-position limit of rule CON_001 ({con_001:.0%}).",
+        columns={
+            "portfolio": "Portfolio",
+            "symbol": "Symbol",
+            "sector": "Sector",
+            "Value #A": "Quantity",
+            "Value #B": "Market value",
+            "Value #C": "Weight",
+        },
+        height=10,
+        sort_by="Market value",
+        descending=True,
+    )
+    positions.with_target(table_query(p("trading_position_quantity"), "A"))
+    positions.with_target(table_query(p("trading_position_market_value_usd"), "B"))
+    positions.with_target(table_query(p("trading_position_weight_ratio"), "C"))
+    column(positions, "Quantity", unit="none", decimals=0)
+    column(positions, "Market value", unit=USD)
+    column(
+        positions,
+        "Weight",
+        unit=PERCENT,
+        decimals=PERCENT_DECIMALS,
+        thresholds=steps(GREEN, (con_001, RED)),
+    )
+    board.with_panel(positions)
+
+    # -------------------------------------------------------------- crowding
+    board.with_row(dashboard.Row("Factor crowding"))
+    for measure in crowding_indices():
+        medium, high = measure.levels
+        board.with_panel(
+            timeseries_panel(
+                measure.title,
+                f"{measure.meaning}; dashed lines at the medium ({medium:g}) and high "
+                f"({high:g}) thresholds the agent classifies by.",
+                unit="none",
+                decimals=3,
+                width=8,
+                limit_lines=True,
+            )
+            .thresholds(steps(GREEN, (medium, ORANGE), (high, RED)))
+            .with_target(query(measure.series, "{{portfolio}}"))
+        )
+    board.with_panel(
+        stat_panel(
+            "Absorption ratio",
+            f"Share of the holdings' return variance explained by the top "
+            f"{crowd.absorption_top_k} eigenvectors: high means the book moves as one.",
+            unit=PERCENT,
+            decimals=1,
+            width=8,
+            height=8,
+            sparkline=True,
+        )
+        .thresholds(steps(BLUE))
+        .with_target(query(p("crowding_absorption_ratio"), "{{portfolio}}"))
+    )
+    return board
