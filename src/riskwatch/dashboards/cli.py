@@ -1,0 +1,188 @@
+"""`riskwatch dashboards build|check|push|preview`.
+
+Registered on the main CLI as the `dashboards` group; also runs on its own as
+`python -m riskwatch.dashboards.cli`. Grafana's URL, token and folder are options
+with environment fallbacks; nothing secret has a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from riskwatch.alerting.limits import LimitsError
+from riskwatch.settings import Settings
+
+URL_ENV = "RISKWATCH_GRAFANA_URL"
+TOKEN_ENV = "RISKWATCH_GRAFANA_TOKEN"
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    # Imported when needed: the main CLI imports this module to register the group.
+    from riskwatch.cli import fail
+
+    fail(message, code)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    from riskwatch.cli import _settings as main_settings
+
+    ctx.ensure_object(dict)  # run on its own, the group has no parent to set it
+    settings: Settings = main_settings(ctx)
+    return settings
+
+
+@click.group("dashboards")
+def dashboards() -> None:
+    """Grafana dashboards generated from code (dashboards/*.json)."""
+
+
+@dashboards.command("build")
+@click.pass_context
+def build_cmd(ctx: click.Context) -> None:
+    """Regenerate dashboards/*.json from the code and alerts/limits.yaml."""
+    from riskwatch.dashboards import build
+
+    try:
+        changed = build.write(_settings(ctx).project_dir)
+    except LimitsError as exc:
+        _fail(str(exc), 2)
+    for path in changed:
+        click.echo(f"wrote {path}")
+    if not changed:
+        click.echo("dashboards already up to date")
+
+
+@dashboards.command("check")
+@click.pass_context
+def check_cmd(ctx: click.Context) -> None:
+    """Fail if dashboards/*.json differ from a fresh build, or if a panel or rule reads
+    a metric the catalog does not declare, or a catalog metric is read by nothing."""
+    from riskwatch.dashboards import build, check
+
+    project_dir = _settings(ctx).project_dir
+    try:
+        stale = build.stale(project_dir)
+        boards = build.build_all(build.project_limits(project_dir))
+    except LimitsError as exc:
+        _fail(str(exc), 2)
+    for problem in stale:
+        click.echo(problem)
+    problems = check.problems(boards, check.rule_files(project_dir))
+    for problem in problems:
+        click.echo(problem)
+    if stale:
+        _fail(f"{len(stale)} dashboard file(s) out of date: run `riskwatch dashboards build`")
+    if problems:
+        _fail(f"{len(problems)} dashboard/catalog problem(s)")
+    click.echo(f"{len(boards)} dashboards up to date; panels, rules and catalog agree")
+
+
+def _read_token(token_file: Path | None) -> str:
+    if token_file is not None:
+        try:
+            return token_file.read_text().strip()
+        except OSError as exc:
+            _fail(f"cannot read the token file {token_file}: {exc.strerror}", 2)
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        _fail(f"no Grafana token: pass --token-file or set {TOKEN_ENV}", 2)
+    return token
+
+
+@dashboards.command("push")
+@click.option(
+    "--grafana-url",
+    envvar=URL_ENV,
+    default=None,
+    help=f"Grafana's base URL, e.g. https://grafana.example.com (or ${URL_ENV}).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"File holding a Grafana service-account token (default: ${TOKEN_ENV}).",
+)
+@click.option("--folder", default="riskwatch", show_default=True, help="Grafana folder title.")
+@click.pass_context
+def push_cmd(
+    ctx: click.Context, grafana_url: str | None, token_file: Path | None, folder: str
+) -> None:
+    """Upload the committed dashboards to Grafana, overwriting them by uid."""
+    from riskwatch.dashboards import build
+    from riskwatch.dashboards.push import PushError, push
+
+    if not grafana_url:
+        _fail(f"no Grafana URL: pass --grafana-url or set {URL_ENV}", 2)
+    token = _read_token(token_file)
+    project_dir = _settings(ctx).project_dir
+    try:
+        boards = build.load_committed(project_dir)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read the dashboards in {project_dir / build.DASHBOARDS_DIR}: {exc}")
+    try:
+        pushed = push(boards, grafana_url, token, folder)
+    except PushError as exc:
+        _fail(str(exc))
+    for item in pushed:
+        click.echo(f"pushed {item.uid} (version {item.version}) {item.url}")
+
+
+@dashboards.command("preview")
+@click.option(
+    "--prometheus-url",
+    default=None,
+    help="Prometheus to query (default: the local stack's, from settings).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("docs/dashboards"),
+    show_default=True,
+    help="Folder for the PNGs, relative to the checkout.",
+)
+@click.option(
+    "--range",
+    "range_",
+    default=None,
+    help="Time range to show, e.g. 1h or 30m (default: each dashboard's own, 6h).",
+)
+@click.option("--dashboard", "names", multiple=True, help="Only this dashboard (repeatable).")
+@click.pass_context
+def preview_cmd(
+    ctx: click.Context,
+    prometheus_url: str | None,
+    out: Path,
+    range_: str | None,
+    names: tuple[str, ...],
+) -> None:
+    """Render a PNG of each dashboard from the real Prometheus, in its layout."""
+    from riskwatch.alerting.limits import duration_seconds
+    from riskwatch.dashboards import build, preview
+    from riskwatch.dashboards.queries import Prometheus, PrometheusError
+
+    settings = _settings(ctx)
+    try:
+        seconds = float(duration_seconds(range_)) if range_ else None
+    except ValueError as exc:
+        _fail(f"--range: {exc}", 2)
+    boards = build.load_committed(settings.project_dir)
+    unknown = sorted(set(names) - set(boards))
+    if unknown:
+        _fail(f"no dashboard {', '.join(unknown)}; there are {', '.join(boards)}", 2)
+    chosen = {n: b for n, b in boards.items() if not names or n in names}
+    out_dir = out if out.is_absolute() else settings.project_dir / out
+    prometheus = Prometheus(prometheus_url or settings.url.prometheus)
+    try:
+        written = preview.render_all(chosen, prometheus, out_dir, window_seconds=seconds)
+    except PrometheusError as exc:
+        _fail(str(exc))
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m riskwatch.dashboards.cli`
+    dashboards()
