@@ -276,11 +276,13 @@ METRICS: tuple[MetricSpec, ...] = (
         "level",
         ("broker",),
         "1 while the broker gateway connection is up.",
+        raw_only=True,
     ),
     _counter(
         "broker_disconnects_total",
         ("broker",),
         "Times the broker connection dropped (IB Gateway's nightly and Sunday resets too).",
+        raw_only=True,
     ),
     _gauge(
         "agent_last_success_timestamp_seconds",
@@ -334,25 +336,34 @@ METRICS: tuple[MetricSpec, ...] = (
                 "level",
                 (),
                 f"1 if the {exporter} exporter's last collection succeeded, 0 if it failed.",
+                raw_only=True,
             ),
             _gauge(
                 f"{exporter}_scrape_duration_seconds",
                 "seconds",
                 (),
                 f"Time the {exporter} exporter's last collection took.",
+                raw_only=True,
             ),
         )
     ),
-    _counter("tradestore_fills_total", ("portfolio", "side"), "Fills recorded in the trade store."),
+    _counter(
+        "tradestore_fills_total",
+        ("portfolio", "side"),
+        "Fills recorded in the trade store.",
+        raw_only=True,
+    ),
     _counter(
         "tradestore_orders_total",
         ("portfolio", "status"),
         "Orders recorded in the trade store, by status (new, filled, cancelled, rejected).",
+        raw_only=True,
     ),
     _counter(
         "tradestore_orders_rejected_total",
         ("portfolio",),
         "Orders the broker or a risk check rejected.",
+        raw_only=True,
     ),
     MetricSpec(
         "tradestore_order_fill_latency_seconds",
@@ -363,6 +374,7 @@ METRICS: tuple[MetricSpec, ...] = (
         # Electronic equity fills land in milliseconds to a few seconds; the tail past
         # a minute is a stuck or worked order, which is what the upper buckets catch.
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+        raw_only=True,
     ),
     _gauge(
         "tradestore_slippage_bps",
@@ -370,53 +382,73 @@ METRICS: tuple[MetricSpec, ...] = (
         ("portfolio",),
         "Average fill slippage against the arrival price today, in basis points (signed: "
         "positive is worse for us).",
+        raw_only=True,
     ),
     _gauge(
         "tradestore_reconciliation_difference",
         "count",
         ("portfolio", "symbol"),
         "Broker quantity minus internal quantity per symbol; only non-zero breaks are exported.",
+        raw_only=True,
     ),
     _gauge(
         "tradestore_reconciliation_breaks",
         "count",
         ("portfolio",),
         "Symbols whose broker and internal quantities differ.",
+        raw_only=True,
     ),
-    _gauge("ibkr_connected", "level", (), "1 while the IB Gateway API connection is up."),
+    _gauge(
+        "ibkr_connected",
+        "level",
+        (),
+        "1 while the IB Gateway API connection is up.",
+        raw_only=True,
+    ),
     _gauge(
         "ibkr_account_update_age_seconds",
         "seconds",
         (),
         "Seconds since the last account update from the gateway.",
+        raw_only=True,
     ),
-    _counter("ibkr_api_errors_total", ("code",), "API errors reported by the gateway, by code."),
+    _counter(
+        "ibkr_api_errors_total",
+        ("code",),
+        "API errors reported by the gateway, by code.",
+        raw_only=True,
+    ),
     _gauge(
         "ibkr_market_data_farm_up",
         "level",
         ("farm",),
         "1 while the gateway reports the market-data farm connection OK.",
+        raw_only=True,
     ),
     _gauge(
         "marketdata_tick_age_seconds",
         "seconds",
         ("source",),
         "Seconds since the newest tick from the source.",
+        raw_only=True,
     ),
     _counter(
         "marketdata_ticks_total",
         ("source",),
         "New ticks seen from the source; rate() of it is ticks per second.",
+        raw_only=True,
     ),
     _counter(
         "marketdata_gaps_total",
         ("source",),
         "Collections in which the source returned no fresh tick for a watched symbol.",
+        raw_only=True,
     ),
     _counter(
         "marketdata_rate_limited_total",
         ("source",),
         "Requests the source answered with a rate limit (HTTP 429).",
+        raw_only=True,
     ),
     # --- demo notification sinks ---
     _counter(
