@@ -1,0 +1,176 @@
+"""The generated dashboards: committed and current, laid out, with limits from the config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from riskwatch.alerting.limits import LIMITS_FILE, Limits, load_limits, parse_limits
+from riskwatch.dashboards import build, check, queries
+from riskwatch.dashboards.common import DATASOURCE_UID
+from tests.dashboards.support import run_dashboards
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def limits() -> Limits:
+    return load_limits(ROOT / LIMITS_FILE)
+
+
+@pytest.fixture(scope="module")
+def boards(limits: Limits) -> dict[str, dict[str, Any]]:
+    return build.build_all(limits)
+
+
+def panel(board: dict[str, Any], title: str) -> dict[str, Any]:
+    hits = [p for p in queries.panels(board) if p.get("title") == title]
+    assert len(hits) == 1, f"{len(hits)} panels titled {title!r}"
+    return hits[0]
+
+
+def steps(p: dict[str, Any]) -> list[tuple[float | None, str]]:
+    found = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    return [(s["value"], s["color"]) for s in found]
+
+
+def test_committed_json_is_a_fresh_build() -> None:
+    assert build.stale(ROOT) == [], "run `riskwatch dashboards build` and commit the JSON"
+
+
+def test_check_fails_on_a_hand_edited_file(tmp_path: Path) -> None:
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / LIMITS_FILE).write_text((ROOT / LIMITS_FILE).read_text())
+    assert build.write(tmp_path) == [f"dashboards/{n}.json" for n in build.BUILDERS]
+    assert build.stale(tmp_path) == []
+    path = tmp_path / "dashboards" / "risk.json"
+    path.write_text(path.read_text().replace('"Sharpe"', '"Sharp"'))
+    problems = build.stale(tmp_path)
+    assert len(problems) == 1 and "risk.json" in problems[0] and '"Sharp"' in problems[0]
+
+
+def test_cli_check_passes_on_the_repo() -> None:
+    done = run_dashboards("check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "up to date" in done.stdout
+
+
+def test_json_is_printed_with_sorted_keys(boards: dict[str, dict[str, Any]]) -> None:
+    text = (ROOT / "dashboards" / "executive.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_uids_and_tags_are_explicit_and_the_alert_links_resolve(
+    boards: dict[str, dict[str, Any]], limits: Limits
+) -> None:
+    uids = [b["uid"] for b in boards.values()]
+    assert uids == [
+        "riskwatch-executive", "riskwatch-risk", "riskwatch-compliance", "riskwatch-operations",
+    ]  # fmt: skip
+    assert all(b["tags"] == ["riskwatch"] for b in boards.values())
+    # Alerts link to /d/<uid>?var-portfolio=...: that uid and variable must exist.
+    assert limits.links.portfolio_dashboard.startswith("/d/riskwatch-executive?var-portfolio=")
+    executive = boards["executive"]
+    assert [v["name"] for v in executive["templating"]["list"]] == ["datasource", "portfolio"]
+
+
+def test_panels_have_unique_ids_a_datasource_and_lay_out_on_the_grid(
+    boards: dict[str, dict[str, Any]],
+) -> None:
+    for board in boards.values():
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids)), board["uid"]
+        occupied: set[tuple[int, int]] = set()
+        for p in board["panels"]:
+            pos = p["gridPos"]
+            assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, (board["uid"], p["title"])
+            cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
+                     for y in range(pos["y"], pos["y"] + pos["h"])}  # fmt: skip
+            assert not cells & occupied, f"{board['uid']}: {p['title']} overlaps another panel"
+            occupied |= cells
+            if p["type"] not in ("row", "text"):
+                assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+                assert p.get("description"), f"{p['title']} has no description"
+                assert p["targets"], p["title"]
+        datasource = board["templating"]["list"][0]
+        assert datasource["current"]["value"] == DATASOURCE_UID
+
+
+def test_drawdown_gauge_thresholds_come_from_the_limits_config(
+    boards: dict[str, dict[str, Any]], limits: Limits
+) -> None:
+    gauge = panel(boards["executive"], "Drawdown")
+    d = limits.defaults
+    assert steps(gauge) == [(None, "green"), (d.drawdown_warning, "orange"),
+                            (d.drawdown_critical, "red")]  # fmt: skip
+    # fund-b's approved limit is an override by series name, with its own steps.
+    overrides = {o["matcher"]["options"]: o for o in gauge["fieldConfig"]["overrides"]}
+    assert set(overrides) == set(limits.portfolios)
+    fund_b = {p["id"]: p["value"] for p in overrides["fund-b"]["properties"]}
+    own = [limits.limit(name, "fund-b") for name in ("drawdown_warning", "drawdown_critical")]
+    assert [s["value"] for s in fund_b["thresholds"]["steps"]] == [None, *own]
+
+
+def test_changing_a_limit_changes_the_panels(limits: Limits) -> None:
+    data = yaml.safe_load((ROOT / LIMITS_FILE).read_text())
+    data["defaults"]["var"] = 0.031
+    data["defaults"]["drawdown_critical"] = 0.12
+    data["portfolios"] = {"gamma": {"var": 0.05}}
+    changed = build.build_all(parse_limits(data))
+    var = panel(changed["executive"], "VaR 99% 1-day")
+    assert steps(var) == [(None, "green"), (0.031, "red")]
+    assert [o["matcher"]["options"] for o in var["fieldConfig"]["overrides"]] == ["gamma"]
+    assert (0.12, "red") in steps(panel(changed["executive"], "Drawdown"))
+    assert "3.1%" in var["description"]
+
+
+def test_units_are_the_ones_a_cro_reads(boards: dict[str, dict[str, Any]]) -> None:
+    expected = {
+        "Firm value": "currencyUSD",
+        "Firm P&L today": "currencyUSD",
+        "Firm return today": "percentunit",
+        "Worst drawdown": "percentunit",
+        "Drawdown": "percentunit",
+        "Model confidence": "percentunit",
+        "VaR 99% 1-day": "percentunit",
+        "Compliance breaches": "none",
+    }
+    for title, unit in expected.items():
+        p = panel(boards["executive"], title)
+        assert p["fieldConfig"]["defaults"]["unit"] == unit, title
+        if unit == "percentunit":
+            assert p["fieldConfig"]["defaults"]["decimals"] >= 1, title
+
+
+def test_every_query_parses_its_variables(boards: dict[str, dict[str, Any]]) -> None:
+    for board in boards.values():
+        names = {v["name"]: ["x"] for v in queries.query_variables(board)}
+        for target in [*queries.targets(board), *queries.annotation_targets(board)]:
+            expr = queries.substitute(target.expr, names)
+            assert "$" not in expr, target.where
+
+
+def test_substitute_formats_multi_values_like_grafana() -> None:
+    expr = 'x{portfolio=~"$portfolio",rule=~"${rule}"}[$__rate_interval]'
+    got = queries.substitute(expr, {"portfolio": ["alpha", "fund.b"], "rule": ["R1"]})
+    assert got == 'x{portfolio=~"(alpha|fund\\\\.b)",rule=~"R1"}[1m]'
+    with pytest.raises(KeyError, match=r"\$nope"):
+        queries.substitute('x{a=~"$nope"}', {})
+
+
+def test_rule_files_are_found() -> None:
+    assert {p.name for p in check.rule_files(ROOT)} >= {"recording.rules.yml", "risk.rules.yml"}
+
+
+def test_preview_of_an_unreachable_prometheus_is_one_clear_error(tmp_path: Path) -> None:
+    done = run_dashboards(
+        "preview", "--prometheus-url", "http://127.0.0.1:9", "--out", str(tmp_path),
+        "--dashboard", "risk",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot reach Prometheus at http://127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr

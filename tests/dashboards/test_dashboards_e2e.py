@@ -1,0 +1,163 @@
+"""Every panel query of every dashboard against the real Prometheus, fed by the agents.
+
+The trading and health agents run `--once` against the session's stack, with one
+compliance limit tightened so that a rule is in breach: the evidence table, the
+firing-alerts list and the alert annotations then have something to show, as they
+would on the day a limit is breached. A model scores its first prediction five
+minutes after it starts, so a demo publisher adds model accuracy and reward, through
+the same public `Publisher` API the agents use. Every panel query, with its variables
+substituted as Grafana does, must parse and return data; so must the queries of
+the previews, which are rendered from the same Prometheus.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import delete_from_gateway
+
+from riskwatch.agents.publish import Publisher
+from riskwatch.dashboards import build
+from riskwatch.dashboards.queries import Prometheus, resolve_variables, verify
+from riskwatch.stack.runner import Stack
+from tests.conftest import prom_query, run_cli, stack_env, wait_for
+from tests.dashboards.support import run_dashboards
+
+pytestmark = pytest.mark.stack
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENT = "trading-dashboards"
+HEALTH = "health-dashboards"
+DEMO = "model-demo-dashboards"
+PORTFOLIOS = ("alpha", "beta")
+
+
+@pytest.fixture(scope="module")
+def boards() -> dict[str, dict[str, Any]]:
+    return build.load_committed(ROOT)
+
+
+@pytest.fixture(scope="module")
+def model_demo(stack: Stack) -> Iterator[None]:
+    """Model accuracy and reward as a model that has run for a while publishes them."""
+    pub = Publisher(DEMO, stack.settings.url.pushgateway)
+    for i, portfolio in enumerate(PORTFOLIOS):
+        pub.model(portfolio, "momentum", confidence=0.6, accuracy=0.55 + i / 10, reward=12.5 - i)
+    pub.push_now()
+    yield
+    delete_from_gateway(stack.settings.url.pushgateway, job=pub.job, grouping_key={"agent": DEMO})
+
+
+@pytest.fixture(scope="module")
+def fed(stack: Stack, model_demo: None, tmp_path_factory: pytest.TempPathFactory) -> Prometheus:
+    """The stack's Prometheus once it has scraped the agents' pushes twice or more."""
+    config = tmp_path_factory.mktemp("dashboards") / "riskwatch.yaml"
+    # CON_001 (largest position over value) at 1%: every diversified book breaches it,
+    # so the rule's evidence series and its ComplianceViolation alert exist.
+    breach = {"CON_001": 0.01}
+    config.write_text(
+        yaml.safe_dump({"trading": {"compliance": {"overrides": {p: breach for p in PORTFOLIOS}}}})
+    )
+    env = stack_env(stack, RISKWATCH_AGENT__ID=AGENT, RISKWATCH_CONFIG=str(config))
+    for kind, agent in (("trading", AGENT), ("health", HEALTH)):
+        done = run_cli("agent", kind, "--once", env={**env, "RISKWATCH_AGENT__ID": agent})
+        assert done.returncode == 0, done.stderr[-2000:]
+    prometheus = stack.settings.url.prometheus
+    # rate() and increase() need two samples of the pushed counters in their window.
+    wait_for(
+        lambda: prom_query(
+            prometheus, f'count_over_time(push_time_seconds{{agent="{AGENT}"}}[1m]) >= 2'
+        ),
+        "two scrapes of the agent's push",
+    )
+    wait_for(
+        lambda: prom_query(
+            prometheus,
+            f'ALERTS{{alertname="ComplianceViolation",alertstate="firing",agent="{AGENT}"}}',
+        ),
+        "the ComplianceViolation alert for the tightened limit",
+    )
+    return Prometheus(prometheus)
+
+
+def test_every_panel_query_returns_data_for_all_portfolios(
+    fed: Prometheus, boards: dict[str, dict[str, Any]]
+) -> None:
+    # Targets scraped every 15 s (receiver, Alertmanager) may need one more scrape.
+    problems: list[str] = []
+
+    def clean() -> bool:
+        problems[:] = verify(boards, fed)
+        return not problems
+
+    try:
+        wait_for(clean, "every panel to return data", timeout=45, interval=2)
+    except AssertionError:
+        pytest.fail("panels without data or with errors:\n" + "\n".join(problems))
+
+
+@pytest.mark.parametrize("portfolio", PORTFOLIOS)
+def test_every_panel_query_returns_data_for_one_portfolio(
+    fed: Prometheus, boards: dict[str, dict[str, Any]], portfolio: str
+) -> None:
+    problems = verify(boards, fed, {"portfolio": [portfolio]})
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_variables_list_what_the_agents_publish(
+    fed: Prometheus, boards: dict[str, dict[str, Any]]
+) -> None:
+    executive = resolve_variables(boards["executive"], fed)
+    assert set(PORTFOLIOS) <= set(executive["portfolio"])
+    operations = resolve_variables(boards["operations"], fed)
+    assert {AGENT, HEALTH} <= set(operations["agent"])
+    compliance = resolve_variables(boards["compliance"], fed)
+    assert "CON_001" in compliance["rule"]
+
+
+def test_an_empty_panel_or_a_syntax_error_fails_verification(
+    fed: Prometheus, boards: dict[str, dict[str, Any]]
+) -> None:
+    broken = {
+        "t": {
+            "title": "T",
+            "panels": [
+                {"id": 1, "title": "empty", "targets": [{"refId": "A", "expr": "no_such_metric"}]},
+                {"id": 2, "title": "syntax", "targets": [{"refId": "A", "expr": "sum(up"}]},
+                {"id": 3, "title": "fine", "targets": [{"refId": "A", "expr": "up"}]},
+            ],
+        }
+    }
+    problems = verify(broken, fed)
+    assert len(problems) == 2
+    assert problems[0].startswith("T / empty / A: no data")
+    assert problems[1].startswith("T / syntax / A: bad_data")
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+def test_preview_renders_each_dashboard_in_its_layout(
+    fed: Prometheus, boards: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    done = run_dashboards(
+        "preview", "--prometheus-url", fed.url, "--out", str(tmp_path), "--range", "10m"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name, board in boards.items():
+        width, height = _png_size(tmp_path / f"{name}.png")
+        rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in board["panels"])
+        assert width == 24 * 70  # 24 grid columns
+        assert height == 70 + rows * 38  # the header, then the grid rows
+    assert time.monotonic() - started < 60
