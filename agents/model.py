@@ -49,10 +49,10 @@ class _Prediction:
 class MomentumModel:
     """Predicts that each symbol keeps moving the way it last moved.
 
-    Confidence blends the agreement of the book's last moves (|mean of signs|, 0-1)
-    with the hour's accuracy (0.5 until there is one), so a model whose calls stop
-    coming true loses confidence; reward is the sum of direction x return over the episode's scored
-    predictions, in basis points.
+    Confidence is the model's estimate of its own hit rate: the posterior mean
+    (hits + 1) / (calls + 2) over the last hour, so a model whose calls stop coming true
+    loses confidence, and one with no record yet says 0.5; reward is the sum of
+    direction x return over the episode's scored predictions, in basis points.
     """
 
     def __init__(
@@ -67,7 +67,6 @@ class MomentumModel:
         self._last: dict[str, float] = {}
         self._open: deque[_Prediction] = deque()
         self._scored: deque[tuple[datetime, bool]] = deque()
-        self._signs: list[int] = []
         self._reward_bps = 0.0
         self._scored_any = False
 
@@ -81,21 +80,16 @@ class MomentumModel:
                 self._scored_any = True
         while self._scored and now - self._scored[0][0] > self.window:
             self._scored.popleft()
-        signs = []
         for symbol, price in prices.items():
             previous = self._last.get(symbol)
             if previous is not None and price != previous:
                 direction = 1 if price > previous else -1
-                signs.append(direction)
                 self._open.append(_Prediction(now, symbol, price, direction))
             self._last[symbol] = price
-        if signs:
-            self._signs = signs
 
     def confidence(self) -> float:
-        agreement = abs(sum(self._signs)) / len(self._signs) if self._signs else 0.0
-        accuracy = self.accuracy()
-        return 0.5 * agreement + 0.5 * (0.5 if accuracy is None else accuracy)
+        hits = sum(hit for _, hit in self._scored)
+        return (hits + 1) / (len(self._scored) + 2)
 
     def accuracy(self) -> float | None:
         if not self._scored:

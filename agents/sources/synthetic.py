@@ -90,6 +90,9 @@ def intraday_volatility_profile() -> np.ndarray:
 
 
 _PROFILE = intraday_volatility_profile()
+# Intraday minute returns trend mildly, as liquid equities do over minutes: enough for
+# a momentum model to be right more often than not (about 60% over 5 minutes).
+DEFAULT_MOMENTUM = 0.5
 # Jumps: about one a month per instrument, a few daily standard deviations in size.
 _JUMPS_PER_DAY = 1 / 21
 _JUMP_SIZE_DAILY_VOLS = 3.0
@@ -125,6 +128,7 @@ class SyntheticMarket:
         self.clock = clock
         self._moves: list[Move] = []
         self._outages: list[tuple[datetime, datetime]] = []
+        self._momentum: list[tuple[datetime, float]] = []
         rng = np.random.default_rng(_seed("universe", seed))
         self.instruments: dict[str, Instrument] = {}
         for i in range(universe_size):
@@ -217,6 +221,7 @@ class SyntheticMarket:
         previous_close = float(closes[symbol].to_numpy()[-1])
         rng = np.random.default_rng(_seed("intraday", self.seed, symbol, day))
         steps = rng.standard_t(5, 24 * 60) * np.sqrt(3 / 5)  # unit variance, fat tails
+        steps = self._autocorrelated(steps, day)
         steps *= inst.volatility / np.sqrt(390) * _PROFILE
         jumps = rng.random(24 * 60) < _JUMPS_PER_DAY / 390 * (_PROFILE > 0.5)
         steps[jumps] += (
@@ -230,6 +235,35 @@ class SyntheticMarket:
                 self._paths.clear()
             self._paths[key] = (previous_close, path)
         return previous_close, path
+
+    def _autocorrelated(self, shocks: np.ndarray, day: date) -> np.ndarray:
+        """AR(1) minute returns, y[t] = phi y[t-1] + sqrt(1 - phi^2) e[t], with phi from
+        the momentum regime in force each minute (variance stays that of e)."""
+        phis = np.full(shocks.shape, DEFAULT_MOMENTUM)
+        with self._lock:
+            regimes = list(self._momentum)
+        for start, phi in regimes:
+            local = start.astimezone(NEW_YORK)
+            if local.date() < day:
+                phis[:] = phi
+            elif local.date() == day:
+                phis[local.hour * 60 + local.minute :] = phi
+        out = np.empty_like(shocks)
+        previous = 0.0
+        scale = np.sqrt(1 - phis**2)
+        for t in range(shocks.size):  # 1440 steps, once per symbol and day
+            previous = phis[t] * previous + scale[t] * shocks[t]
+            out[t] = previous
+        return out
+
+    def set_momentum(self, phi: float, start: datetime) -> None:
+        """From `start`, minute returns have autocorrelation `phi`: positive trends
+        (momentum pays), negative mean-reverts (momentum models start losing)."""
+        if not -1 < phi < 1:
+            raise ValueError(f"autocorrelation must be in (-1, 1), got {phi!r}")
+        with self._lock:
+            self._momentum.append((start, phi))
+            self._paths.clear()  # paths of days from `start` on change
 
     def price_at(self, symbol: str, when: datetime) -> float:
         """The deterministic price of `symbol` at minute resolution, moves included."""
@@ -294,9 +328,9 @@ class SyntheticBroker:
         if positions > len(stocks):
             raise ValueError(f"{portfolio}: {positions} positions exceed the universe")
         chosen = sorted(rng.choice(stocks, size=positions, replace=False).tolist())
-        # Invest 70% of the value, in near-equal weights (a diversified book whose
+        # Invest 60% of the value, in near-equal weights (a diversified book whose
         # positions stay inside the default compliance limits).
-        weights = rng.dirichlet(np.full(positions, 30.0)) * 0.7
+        weights = rng.dirichlet(np.full(positions, 30.0)) * 0.6
         start = market.clock() - timedelta(days=1)
         self._positions: dict[str, float] = {}
         invested = 0.0

@@ -268,7 +268,7 @@ class TradingAgentSettings(_Section):
     seed: int = Field(7, description="Seed of the synthetic source: same seed, same market.")
     portfolios: tuple[PortfolioSettings, ...] = (
         PortfolioSettings(name="alpha", positions=28),
-        PortfolioSettings(name="beta", positions=12, initial_value_usd=500_000.0),
+        PortfolioSettings(name="beta", positions=24, initial_value_usd=500_000.0),
     )
     history_days: int = Field(756, ge=30, description="Daily history for risk figures (3y).")
     benchmark: str | None = Field("SPY", description="Benchmark symbol for beta/alpha.")
