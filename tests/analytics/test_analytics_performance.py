@@ -270,3 +270,20 @@ def test_matches_reference_on_arbitrary_series(pair: tuple[np.ndarray, np.ndarra
     got = performance_metrics(r, b)
     for key, value in reference_metrics(r, b).items():
         assert_close(got[key], value, key)  # type: ignore[arg-type]
+
+
+def test_sparse_column_against_a_shared_benchmark_keeps_full_precision() -> None:
+    # Found by hypothesis: a column with two observations among many, against a
+    # benchmark whose mean over those two rows is far from its full-sample mean.
+    rng = np.random.default_rng(11)
+    bench = np.where(rng.random(45) < 0.3, rng.uniform(0, 0.17, 45), 0.0)
+    bench[:2] = [0.0, 0.001]
+    book = rng.normal(0, 0.01, (45, 40))
+    book[2:, 0] = np.nan
+    book[:2, 0] = [0.0, 0.0183]  # a perfect fit: alpha is exactly 0
+    got = performance_metrics(book, bench)
+    for j in (0, 1):
+        expected = reference_metrics(book[:, j], bench)
+        for key in BENCHMARK_METRICS:
+            assert_close(float(got[key][j]), expected[key], f"column {j} {key}")
+    assert abs(got["alpha"][0]) < 1e-13  # type: ignore[index]

@@ -169,12 +169,18 @@ def _block_metrics(
     x = cols.values
     out: dict[str, FloatArray] = {}
 
+    # Two (T, N) buffers serve every temporary in turn: fresh large allocations are
+    # page-faulted in anew on every call, which costs as much as the arithmetic.
+    # ``scratch`` holds short-lived values; ``spare`` holds growth, then downside
+    # returns, then the active returns.
+    scratch = np.empty_like(x)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        growth = 1.0 + x
+        growth = np.add(x, 1.0)
         out["annual_return"] = np.prod(growth, axis=0) ** (1 / (cols.count / periods)) - 1
+        drawdown = _max_drawdown(growth)
 
         mean = cols.mean()
-        std = cols.std(mean)
+        std = cols.std(mean, scratch=scratch)
         out["annual_volatility"] = std * periods ** (1.0 / 2.0)
 
         if risk_free == 0:
@@ -182,13 +188,12 @@ def _block_metrics(
         else:
             excess = _shifted(cols, risk_free)
             excess_mean = excess.mean()
-            excess_std = excess.std(excess_mean)
+            excess_std = excess.std(excess_mean, scratch=scratch)
         out["sharpe"] = excess_mean / excess_std * np.sqrt(periods)
-        downside = np.minimum(excess.values, 0.0)
+        downside = np.minimum(excess.values, 0.0, out=growth)
         downside_risk = np.sqrt(np.einsum("ij,ij->j", downside, downside) / cols.count)
         out["sortino"] = excess_mean * periods / (downside_risk * np.sqrt(periods))
 
-        drawdown = _max_drawdown(growth)
         calmar = out["annual_return"] / drawdown
         out["calmar"] = np.where((drawdown > 0) & np.isfinite(calmar), calmar, np.nan)
         out["max_drawdown"] = drawdown
@@ -196,15 +201,18 @@ def _block_metrics(
         var_q = tail_probability(_VAR_CONFIDENCE)
         es_q = tail_probability(_ES_CONFIDENCE)
         rows = max(quantile_rows(cols.count, var_q), quantile_rows(cols.count, es_q))
-        head = sorted_head(data, rows)
+        head = sorted_head(data, rows, scratch)
         out["var_99"] = -lower_quantile(head, cols.count, var_q)
         out["es_975"] = -lower_tail_mean(head, cols.count, es_q)
 
         losses = downside if risk_free == 0 else np.minimum(x, 0.0)
-        out.update(_gain_loss(x, losses))
+        out.update(_gain_loss(x, losses, scratch))
 
         if bench is not None:
-            out.update(_benchmark_block(cols, bench, periods, risk_free, min_observations))
+            spare = growth  # downside returns are no longer needed
+            out.update(
+                _benchmark_block(cols, bench, periods, risk_free, min_observations, scratch, spare)
+            )
     return out
 
 
@@ -217,7 +225,11 @@ _ROW_LOOP_MIN_COLUMNS: Final = 32
 
 
 def _max_drawdown(growth: FloatArray) -> FloatArray:
-    """Max drawdown of compounded ``growth = 1 + r``, anchored at 100 like empyrical.
+    """Max drawdown ``1 - min(wealth / running peak)`` of compounded ``growth = 1 + r``.
+
+    Wealth starts at 100 like empyrical's. ``1 - w / p`` instead of empyrical's
+    ``(p - w) / p`` saves a pass; both carry the rounding of the compounded wealth,
+    about ``T`` ulps, so neither resolves a drawdown finer than that.
 
     Wide blocks walk the rows with in-place ufuncs: numpy's accumulate along axis 0 of
     a C-ordered array is several times slower than a loop of whole-row operations, and
@@ -230,29 +242,27 @@ def _max_drawdown(growth: FloatArray) -> FloatArray:
         wealth *= 100.0
         peak = np.maximum.accumulate(wealth, axis=0)
         np.maximum(peak, 100.0, out=peak)
-        wealth -= peak
         wealth /= peak
-        lowest = wealth.min(axis=0, initial=0.0)
+        lowest = wealth.min(axis=0, initial=1.0)
     else:
         level = np.full(width, 100.0)
         peak = level.copy()
-        lowest = np.zeros(width)
-        step = np.empty(width)
+        lowest = np.ones(width)
+        ratio = np.empty(width)
         for row in growth:
             np.multiply(level, row, out=level)
             np.maximum(peak, level, out=peak)
-            np.subtract(level, peak, out=step)
-            np.divide(step, peak, out=step)
-            np.minimum(lowest, step, out=lowest)
-    result: FloatArray = 0.0 - lowest
+            np.divide(level, peak, out=ratio)
+            np.minimum(lowest, ratio, out=lowest)
+    result: FloatArray = 1.0 - lowest
     return result
 
 
-def _gain_loss(x: FloatArray, losses: FloatArray) -> dict[str, FloatArray]:
+def _gain_loss(x: FloatArray, losses: FloatArray, scratch: FloatArray) -> dict[str, FloatArray]:
     """Win rate, profit factor and win/loss ratio; ``losses`` is ``min(x, 0)``."""
     n_gain = count_true(x > 0)
     n_loss = count_true(x < 0)
-    gain_sum = np.maximum(x, 0.0).sum(axis=0)
+    gain_sum = np.maximum(x, 0.0, out=scratch).sum(axis=0)
     loss_sum = 0.0 - losses.sum(axis=0)  # not -sum: -(0.0) is -0.0 and g / -0.0 is -inf
     # 0/0 -> NaN (no decided days), g/0 -> inf (gains, no losses), 0/l -> 0.
     return {
@@ -263,25 +273,39 @@ def _gain_loss(x: FloatArray, losses: FloatArray) -> dict[str, FloatArray]:
 
 
 def _benchmark_block(
-    cols: Columns, bench: FloatArray, periods: float, risk_free: float, min_observations: int
+    cols: Columns,
+    bench: FloatArray,
+    periods: float,
+    risk_free: float,
+    min_observations: int,
+    scratch: FloatArray,
+    spare: FloatArray,
 ) -> dict[str, FloatArray]:
+    """Beta, alpha, tracking error and information ratio.
+
+    ``scratch`` and ``spare`` are ``(T, N)`` buffers that are overwritten.
+    """
     if bench.shape[1] == 1 and not np.isnan(bench).any():
-        moments = _shared_benchmark_moments(cols, bench[:, 0])
         pairs = cols  # the portfolio's own gaps are the only gaps
+        moments = _shared_benchmark_moments(cols, bench, scratch, spare)
     else:
         paired = cols.present & ~np.isnan(bench)
         pairs = Columns(np.where(paired, cols.values, 0.0), paired, count_true(paired), False)
         check_min_observations(pairs.count, min_observations, "benchmark-relative figures (paired)")
-        moments = _paired_benchmark_moments(pairs, bench)
-    covariance, variance, bench_sum, active = moments
-    r, n = pairs.values, pairs.count
+        moments = _paired_benchmark_moments(pairs, bench, scratch, spare)
+    covariance, variance, active = moments
     beta = covariance / np.where(variance < _BETA_MIN_VARIANCE, np.nan, variance)
-    # sum(r - rf - beta (b - rf)) from column sums, which avoids a (T, N) temporary.
-    excess_sum = r.sum(axis=0) - n * risk_free
-    alpha = ((excess_sum - beta * (bench_sum - n * risk_free)) / n + 1) ** periods - 1
+    # Residuals element by element, as empyrical: for a portfolio that tracks beta * b
+    # closely, sum(r) - beta * sum(b) would cancel and lose alpha's leading digits.
+    residual = np.multiply(bench if risk_free == 0 else bench - risk_free, beta, out=scratch)
+    np.subtract(
+        pairs.values if risk_free == 0 else pairs.values - risk_free, residual, out=residual
+    )
+    residual_mean = pairs.mask(residual).sum(axis=0) / pairs.count
+    alpha = (residual_mean + 1) ** periods - 1
 
     active_mean = active.mean()
-    active_std = active.std(active_mean)
+    active_std = active.std(active_mean, scratch=scratch)
     root = np.sqrt(periods)
     return {
         "beta": beta,
@@ -291,46 +315,56 @@ def _benchmark_block(
     }
 
 
-_Moments = tuple[FloatArray, FloatArray, FloatArray, Columns]
-"""Per column: cov(r, b), var(b) (population, over pairs), sum of b over pairs, r - b."""
+_Moments = tuple[FloatArray, FloatArray, Columns]
+"""Per column: cov(r, b) and var(b) (population, over pairs), and r - b."""
 
 
-def _shared_benchmark_moments(cols: Columns, bench: FloatArray) -> _Moments:
-    """Moments against one complete ``(T,)`` benchmark, by matrix-vector products.
+def _shared_benchmark_moments(
+    cols: Columns, bench: FloatArray, scratch: FloatArray, spare: FloatArray
+) -> _Moments:
+    """Moments against one complete ``(T, 1)`` benchmark, by matrix-vector products.
 
-    Covariance and variance do not change when ``b`` is shifted, so ``b`` is centred
-    once on its full-sample mean; the per-column mean over present rows is then tiny
-    and the one-pass ``sum(b^2) - n m^2`` loses no precision.
+    The benchmark is centred once on its full-sample mean. A column with gaps needs its
+    own mean ``m`` of the centred benchmark over its present rows, and the one-pass
+    ``sum(b^2) / n - m^2`` keeps full precision only while ``m^2`` is small next to the
+    variance, which holds for a few gaps; the other columns are redone two-pass.
     """
     n = cols.count
-    shift = bench.sum() / bench.size
-    centred = bench - shift
+    residual = bench[:, 0] - bench[:, 0].sum() / bench.shape[0]
     if cols.complete:
-        centred_sum = np.full(n.shape, centred.sum())
-        centred_squares = np.full(n.shape, centred @ centred)
+        covariance = residual @ cols.values / n
+        variance = np.full(n.shape, residual @ residual) / n
     else:
-        weights = cols.present.astype(np.float64)
-        centred_sum = centred @ weights
-        centred_squares = (centred * centred) @ weights
-    mean = centred_sum / n
-    covariance = (centred @ cols.values - mean * cols.values.sum(axis=0)) / n
-    variance = centred_squares / n - mean * mean
-    active = cols.mask(cols.values - bench[:, np.newaxis])
-    return (
-        covariance,
-        variance,
-        centred_sum + n * shift,
-        Columns(active, cols.present, n, cols.complete),
-    )
+        weights = scratch
+        np.copyto(weights, cols.present)
+        mean = residual @ weights / n
+        covariance = (residual @ cols.values - mean * cols.values.sum(axis=0)) / n
+        variance = (residual * residual) @ weights / n - mean * mean
+        redo = np.flatnonzero(~(mean * mean <= variance))
+        if redo.size:
+            subset = Columns(cols.values[:, redo], cols.present[:, redo], n[redo], False)
+            covariance[redo], variance[redo], _ = _paired_benchmark_moments(
+                subset, bench, np.empty_like(subset.values), np.empty_like(subset.values)
+            )
+    active_values = cols.mask(np.subtract(cols.values, bench, out=spare))
+    active = Columns(active_values, cols.present, n, cols.complete)
+    return covariance, variance, active
 
 
-def _paired_benchmark_moments(pairs: Columns, bench: FloatArray) -> _Moments:
-    """Moments against a benchmark with gaps or one per column, two-pass like empyrical."""
-    b = np.where(pairs.present, bench, 0.0)
-    bench_sum = b.sum(axis=0)
-    active = Columns(pairs.values - b, pairs.present, pairs.count, False)
+def _paired_benchmark_moments(
+    pairs: Columns, bench: FloatArray, scratch: FloatArray, spare: FloatArray
+) -> _Moments:
+    """Moments over the present pairs, two-pass like empyrical.
+
+    A one-pass ``sum(b^2) - n m^2`` would be cheaper but loses digits in a column with
+    many gaps, whose mean over its present rows can be far from the full-sample mean.
+    """
+    b = scratch
+    np.copyto(b, bench)
+    pairs.mask(b)
+    active = Columns(np.subtract(pairs.values, b, out=spare), pairs.present, pairs.count, False)
     # Beta as empyrical: only the benchmark is centred; population moments.
-    residual = pairs.mask(np.subtract(b, bench_sum / pairs.count, out=b))
+    residual = pairs.mask(np.subtract(b, b.sum(axis=0) / pairs.count, out=b))
     covariance = np.einsum("ij,ij->j", residual, pairs.values) / pairs.count
     variance = np.einsum("ij,ij->j", residual, residual) / pairs.count
-    return covariance, variance, bench_sum, active
+    return covariance, variance, active

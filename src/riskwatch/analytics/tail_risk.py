@@ -155,14 +155,20 @@ def parametric_tail(
 
 
 def _skew_kurtosis(columns: Columns, mean: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Population skewness and excess kurtosis; 0 for a constant column (no dispersion)."""
+    """Population skewness and excess kurtosis; 0 for a constant column (no dispersion).
+
+    The deviations are standardized before the third and fourth powers, so that tiny
+    or huge returns neither underflow nor overflow (``m2 ** 2`` of 1e-114 is 0).
+    """
     centred = columns.mask(columns.values - mean)
-    squared = centred * centred
-    m2 = squared.sum(axis=0) / columns.count
-    m3 = np.einsum("ij,ij->j", squared, centred) / columns.count
-    m4 = np.einsum("ij,ij->j", squared, squared) / columns.count
+    m2 = np.einsum("ij,ij->j", centred, centred) / columns.count
     constant = columns.constant() | (m2 == 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        skew = np.where(constant, 0.0, m3 / m2**1.5)
-        kurt = np.where(constant, 0.0, m4 / m2**2 - 3.0)
+        centred /= np.sqrt(m2)
+    columns.mask(centred)
+    squared = centred * centred
+    m3 = np.einsum("ij,ij->j", squared, centred) / columns.count
+    m4 = np.einsum("ij,ij->j", squared, squared) / columns.count
+    skew = np.where(constant, 0.0, m3)
+    kurt = np.where(constant, 0.0, m4 - 3.0)
     return skew, kurt
