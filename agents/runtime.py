@@ -75,6 +75,7 @@ class AgentRuntime:
         self.delete_on_exit = delete_on_exit
         self.min_push_interval_seconds = min_push_interval_seconds
         self._last_push = float("-inf")
+        self._aborted = False
         agent = publisher.agent
         self._last_success = publisher.gauge("agent_last_success_timestamp_seconds")
         self._duration = publisher.gauge("agent_task_duration_seconds")
@@ -151,10 +152,16 @@ class AgentRuntime:
                 self._last_push = time.monotonic()
                 self.publisher.push()
             self.stop_event.wait(self.tick_seconds)
-        if self.publisher.pushgateway_url:
+        if self.publisher.pushgateway_url and not self._aborted:
             self._leave_gateway()
         self.publisher.close()
         log.info("agent stopped", extra={"agent": self.publisher.agent, "kind": self.kind})
+
+    def abort(self) -> None:
+        """Stop as a crash would: no final push and no goodbye to the Pushgateway, so
+        the agent's last values stay there, frozen, and AgentDown has to notice."""
+        self._aborted = True
+        self.stop_event.set()
 
     def _leave_gateway(self) -> None:
         """On a planned stop, take the agent's group away so AgentDown does not page for

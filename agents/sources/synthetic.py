@@ -392,7 +392,11 @@ class SyntheticBroker:
         now = self.market.clock()
         price = self.market.price_at(symbol, now)
         signed = quantity if side == "buy" else -quantity
-        self._positions[symbol] = self._positions.get(symbol, 0.0) + signed
+        remaining = self._positions.get(symbol, 0.0) + signed
+        if abs(remaining) < 1e-9:
+            self._positions.pop(symbol, None)  # a closed position is no position
+        else:
+            self._positions[symbol] = remaining
         self._cost.setdefault(symbol, price)
         self._cash -= signed * price
         fill = Execution(

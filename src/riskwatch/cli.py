@@ -51,6 +51,8 @@ class _LazyGroup(click.Group):
         "agent": "riskwatch.agents.cli:agent",
         "exporter": "riskwatch.exporters.cli:exporter",
         "alerts": "riskwatch.alerting.cli:alerts",
+        "demo": "riskwatch.demo.cli:demo",
+        "dashboards": "riskwatch.dashboards.cli:dashboards",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

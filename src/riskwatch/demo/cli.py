@@ -1,0 +1,215 @@
+"""`riskwatch demo`: the CRO demo on the local stack, narrated in the terminal."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FrameType
+
+import click
+import requests
+from rich.console import Console
+from rich.table import Table
+
+from riskwatch.agents.schedule import NEW_YORK
+from riskwatch.demo.runner import DemoRunner, Narrator, ScenarioRun
+from riskwatch.demo.scenarios import SCENARIOS, TOUR
+from riskwatch.settings import ConfigError, Settings, load_settings
+from riskwatch.stack.errors import StackError
+
+
+class RichNarrator(Narrator):
+    """Narration for a person: incidents, alerts as they land, and where they went."""
+
+    def __init__(self, console: Console, runner_ref: list[DemoRunner]) -> None:
+        self.console = console
+        self._runner = runner_ref
+        self._seen: set[int] = set()
+        self._last_poll = 0.0
+        self._last_clock = ""
+
+    def say(self, text: str, style: str = "") -> None:
+        self.console.print(text, style=style or None)
+
+    def progress(self, runs: Sequence[ScenarioRun]) -> None:
+        if time.monotonic() - self._last_poll < 2.0 or not self._runner:
+            return
+        self._last_poll = time.monotonic()
+        runner = self._runner[0]
+        now = runs[0].world.clock.now().astimezone(NEW_YORK)
+        clock = f"{now:%H:%M}"
+        if clock[:-1] != self._last_clock[:-1]:  # every ten simulated minutes
+            self._last_clock = clock
+            self.console.print(f"[dim]{clock} NY  (simulated, x{runs[0].world.clock.speed:g})[/]")
+        for run in runs:
+            try:
+                alerts = runner.alerts_of(run)
+            except requests.RequestException:
+                continue
+            for alert in alerts:
+                key = (alert["id"] << 1) | (alert["status"] == "resolved")
+                if key in self._seen:
+                    continue
+                self._seen.add(key)
+                where = alert.get("portfolio") or alert["labels"].get("agent", "")
+                colour = {"critical": "red", "warning": "yellow"}.get(alert["severity"], "cyan")
+                verb = "resolved" if alert["status"] == "resolved" else "FIRING"
+                self.console.print(
+                    f"{clock} NY  [{colour}]{verb} {alert['alertname']}[/] on {where} "
+                    f"({alert['severity']}, team {alert['team']}) — stored in the audit trail"
+                )
+
+
+def _summary(console: Console, runs: Sequence[ScenarioRun]) -> None:
+    for run in runs:
+        table = Table(title=f"{run.scenario.title}: what fired and where it went")
+        for column in ("alert", "where", "first stored", "channels"):
+            table.add_column(column)
+        for seen in sorted(run.observed, key=lambda o: o.first_received_at):
+            where = seen.labels.get("portfolio") or seen.labels.get("agent", "")
+            rule = f" {seen.labels['rule']}" if "rule" in seen.labels else ""
+            table.add_row(
+                seen.alertname + rule,
+                where,
+                f"{seen.first_received_at:%H:%M:%S}",
+                ", ".join(sorted(seen.channels)) or "audit trail only",
+            )
+        console.print(table)
+        if run.ok:
+            console.print("[green]as declared: every expected alert, on the right channels[/]")
+        for problem in run.missing:
+            console.print(f"[red]missing:[/] {problem}")
+        for problem in run.unexpected:
+            console.print(f"[red]unexpected:[/] {problem}")
+        for problem in run.wrong_channels:
+            console.print(f"[red]channels:[/] {problem}")
+
+
+def _backfill(settings: Settings, console: Console, days: int) -> None:
+    from rich.progress import Progress
+
+    from riskwatch.demo.backfill import backfill
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"backfilling {days} days of history", total=1.0)
+        result = backfill(
+            settings,
+            days,
+            progress=lambda stage, done: bar.update(task, completed=done, description=stage),
+        )
+    console.print(
+        f"backfilled {days} days: {result.samples:,} samples in {result.series} series "
+        f"({result.seconds:.1f} s)"
+    )
+
+
+@click.command("demo")
+@click.option(
+    "--scenario",
+    type=click.Choice(sorted(SCENARIOS)),
+    default=None,
+    help="One scenario; default: the CRO tour of several incidents.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Simulated seconds per real second.",
+)
+@click.option(
+    "--until-done",
+    is_flag=True,
+    help="Play once and exit (non-zero if a scenario's alerts were not exactly as declared).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["scenario", "sample", "continuous", "historical"]),
+    default="scenario",
+    show_default=True,
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 35),
+    default=30,
+    show_default=True,
+    help="Days of history for --mode historical.",
+)
+@click.pass_context
+def demo(
+    ctx: click.Context, scenario: str | None, speed: float, until_done: bool, mode: str, days: int
+) -> None:
+    """The CRO demo: a synthetic trading day with scripted incidents, on the local stack."""
+    from riskwatch import logs
+    from riskwatch.cli import fail
+
+    console = Console()
+    try:
+        settings = load_settings(ctx.obj.get("config"))
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    logs.configure("WARNING")  # the narration speaks; logs only for trouble
+    runner_ref: list[DemoRunner] = []
+    status = DemoRunner(settings, 1.0).stack.status()
+    if not status["healthy"]:
+        fail("the stack is not up: run `riskwatch stack up` (or `make demo`) first")
+    console.print(
+        f"Prometheus   {status['prometheus']}\nAlertmanager {status['alertmanager']}\n"
+        f"Receiver     {status['receiver']}/api/alerts\nOutbox       {status['outbox']}"
+    )
+    if mode == "historical":
+        _backfill(settings, console, days)
+        return
+    if mode in ("sample", "continuous"):
+        _live(
+            settings, console, speed=1.0 if mode == "continuous" else speed, once=mode == "sample"
+        )
+        return
+    names = [scenario] if scenario else list(TOUR)
+    runner = DemoRunner(settings, speed, RichNarrator(console, runner_ref))
+    runner_ref.append(runner)
+    stop = threading.Event()
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        console.print("[dim]stopping after this step…[/]")
+        stop.set()
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        runner.compress_time()
+    except StackError as exc:
+        fail(str(exc))
+    all_ok = True
+    try:
+        while True:
+            for name in names:
+                if stop.is_set():
+                    break
+                runs = runner.play([name], stop=stop.is_set)
+                _summary(console, runs)
+                all_ok = all_ok and all(r.ok for r in runs)
+            if until_done or stop.is_set():
+                break
+    finally:
+        runner.restore_time()
+    console.print(f"[bold]demo finished at {datetime.now(UTC):%H:%M:%S} UTC[/]")
+    sys.exit(0 if all_ok or not until_done else 1)
+
+
+def _live(settings: Settings, console: Console, speed: float, once: bool) -> None:
+    """A calm synthetic desk: one snapshot (`sample`) or until interrupted (`continuous`)."""
+    from riskwatch.demo.world import World, WorldConfig
+
+    world = World(settings, WorldConfig("demo-live"), speed, datetime.now(UTC))
+    if once:
+        ok = world.runtime.run_once()
+        world.publisher.close()
+        console.print("pushed one snapshot" if ok else "[red]the snapshot failed[/]")
+        sys.exit(0 if ok else 1)
+    console.print("publishing a calm synthetic desk; Ctrl-C stops it")
+    world.runtime.run_forever()

@@ -1,0 +1,294 @@
+"""Play scenarios against the running stack and check what reached whom.
+
+The stack's alert rules are re-rendered with every duration divided by the speed
+(`stack.time_scale`), so a `for: 10m` means ten simulated minutes; they are put back
+when the demo ends. Each scenario plays on its own world (market, books, agent), so
+several can run at once without one's incidents leaking into another's alerts.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+
+from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
+from riskwatch.alerting.limits import LIMITS_FILE, load_limits
+from riskwatch.demo.scenarios import SCENARIOS, ExpectedAlert, Scenario
+from riskwatch.demo.world import World, WorldConfig, session_start
+from riskwatch.settings import Settings
+from riskwatch.stack.runner import Stack
+
+# Prometheus needs a scrape (5 s) and an evaluation (5 s), Alertmanager its group_wait,
+# before a breach is a notification: after a scenario's last minute, alerts may still
+# be on their way for this long (real seconds).
+DELIVERY_GRACE_SECONDS = 45.0
+
+
+@dataclass(frozen=True)
+class Observed:
+    alertname: str
+    labels: dict[str, str]
+    first_received_at: datetime
+    channels: frozenset[str]
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario on one world, and what came of it."""
+
+    scenario: Scenario
+    world: World
+    started_real: datetime
+    fired: list[int] = field(default_factory=list)  # indices of incidents done
+    observed: list[Observed] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    wrong_channels: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.wrong_channels)
+
+    def finished(self) -> bool:
+        return self.world.clock.elapsed() >= self.scenario.duration
+
+
+class Narrator:
+    """What the runner says as it goes; the CLI prints it with rich, tests collect it."""
+
+    def say(self, text: str, style: str = "") -> None:
+        pass
+
+    def progress(self, runs: Sequence[ScenarioRun]) -> None:
+        pass
+
+
+def _identity(run: ScenarioRun, alert: dict[str, Any]) -> bool:
+    labels = alert["labels"]
+    return labels.get("agent") == run.world.config.agent_id or (
+        labels.get("portfolio") in run.world.portfolios
+    )
+
+
+def _describe(expected: ExpectedAlert, where: str) -> str:
+    extra = "".join(f" {k}={v}" for k, v in expected.labels)
+    return f"{expected.alertname}{extra} ({where})"
+
+
+class Outbox:
+    """Reads the sinks' outbox: which channels mentioned a given text."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _emails(self) -> list[Message]:
+        return [
+            email.message_from_bytes(p.read_bytes())
+            for p in sorted((self.root / "email").glob("*.eml"))
+        ]
+
+    def channels(self, alertname: str, needle: str) -> frozenset[str]:
+        found = set()
+        for msg in self._emails():
+            body = str(msg["Subject"])
+            for part in msg.walk():
+                if part.get_content_type() == "text/plain":
+                    payload = part.get_payload(decode=True)
+                    if isinstance(payload, bytes):
+                        body += payload.decode(errors="replace")
+            if alertname in body and needle in body:
+                found.add(f"email:{msg['To']}")
+        for path in sorted((self.root / "slack").glob("*.json")):
+            message = json.loads(path.read_text())["message"]
+            for attachment in message.get("attachments", []):
+                text = attachment.get("title", "") + attachment.get("text", "")
+                if alertname in text and needle in text:
+                    found.add(f"slack:{message.get('channel')}")
+        return frozenset(found)
+
+
+class DemoRunner:
+    """Runs scenarios on the stack of `settings` (which must be up)."""
+
+    def __init__(self, settings: Settings, speed: float, narrator: Narrator | None = None) -> None:
+        self.settings = settings
+        self.speed = speed
+        self.narrator = narrator or Narrator()
+        self.stack = Stack(settings)
+        self.receiver = settings.url.receiver
+        token = settings.receiver_token
+        self.headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        self.outbox = Outbox(self.stack.layout.outbox)
+        self.calendar_limits = load_limits(settings.project_dir / LIMITS_FILE).market_calendar
+
+    # ------------------------------------------------------------- the stack
+    def compress_time(self) -> None:
+        """Re-render the alert rules for this speed and reload Prometheus."""
+        scaled = self.settings.model_copy(
+            update={"stack": self.settings.stack.model_copy(update={"time_scale": self.speed})}
+        )
+        Stack(scaled).up()
+
+    def restore_time(self) -> None:
+        Stack(self.settings).up()
+
+    # ------------------------------------------------------------- playing
+    def play(
+        self,
+        names: Sequence[str],
+        *,
+        prefix: Callable[[str], str] = lambda name: "",
+        agent_id: Callable[[str], str] = lambda name: f"demo-{name}",
+        stop: Callable[[], bool] = lambda: False,
+    ) -> list[ScenarioRun]:
+        """Play the named scenarios at once, each on its own world; returns their runs."""
+        unknown = [n for n in names if n not in SCENARIOS]
+        if unknown:
+            raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
+        start = session_start(MarketCalendar(self.settings.agent.calendar), datetime.now(UTC))
+        runs = []
+        for name in names:
+            world = World(
+                self.settings, WorldConfig(agent_id(name), prefix(name)), self.speed, start
+            )
+            runs.append(ScenarioRun(SCENARIOS[name], world, datetime.now(UTC)))
+        for run in runs:
+            run.world.start()
+            self.narrator.say(
+                f"[bold]{run.scenario.title}[/] — {run.scenario.story} "
+                f"(agent {run.world.config.agent_id}, portfolios {', '.join(run.world.portfolios)})"
+            )
+        try:
+            while not all(r.finished() for r in runs) and not stop():
+                for run in runs:
+                    self._fire_due(run)
+                self.narrator.progress(runs)
+                time.sleep(0.1)  # the simulated clock's tick, not a wait for readiness
+            self._await_expected(runs, stop)
+        finally:
+            for run in runs:
+                self._leave(run)
+        for run in runs:
+            self._judge(run)
+        return runs
+
+    def _fire_due(self, run: ScenarioRun) -> None:
+        elapsed = run.world.clock.elapsed()
+        for i, incident in enumerate(run.scenario.incidents):
+            if i not in run.fired and elapsed >= incident.at:
+                run.fired.append(i)
+                stamp = run.world.clock.now().astimezone(NEW_YORK)
+                self.narrator.say(
+                    f"{stamp:%H:%M} NY  [yellow]incident[/] {run.scenario.name}: "
+                    f"{incident.headline}"
+                )
+                run.world.do(incident.action)
+
+    def _await_expected(self, runs: Sequence[ScenarioRun], stop: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + DELIVERY_GRACE_SECONDS
+        while time.monotonic() < deadline and not stop():
+            if all(not self._missing(run) for run in runs):
+                return
+            self.narrator.progress(runs)
+            time.sleep(0.5)
+
+    def _leave(self, run: ScenarioRun) -> None:
+        crashed = run.world.runtime._aborted
+        run.world.stop()
+        if crashed:  # the operator clears the dead agent's frozen group afterwards
+            from prometheus_client import delete_from_gateway
+
+            delete_from_gateway(
+                run.world.publisher.pushgateway_url or "",
+                job=run.world.publisher.job,
+                grouping_key={"agent": run.world.publisher.agent},
+            )
+
+    # ------------------------------------------------------------- judging
+    def alerts_of(self, run: ScenarioRun) -> list[dict[str, Any]]:
+        since = (run.started_real - timedelta(seconds=1)).isoformat()
+        resp = requests.get(
+            f"{self.receiver}/api/alerts",
+            params={"since": since, "limit": "1000"},
+            headers=self.headers,
+            timeout=10,
+        )
+        resp.raise_for_status()
+        return [
+            a for a in resp.json()["alerts"] if a["alertname"] != "Watchdog" and _identity(run, a)
+        ]
+
+    def _expected_instances(self, run: ScenarioRun) -> list[tuple[ExpectedAlert, str]]:
+        scope = run.scenario.portfolios
+        portfolios = [
+            p for p in run.world.portfolios if scope is None or any(p.endswith(s) for s in scope)
+        ]
+        out: list[tuple[ExpectedAlert, str]] = []
+        for expected in run.scenario.expected:
+            if expected.per_portfolio:
+                out.extend((expected, p) for p in portfolios)
+            else:
+                out.append((expected, run.world.config.agent_id))
+        return out
+
+    def _missing(self, run: ScenarioRun) -> list[str]:
+        alerts = self.alerts_of(run)
+        missing = []
+        for expected, where in self._expected_instances(run):
+            hit = [
+                a
+                for a in alerts
+                if expected.matches({**a["labels"], "alertname": a["alertname"]})
+                and where in (a["labels"].get("portfolio"), a["labels"].get("agent"))
+            ]
+            if not hit:
+                missing.append(_describe(expected, where))
+        return missing
+
+    def market_closed_now(self) -> bool:
+        """Whether Alertmanager's market-closed interval is in force (real time)."""
+        cal = self.calendar_limits
+        local = datetime.now(ZoneInfo(cal.timezone))
+        if local.weekday() >= 5 or local.date() in set(cal.holidays):
+            return True
+        return not (cal.open <= local.strftime("%H:%M") < cal.close)
+
+    def _judge(self, run: ScenarioRun) -> None:
+        alerts = self.alerts_of(run)
+        run.missing = self._missing(run)
+        closed = self.market_closed_now()
+        for alert in alerts:
+            labels = {**alert["labels"], "alertname": alert["alertname"]}
+            where = alert["labels"].get("portfolio") or alert["labels"].get("agent", "")
+            declared = [
+                e for e, w in self._expected_instances(run) if e.matches(labels) and w == where
+            ]
+            name = f"{alert['alertname']}" + (f" rule={labels['rule']}" if "rule" in labels else "")
+            channels = self.outbox.channels(alert["alertname"], where)
+            run.observed.append(
+                Observed(
+                    alert["alertname"],
+                    alert["labels"],
+                    datetime.fromisoformat(alert["first_received_at"]),
+                    channels,
+                )
+            )
+            if not declared:
+                run.unexpected.append(f"{name} ({where})")
+                continue
+            expected = declared[0]
+            want = expected.channels | (frozenset() if closed else expected.muted_when_closed)
+            if channels != want:
+                run.wrong_channels.append(
+                    f"{name} ({where}): reached {sorted(channels)}, expected {sorted(want)}"
+                )

@@ -1,0 +1,247 @@
+"""The demo's scripted scenarios: what happens, when, and which alerts must follow.
+
+Each scenario is a timeline of incidents in simulated time from the session's start
+(10:00 New York on an exchange day). It declares every alert it must cause, with the
+channels Alertmanager must deliver it to; `riskwatch demo --until-done` and the tests
+check that exactly those, and no others, reached the receiver and the sinks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from riskwatch.agents.sources.synthetic import FACTOR_PROXIES, Move
+from riskwatch.demo.world import World
+
+# Channels, as the demo sinks record them.
+RISK_SLACK = "slack:#risk-alerts"
+OPS_SLACK = "slack:#trading-ops"
+CRO_EMAIL = "email:cro@localhost"
+COMPLIANCE_EMAIL = "email:compliance@localhost"
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Something that happens to the world `at` a simulated offset from the start."""
+
+    at: timedelta
+    headline: str
+    action: Callable[[World], None]
+
+
+@dataclass(frozen=True)
+class ExpectedAlert:
+    """An alert the scenario must cause, once per portfolio (or once for the agent)."""
+
+    alertname: str
+    per_portfolio: bool = True
+    labels: tuple[tuple[str, str], ...] = ()
+    channels: frozenset[str] = frozenset()
+    # Ops warnings post to Slack only while the (real) market is open: Alertmanager
+    # mutes them at night; the audit trail gets them either way.
+    muted_when_closed: frozenset[str] = frozenset()
+    within: timedelta = timedelta(hours=3)
+
+    def matches(self, alert_labels: dict[str, str]) -> bool:
+        return alert_labels.get("alertname") == self.alertname and all(
+            alert_labels.get(k) == v for k, v in self.labels
+        )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    story: str
+    duration: timedelta
+    incidents: tuple[Incident, ...] = ()
+    expected: tuple[ExpectedAlert, ...] = ()
+    portfolios: tuple[str, ...] | None = field(default=None)
+    """Limit the expectations to these (unprefixed) portfolios; None: every portfolio."""
+
+
+def _minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+# --------------------------------------------------------------------- incidents
+def _sell_off(world: World) -> None:
+    world.market.move(
+        Move(world.clock.now(), _minutes(40), math.log(0.78), None, 0.02, name="sell-off")
+    )
+
+
+def _momentum_names(world: World, count: int) -> list[str]:
+    momentum = 1 + list(FACTOR_PROXIES).index("momentum")  # after the market beta
+    stocks = [i for i in world.market.instruments.values() if i.sector != "etf"]
+    ranked = sorted(stocks, key=lambda i: i.loadings[momentum], reverse=True)
+    return [i.symbol for i in ranked[:count]]
+
+
+def _crowd_into_momentum(world: World) -> None:
+    """Every book sells out and buys the 25 strongest momentum names, equal-weighted."""
+    names = _momentum_names(world, 25)
+    now = world.clock.now()
+    for broker in world.brokers.values():
+        for position in broker.positions():
+            broker.trade(position.symbol, "sell", position.quantity)
+        budget = broker.account().net_liquidation * 0.6 / len(names)
+        for symbol in names:
+            broker.trade(
+                symbol, "buy", max(1.0, round(budget / world.market.price_at(symbol, now)))
+            )
+
+
+def _momentum_unwind(world: World) -> None:
+    names = frozenset(_momentum_names(world, 25))
+    world.market.move(
+        Move(world.clock.now(), _minutes(30), math.log(0.93), names, 0.01, name="unwind")
+    )
+
+
+def _fat_finger(world: World) -> None:
+    """A 300,000 USD buy of one name in the first book: far past the position limits."""
+    broker = world.brokers[world.portfolios[0]]
+    held = {p.symbol for p in broker.positions()}
+    symbol = next(
+        s for s in sorted(world.market.instruments) if s.startswith("S") and s not in held
+    )
+    price = world.market.price_at(symbol, world.clock.now())
+    broker.trade(symbol, "buy", round(300_000 / price))
+    world.notes["fat_finger"] = symbol
+
+
+def _unwind_fat_finger(world: World) -> None:
+    broker = world.brokers[world.portfolios[0]]
+    symbol = world.notes["fat_finger"]
+    held = {p.symbol: p.quantity for p in broker.positions()}
+    broker.trade(symbol, "sell", held[symbol])
+
+
+def _regime_flip(world: World) -> None:
+    world.market.set_momentum(-0.6, world.clock.now())
+
+
+def _feed_outage(world: World) -> None:
+    now = world.clock.now()
+    world.market.outage(now, now + _minutes(60))
+
+
+def _crash(world: World) -> None:
+    world.crash()
+
+
+# --------------------------------------------------------------------- scenarios
+_CRITICAL_RISK = frozenset({RISK_SLACK, CRO_EMAIL})
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "calm",
+            "A calm session",
+            "The books drift with the market; every figure stays inside its limit.",
+            _minutes(60),
+        ),
+        Scenario(
+            "drawdown_crisis",
+            "Drawdown crisis",
+            "A market-wide sell-off takes 22% off every price in 40 minutes.",
+            _minutes(120),
+            (Incident(_minutes(10), "market sell-off: -22% over 40 minutes", _sell_off),),
+            (
+                ExpectedAlert("PortfolioDrawdownWarning", channels=frozenset({RISK_SLACK})),
+                ExpectedAlert("DailyLossLimitBreached", channels=_CRITICAL_RISK),
+                ExpectedAlert("PortfolioDrawdownCritical", channels=_CRITICAL_RISK),
+            ),
+        ),
+        Scenario(
+            "crowding_unwind",
+            "Crowding and unwind",
+            "Both books pile into the same 25 momentum names, then momentum unwinds.",
+            _minutes(150),
+            (
+                Incident(
+                    _minutes(5), "books rotate into the top momentum names", _crowd_into_momentum
+                ),
+                Incident(
+                    _minutes(70), "momentum unwind: -7% on the crowded names", _momentum_unwind
+                ),
+            ),
+            (
+                ExpectedAlert("FactorCrowdingRising", channels=frozenset({RISK_SLACK})),
+                ExpectedAlert("FactorCrowdingHigh", channels=_CRITICAL_RISK),
+                ExpectedAlert("DailyLossLimitBreached", channels=_CRITICAL_RISK),
+            ),
+        ),
+        Scenario(
+            "compliance_breach",
+            "Compliance breach",
+            "A fat-finger order buys 300,000 USD of one name; the desk unwinds it later.",
+            _minutes(90),
+            (
+                Incident(_minutes(10), "fat-finger buy of 300,000 USD in one name", _fat_finger),
+                Incident(_minutes(60), "the desk unwinds the order", _unwind_fat_finger),
+            ),
+            (
+                ExpectedAlert(
+                    "ComplianceViolation",
+                    labels=(("rule", "RISK_001"),),
+                    channels=frozenset({COMPLIANCE_EMAIL}),
+                ),
+                ExpectedAlert(
+                    "ComplianceViolation",
+                    labels=(("rule", "CON_001"),),
+                    channels=frozenset({COMPLIANCE_EMAIL}),
+                ),
+            ),
+            portfolios=("alpha",),
+        ),
+        Scenario(
+            "model_decay",
+            "Model decay",
+            "The market turns mean-reverting: the momentum model's calls stop coming true.",
+            _minutes(180),
+            (Incident(_minutes(5), "regime change: minute returns mean-revert", _regime_flip),),
+            (
+                ExpectedAlert("ModelConfidenceLow", channels=frozenset({RISK_SLACK})),
+                ExpectedAlert("ModelAccuracyDegraded", channels=frozenset({RISK_SLACK})),
+            ),
+        ),
+        Scenario(
+            "feed_outage",
+            "Market-data outage",
+            "The market-data feed goes silent for an hour; figures freeze, not lie.",
+            _minutes(100),
+            (Incident(_minutes(10), "market-data feed goes silent for 60 minutes", _feed_outage),),
+            (
+                ExpectedAlert(
+                    "MarketDataStale",
+                    per_portfolio=False,
+                    muted_when_closed=frozenset({OPS_SLACK}),
+                ),
+                ExpectedAlert(
+                    "AgentTaskFailing",
+                    per_portfolio=False,
+                    labels=(("task", "portfolio"),),
+                    muted_when_closed=frozenset({OPS_SLACK}),
+                ),
+                ExpectedAlert("ComplianceViolation", labels=(("rule", "DAT_001"),)),
+            ),
+        ),
+        Scenario(
+            "agent_crash",
+            "Agent crash",
+            "The trading agent dies mid-session; its last figures stay frozen.",
+            _minutes(60),
+            (Incident(_minutes(10), "the trading agent crashes", _crash),),
+            (ExpectedAlert("AgentDown", per_portfolio=False, channels=frozenset({OPS_SLACK})),),
+        ),
+    )
+}
+
+# The CRO tour: several incidents in sequence, each on a fresh world.
+TOUR = ("calm", "drawdown_crisis", "compliance_breach", "feed_outage", "model_decay")

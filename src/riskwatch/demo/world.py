@@ -1,0 +1,145 @@
+"""A demo world: a synthetic market on a simulated clock, books, and a trading agent.
+
+The world's agent is the real trading agent (riskwatch.agents.trading) with the real
+runtime, pushing to the real Pushgateway; only its data source is the synthetic
+market and its clock runs `speed` times faster than the wall clock. Published
+timestamps stay wall-clock, so Prometheus judges freshness as it would in production.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from opentelemetry import trace
+
+from riskwatch.agents.equity import EquityStore
+from riskwatch.agents.model import MomentumModel
+from riskwatch.agents.publish import Publisher, RetryPolicy
+from riskwatch.agents.runtime import AgentRuntime
+from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
+from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
+from riskwatch.agents.trading import Book, TradingAgent
+from riskwatch.settings import Settings
+
+# The agent never pushes more often than this, however fast the simulated clock runs:
+# Prometheus scrapes the Pushgateway every 5 s anyway.
+MIN_PUSH_INTERVAL_SECONDS = 1.0
+
+
+class SimClock:
+    """Simulated time: `start`, advancing `speed` simulated seconds per real second."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed!r}")
+        self.start = start
+        self.speed = speed
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=(time.monotonic() - self._origin) * self.speed)
+
+    def elapsed(self) -> timedelta:
+        return self.now() - self.start
+
+    def real_seconds(self, simulated: timedelta) -> float:
+        return simulated.total_seconds() / self.speed
+
+
+def session_start(calendar: MarketCalendar, when: datetime, at: str = "10:00") -> datetime:
+    """`at` New York time on the latest exchange day up to `when`: the demo's morning."""
+    hour, minute = (int(part) for part in at.split(":"))
+    day = when.astimezone(NEW_YORK)
+    for _ in range(10):
+        candidate = day.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if calendar.is_regular_session(candidate):
+            return candidate
+        day -= timedelta(days=1)
+    raise ValueError(f"no exchange session in the ten days before {when}")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Where a world publishes and what it calls its agent and portfolios."""
+
+    agent_id: str
+    portfolio_prefix: str = ""
+
+
+class World:
+    """One market, its books and their trading agent, on one simulated clock."""
+
+    def __init__(
+        self, settings: Settings, config: WorldConfig, speed: float, start: datetime
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.clock = SimClock(start, speed)
+        self.calendar = MarketCalendar(settings.agent.calendar)
+        self.market = SyntheticMarket(settings.trading.seed, clock=self.clock.now)
+        portfolios = [
+            p.model_copy(update={"name": f"{config.portfolio_prefix}{p.name}"})
+            for p in settings.trading.portfolios
+        ]
+        trading = settings.trading.model_copy(update={"portfolios": tuple(portfolios)})
+        self.brokers = {
+            p.name: SyntheticBroker(self.market, p.name, p.initial_value_usd, p.positions)
+            for p in portfolios
+        }
+        self.books = [
+            Book(p.name, self.brokers[p.name], MomentumModel(p.model)) for p in portfolios
+        ]
+        a = settings.agent
+        self.publisher = Publisher(
+            config.agent_id,
+            a.pushgateway_url or settings.url.pushgateway,
+            retry=RetryPolicy(a.push_timeout_seconds, 2, 0.2, 1.0),
+        )
+        self.agent = TradingAgent(
+            trading, self.publisher, self.market, self.books, EquityStore(None), self.calendar
+        )
+        self.runtime = AgentRuntime(
+            "trading",
+            self.publisher,
+            self.agent.tasks(settings.agent.tasks),
+            self.calendar,
+            trace.NoOpTracer(),
+            tick_seconds=0.05,
+            clock=lambda: self.clock.now().timestamp(),
+            delete_on_exit=True,
+            min_push_interval_seconds=MIN_PUSH_INTERVAL_SECONDS,
+        )
+        self._thread: threading.Thread | None = None
+        self.notes: dict[str, str] = {}  # what incidents remember for later ones
+
+    @property
+    def portfolios(self) -> list[str]:
+        return [b.name for b in self.books]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.runtime.run_forever, name=f"world-{self.config.agent_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """A planned stop: the agent removes its Pushgateway group on the way out."""
+        self.runtime.stop_event.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    def crash(self) -> None:
+        """The agent dies: no final push, no goodbye; its last values stay behind."""
+        self.runtime.abort()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    def at(self, offset: timedelta) -> datetime:
+        return self.clock.start + offset
+
+    def do(self, action: Callable[[World], None]) -> None:
+        action(self)
