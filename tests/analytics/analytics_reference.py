@@ -11,8 +11,17 @@ import warnings
 import empyrical as ep
 import numpy as np
 import numpy.typing as npt
+from hypothesis import HealthCheck, settings
 
 FloatArray = npt.NDArray[np.float64]
+
+# Hypothesis settings for every property test here, applied per test rather than as a
+# loaded profile so that other test directories keep their own. A bounded number of
+# examples keeps the analytics suite well under a minute on two cores; deadlines are
+# off because a first call warms numpy.
+property_settings = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 RTOL = 1e-9
 # An absolute floor for figures that are zero up to rounding, where relative error is

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from analytics_reference import property_settings
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -118,6 +119,7 @@ exposure_arrays = hnp.arrays(
 ).filter(lambda x: np.abs(x).sum() > 0)
 
 
+@property_settings
 @given(exposure_arrays)
 def test_hhi_and_gini_bounds(exposures: np.ndarray) -> None:
     n = exposures.size
@@ -126,6 +128,7 @@ def test_hhi_and_gini_bounds(exposures: np.ndarray) -> None:
     assert -1e-12 <= result.gini <= (n - 1) / n + 1e-12
 
 
+@property_settings
 @given(exposure_arrays, st.floats(1e-3, 1e3))
 def test_crowding_ignores_scale_and_sign(exposures: np.ndarray, k: float) -> None:
     base = factor_crowding(exposures)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from analytics_reference import assert_close, generated_series, reference_metrics
+from analytics_reference import assert_close, generated_series, property_settings, reference_metrics
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -208,17 +208,20 @@ returns_1d = hnp.arrays(
 )
 
 
+@property_settings
 @given(returns_1d)
 def test_drawdown_is_a_fraction(r: np.ndarray) -> None:
     drawdown = performance_metrics(r)["max_drawdown"]
     assert 0.0 <= drawdown <= 1.0  # type: ignore[operator]
 
 
+@property_settings
 @given(st.floats(0.0, 0.5, allow_subnormal=False), st.integers(2, 100))
 def test_constant_non_negative_series_has_no_drawdown(value: float, length: int) -> None:
     assert performance_metrics(np.full(length, value))["max_drawdown"] == 0.0
 
 
+@property_settings
 @given(returns_1d, st.floats(0.01, 100.0))
 def test_var_and_es_scale_with_returns(r: np.ndarray, k: float) -> None:
     base = performance_metrics(r)
@@ -227,6 +230,7 @@ def test_var_and_es_scale_with_returns(r: np.ndarray, k: float) -> None:
         assert scaled[key] == pytest.approx(k * base[key], rel=1e-9, abs=1e-12)  # type: ignore[operator]
 
 
+@property_settings
 @given(
     hnp.arrays(
         np.float64,
@@ -246,6 +250,7 @@ def test_nan_is_skipped_like_a_removed_observation(book: np.ndarray, data: st.Da
             assert_close(float(got[key][j]), single[key], f"column {j} {key}")  # type: ignore[index]
 
 
+@property_settings
 @given(returns_1d)
 def test_es_is_at_least_var_at_the_same_confidence(r: np.ndarray) -> None:
     from riskwatch.analytics import expected_shortfall, value_at_risk
@@ -257,6 +262,7 @@ def test_es_is_at_least_var_at_the_same_confidence(r: np.ndarray) -> None:
 basis_points = st.integers(-3000, 3000).map(lambda k: k / 10_000)
 
 
+@property_settings
 @given(
     st.integers(2, 60).flatmap(
         lambda n: st.tuples(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from analytics_reference import property_settings
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -192,17 +193,20 @@ positive_equity = hnp.arrays(
 )
 
 
+@property_settings
 @given(positive_equity)
 def test_drawdown_is_a_fraction(equity: np.ndarray) -> None:
     drawdown = drawdown_series(pd.Series(equity)).to_numpy()
     assert ((drawdown >= 0) & (drawdown <= 1)).all()
 
 
+@property_settings
 @given(st.floats(1e-3, 1e9), st.integers(1, 50))
 def test_constant_equity_has_no_drawdown(value: float, days: int) -> None:
     assert (drawdown_series(pd.Series(np.full(days, value))) == 0).all()
 
 
+@property_settings
 @given(
     hnp.arrays(
         np.float64,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import empyrical as ep
 import numpy as np
 import pytest
-from analytics_reference import assert_close, generated_series
+from analytics_reference import assert_close, generated_series, property_settings
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -124,6 +124,7 @@ returns_1d = hnp.arrays(
 )
 
 
+@property_settings
 @given(returns_1d, st.floats(0.01, 100.0), st.sampled_from(list(VaRMethod)))
 def test_scaling_returns_scales_var_and_es(r: np.ndarray, k: float, method: VaRMethod) -> None:
     for figure in (value_at_risk, expected_shortfall):
@@ -131,6 +132,7 @@ def test_scaling_returns_scales_var_and_es(r: np.ndarray, k: float, method: VaRM
         assert figure(r * k, 0.99, method) == pytest.approx(k * base, rel=1e-9, abs=1e-12)  # type: ignore[operator]
 
 
+@property_settings
 @given(returns_1d, st.floats(-0.1, 0.1), st.sampled_from(list(VaRMethod)))
 def test_shifting_returns_shifts_var(r: np.ndarray, shift: float, method: VaRMethod) -> None:
     base = value_at_risk(r, 0.95, method)
