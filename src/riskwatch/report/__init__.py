@@ -1,1 +1,11 @@
-"""The executive report: KPIs, charts, breaches and compliance, as HTML and email."""
+"""The executive report: KPIs, charts, breaches and compliance, as HTML and email.
+
+- `collect`: what the report shows, from Prometheus and the alert receiver, for one
+  New York day (`ReportData`).
+- `charts`: value/P&L, drawdown and VaR/ES against their limits, as PNG.
+- `html`: the page and the plain text, from one formatted view of the data (`fmt`).
+- `mail`: the multipart email and its SMTP delivery with retries.
+- `build`: all of it into `<out>/<YYYY-MM-DD>/`, written atomically.
+- `schedule`: `report_task(settings)`, the agent task that sends it daily at 16:30.
+- `cli`: the `riskwatch report` command.
+"""

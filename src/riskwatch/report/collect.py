@@ -1,0 +1,709 @@
+"""What the executive report shows, read from Prometheus and the alert receiver.
+
+A report covers one New York trading date: from 00:00 America/New_York to 24:00, or
+to now while the day is still running. Charts come from range queries over that
+window; KPIs and the compliance table come from instant queries at the window's end
+over the whole window (`last_over_time(x[window])`), so a past day whose agents
+stopped at 20:00 still shows its closing figures rather than nothing.
+
+Prometheus is the report's backbone: if it cannot be reached, there is no report
+(`ReportError`). The receiver only adds the alert history; if it is down, that
+section says so and the rest of the report stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+
+from riskwatch.alerting.limits import LIMITS_FILE, Limits, LimitsError, load_limits
+from riskwatch.settings import Settings
+
+log = logging.getLogger("riskwatch.report")
+
+NEW_YORK = ZoneInfo("America/New_York")
+FIRM = "Firm"
+# One chart point a minute: 1,440 points for a whole day, fine for a line chart, and a
+# breach shorter than a minute still shows in the KPIs (they use *_over_time).
+STEP_SECONDS = 60
+# An alert that started up to a week before the day and was still open counts too.
+ALERT_LOOKBACK = timedelta(days=7)
+HTTP_TIMEOUT_SECONDS = 15.0
+
+# Compliance rules as the agents publish them (riskwatch.analytics.compliance): what
+# each limits, and the unit of its value and limit, to print them the way a CRO reads.
+RULE_INFO: Mapping[str, tuple[str, str]] = {
+    "RISK_001": ("Largest position value", "usd"),
+    "RISK_002": ("1-day 99% VaR, share of value", "percent"),
+    "POS_001": ("Open positions", "count"),
+    "CON_001": ("Largest position, share of value", "percent"),
+    "CON_002": ("Largest sector, share of value", "percent"),
+    "EXE_001": ("Largest order, share of 20-day ADV", "percent"),
+    "OPS_001": ("Orders outside regular hours", "count"),
+    "DAT_001": ("Market data age", "seconds"),
+}
+
+
+class ReportError(Exception):
+    """The report cannot be built; the message is one line for the operator."""
+
+
+# --------------------------------------------------------------------------- window
+@dataclass(frozen=True)
+class ReportWindow:
+    """The New York day a report covers and the part of it that has happened."""
+
+    day: date
+    start: datetime
+    end: datetime
+    day_end: datetime
+    session: tuple[datetime, datetime] | None
+    """Regular open and close in New York time; None when the exchange is closed."""
+
+    @property
+    def complete(self) -> bool:
+        """True once the day is over: the report then shows it in full."""
+        return self.end >= self.day_end
+
+    @property
+    def seconds(self) -> int:
+        """The window's length for `[...]` ranges, at least one step."""
+        return max(STEP_SECONDS, int((self.end - self.start).total_seconds()))
+
+
+def session_times(calendar_name: str, day: date) -> tuple[datetime, datetime] | None:
+    """The exchange's regular open and close on `day` in New York time, or None.
+
+    Outside the calendar's horizon weekdays are taken as regular sessions, as the
+    agents' scheduler does.
+    """
+    import exchange_calendars as xc
+    import pandas as pd
+
+    cal = xc.get_calendar(calendar_name)
+    ts = pd.Timestamp(day)
+    if cal.first_session <= ts <= cal.last_session:
+        if not cal.is_session(ts):
+            return None
+        return (
+            cal.session_open(ts).tz_convert(NEW_YORK).to_pydatetime(),
+            cal.session_close(ts).tz_convert(NEW_YORK).to_pydatetime(),
+        )
+    if day.weekday() >= 5:
+        return None
+    return datetime.combine(day, time(9, 30), NEW_YORK), datetime.combine(day, time(16), NEW_YORK)
+
+
+def report_window(day: date, now: datetime, calendar_name: str = "XNYS") -> ReportWindow:
+    """The window of `day` as seen at `now`; a day in the future is an error."""
+    start = datetime.combine(day, time(0), NEW_YORK)
+    day_end = datetime.combine(day + timedelta(days=1), time(0), NEW_YORK)
+    if start > now:
+        raise ReportError(f"{day} has not started yet in New York; pick today or a past date")
+    return ReportWindow(day, start, min(now, day_end), day_end, session_times(calendar_name, day))
+
+
+# ------------------------------------------------------------------------ the data
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart: unix times and values."""
+
+    label: str
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PortfolioLimits:
+    """The alert limits in force for one portfolio (alerts/limits.yaml); None if unknown."""
+
+    drawdown_warning: float | None = None
+    drawdown_critical: float | None = None
+    daily_loss: float | None = None
+    var: float | None = None
+    expected_shortfall: float | None = None
+    model_confidence: float | None = None
+
+
+@dataclass
+class PortfolioKpis:
+    """One portfolio's figures at the window's end, and the day's extremes."""
+
+    name: str
+    limits: PortfolioLimits
+    value: float | None = None
+    pnl: float | None = None
+    daily_return: float | None = None
+    worst_return: float | None = None
+    drawdown: float | None = None
+    worst_drawdown: float | None = None
+    var: float | None = None
+    worst_var: float | None = None
+    expected_shortfall: float | None = None
+    worst_expected_shortfall: float | None = None
+    crowding_level: float | None = None
+    worst_crowding_level: float | None = None
+    crowding_hhi: float | None = None
+    model_confidence: float | None = None
+    lowest_model_confidence: float | None = None
+    alerts: int = 0
+    compliance_breaches: int = 0
+
+
+@dataclass
+class FirmKpis:
+    """The firm's figures: the recording rules' firm:* series and the day's totals."""
+
+    value: float | None = None
+    pnl: float | None = None
+    daily_return: float | None = None
+    worst_drawdown: float | None = None
+    var_usd: float | None = None
+    alerts: int | None = None
+    unacknowledged: int | None = None
+    compliance_breaches: int = 0
+
+
+@dataclass(frozen=True)
+class ComplianceRow:
+    """One rule of one portfolio at the window's end."""
+
+    portfolio: str
+    rule: str
+    description: str
+    unit: str
+    severity: str
+    active: bool | None
+    breached_today: bool
+    value: float | None
+    limit: float | None
+    first_breach: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A limit crossed during the day, whether or not an alert went out for it."""
+
+    portfolio: str
+    measure: str
+    worst: float
+    limit: float
+    unit: str
+    level: str  # "critical" or "warning"
+    first_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One alert from the receiver's audit trail, with its acknowledgement."""
+
+    id: int
+    alertname: str
+    severity: str
+    portfolio: str
+    summary: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime | None
+    acked: bool
+    acked_by: str | None
+    acked_at: datetime | None
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows; the renderers only format it."""
+
+    window: ReportWindow
+    generated_at: datetime
+    prometheus_url: str
+    receiver_url: str
+    firm: FirmKpis = field(default_factory=FirmKpis)
+    portfolios: list[PortfolioKpis] = field(default_factory=list)
+    series: dict[str, list[Series]] = field(default_factory=dict)
+    compliance: list[ComplianceRow] = field(default_factory=list)
+    breaches: list[Breach] = field(default_factory=list)
+    alerts: list[AlertRow] | None = None
+    alerts_error: str | None = None
+    alerts_truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_data(self) -> bool:
+        """False when Prometheus holds no portfolio figures for the day at all."""
+        return bool(self.portfolios)
+
+
+# ------------------------------------------------------------------------- clients
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class PrometheusClient:
+    """The instant and range query endpoints; every failure is a ReportError."""
+
+    def __init__(self, url: str, timeout: float = HTTP_TIMEOUT_SECONDS) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _data(self, path: str, params: dict[str, str | float]) -> Any:
+        try:
+            resp = self.session.get(self.url + path, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ReportError(f"cannot reach Prometheus at {self.url}: {_one_line(exc)}") from None
+        try:
+            body = resp.json()
+        except ValueError:
+            raise ReportError(
+                f"Prometheus at {self.url} answered HTTP {resp.status_code}, not its API"
+            ) from None
+        if body.get("status") != "success":
+            raise ReportError(
+                f"Prometheus refused {params.get('query')!r}: {body.get('error', body)}"
+            )
+        return body["data"]
+
+    def vector(self, expr: str, at: datetime) -> list[tuple[dict[str, str], float]]:
+        """(labels, value) of each series of an instant query; NaN values are dropped."""
+        data = self._data("/api/v1/query", {"query": expr, "time": at.timestamp()})
+        out = []
+        for item in data.get("result", []):
+            value = float(item["value"][1])
+            if math.isfinite(value):
+                out.append((dict(item["metric"]), value))
+        return out
+
+    def matrix(
+        self, expr: str, start: datetime, end: datetime, step: int = STEP_SECONDS
+    ) -> list[tuple[dict[str, str], Series]]:
+        """(labels, series) of a range query whose last step falls exactly on `end`."""
+        span = (end - start).total_seconds()
+        # Align the steps backwards from `end`, so the newest sample (a push seconds
+        # ago, or the day's last one) is always in the chart.
+        first = end.timestamp() - step * math.floor(span / step)
+        data = self._data(
+            "/api/v1/query_range",
+            {"query": expr, "start": first, "end": end.timestamp(), "step": step},
+        )
+        out = []
+        for item in data.get("result", []):
+            points = [(float(t), float(v)) for t, v in item["values"] if math.isfinite(float(v))]
+            if points:
+                times, values = zip(*points, strict=True)
+                out.append((dict(item["metric"]), Series("", times, values)))
+        return out
+
+
+class ReceiverClient:
+    """The receiver's alert list, with the bearer token when one is configured."""
+
+    def __init__(self, url: str, token: str | None, page_size: int, timeout: float) -> None:
+        self.url = url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.page_size = page_size
+        self.timeout = timeout
+
+    def alerts_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Alerts that started at or after `since`, newest first (one page)."""
+        params: dict[str, str | int] = {
+            "since": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "limit": self.page_size,
+        }
+        try:
+            resp = requests.get(
+                f"{self.url}/api/alerts", params=params, headers=self.headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise ReportError(
+                f"cannot reach the receiver at {self.url}: {_one_line(exc)}"
+            ) from None
+        if resp.status_code != 200:
+            try:
+                detail = str(resp.json().get("error", ""))
+            except ValueError:
+                detail = ""
+            raise ReportError(
+                f"the receiver at {self.url} answered HTTP {resp.status_code}"
+                + (f": {detail}" if detail else "")
+            )
+        alerts: list[dict[str, Any]] = resp.json()["alerts"]
+        return alerts
+
+
+# ----------------------------------------------------------------------- collecting
+def load_portfolio_limits(settings: Settings) -> tuple[Limits | None, str | None]:
+    """alerts/limits.yaml of the checkout, or None and why (the report then says so)."""
+    path = Path(settings.project_dir) / LIMITS_FILE
+    try:
+        return load_limits(path), None
+    except LimitsError as exc:
+        return None, f"alert limits unavailable ({exc}); limits are not shown"
+
+
+def limits_for(limits: Limits | None, portfolio: str) -> PortfolioLimits:
+    """The limits in force for `portfolio`, with its overrides."""
+    if limits is None:
+        return PortfolioLimits()
+    return PortfolioLimits(
+        drawdown_warning=limits.limit("drawdown_warning", portfolio),
+        drawdown_critical=limits.limit("drawdown_critical", portfolio),
+        daily_loss=limits.limit("daily_loss", portfolio),
+        var=limits.limit("var", portfolio),
+        expected_shortfall=limits.limit("expected_shortfall", portfolio),
+        model_confidence=limits.limit("model_confidence", portfolio),
+    )
+
+
+def _by(rows: Iterable[tuple[dict[str, str], float]], *labels: str) -> dict[Any, float]:
+    """Values keyed by one label's value, or by a tuple of several labels' values."""
+    out: dict[Any, float] = {}
+    for metric, value in rows:
+        key = tuple(metric.get(name, "") for name in labels)
+        out[key[0] if len(key) == 1 else key] = value
+    return out
+
+
+class Collector:
+    """Runs the report's queries for one window and assembles `ReportData`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        window: ReportWindow,
+        prometheus_url: str,
+        receiver_url: str,
+        now: datetime,
+    ) -> None:
+        self.settings = settings
+        self.window = window
+        self.prom = PrometheusClient(prometheus_url)
+        token = settings.receiver_token.get_secret_value() if settings.receiver_token else None
+        self.receiver = ReceiverClient(
+            receiver_url, token, settings.receiver.max_page_size, HTTP_TIMEOUT_SECONDS
+        )
+        self.data = ReportData(window, now, prometheus_url.rstrip("/"), receiver_url.rstrip("/"))
+        self.limits, problem = load_portfolio_limits(settings)
+        if problem:
+            self.data.notes.append(problem)
+        tail = self.limits.tail_risk if self.limits else None
+        self.var_conf = tail.var_confidence if tail else "0.99"
+        self.es_conf = tail.expected_shortfall_confidence if tail else "0.975"
+
+    # -- query helpers, all instant queries at the window's end.
+    def _at_end(self, fn: str, selector: str, agg: str = "") -> list[tuple[dict[str, str], float]]:
+        """`fn` (last_over_time, min_over_time or max_over_time) of each series over the
+        window, then `agg` (e.g. `max by (portfolio)`) across series.
+
+        For the last value, the series present at the window's end win; a portfolio
+        whose series all stopped earlier (an agent down at the close) falls back to the
+        last value seen that day. Without the preference a series that vanished (a
+        cleared breach, a replaced agent) would outvote the live one.
+        """
+
+        def agg_of(inner: str) -> str:
+            return f"{agg} ({inner})" if agg else inner
+
+        ranged = agg_of(f"{fn}({selector}[{self.window.seconds}s])")
+        expr = f"({agg_of(selector)}) or ({ranged})" if fn == "last_over_time" else ranged
+        return self.prom.vector(expr, self.window.end)
+
+    def _range(self, expr: str, label: str = "portfolio") -> dict[str, Series]:
+        out = {}
+        for metric, s in self.prom.matrix(expr, self.window.start, self.window.end):
+            name = metric.get(label, FIRM)
+            out[name] = Series(name, s.times, s.values)
+        return out
+
+    def collect(self) -> ReportData:
+        """All sections; raises ReportError when Prometheus cannot answer."""
+        self._portfolios()
+        self._firm()
+        self._compliance()
+        self._alerts()
+        self.data.breaches = derive_breaches(self.data)
+        if not self.data.has_data:
+            self.data.notes.append(
+                f"Prometheus at {self.data.prometheus_url} holds no portfolio figures for "
+                f"{self.window.day}: no agent published that day, or it is past retention."
+            )
+        return self.data
+
+    def _portfolios(self) -> None:
+        var = f'portfolio:risk_var_ratio:max{{confidence="{self.var_conf}"}}'
+        es = f'portfolio:risk_expected_shortfall_ratio:max{{confidence="{self.es_conf}"}}'
+        ret = "portfolio:trading_daily_return:ratio"
+        last, high, low = "last_over_time", "max_over_time", "min_over_time"
+        by_max, by_min = "max by (portfolio)", "min by (portfolio)"
+        queries: dict[str, tuple[str, str, str]] = {
+            "value": (last, "portfolio:trading_portfolio_value_usd:sum", ""),
+            "pnl": (last, "portfolio:trading_daily_pnl_usd:sum", ""),
+            "daily_return": (last, ret, ""),
+            "worst_return": (low, ret, ""),
+            "drawdown": (last, "trading_drawdown_ratio", by_max),
+            "worst_drawdown": (high, "trading_drawdown_ratio", by_max),
+            "var": (last, var, ""),
+            "worst_var": (high, var, ""),
+            "expected_shortfall": (last, es, ""),
+            "worst_expected_shortfall": (high, es, ""),
+            "crowding_level": (last, "crowding_level", by_max),
+            "worst_crowding_level": (high, "crowding_level", by_max),
+            "crowding_hhi": (last, "crowding_hhi", by_max),
+            "model_confidence": (last, "model_confidence_ratio", by_min),
+            "lowest_model_confidence": (low, "model_confidence_ratio", by_min),
+        }
+        results = {
+            attr: _by(self._at_end(fn, selector, agg), "portfolio")
+            for attr, (fn, selector, agg) in queries.items()
+        }
+        names = sorted({p for values in results.values() for p in values if p})
+        for name in names:
+            kpis = PortfolioKpis(name, limits_for(self.limits, name))
+            for attr, values in results.items():
+                setattr(kpis, attr, values.get(name))
+            self.data.portfolios.append(kpis)
+
+        s = self.data.series
+        s["value"] = self._sorted(self._range("portfolio:trading_portfolio_value_usd:sum"))
+        s["pnl"] = self._sorted(
+            self._range("portfolio:trading_daily_pnl_usd:sum")
+            | self._range("firm:trading_daily_pnl_usd:sum")
+        )
+        s["daily_return"] = self._sorted(self._range(ret))
+        s["drawdown"] = self._sorted(self._range(f"{by_max} (trading_drawdown_ratio)"))
+        s["var"] = self._sorted(self._range(var))
+        s["expected_shortfall"] = self._sorted(self._range(es))
+        s["model_confidence"] = self._sorted(self._range(f"{by_min} (model_confidence_ratio)"))
+
+    @staticmethod
+    def _sorted(series: dict[str, Series]) -> list[Series]:
+        # Portfolios in name order, the firm total last (drawn on top, in black).
+        return sorted(series.values(), key=lambda x: (x.label == FIRM, x.label))
+
+    def _firm(self) -> None:
+        firm = self.data.firm
+
+        def one(fn: str, selector: str) -> float | None:
+            rows = self._at_end(fn, selector)
+            return rows[0][1] if rows else None
+
+        firm.value = one("last_over_time", "firm:trading_portfolio_value_usd:sum")
+        firm.pnl = one("last_over_time", "firm:trading_daily_pnl_usd:sum")
+        firm.daily_return = one("last_over_time", "firm:trading_daily_return:ratio")
+        firm.worst_drawdown = one("max_over_time", "firm:trading_drawdown_ratio:max")
+        # Dollar VaR adds up across books only as an upper bound (it ignores
+        # diversification); the report labels it so.
+        var_usd = [p.var * p.value for p in self.data.portfolios if p.var is not None and p.value]
+        firm.var_usd = sum(var_usd) if var_usd else None
+
+    def _compliance(self) -> None:
+        by_rule = "max by (portfolio, rule)"
+        active = self._at_end(
+            "last_over_time", "compliance_violation_active", "max by (portfolio, rule, severity)"
+        )
+        value = _by(
+            self._at_end("last_over_time", "compliance_rule_value", by_rule), "portfolio", "rule"
+        )
+        limit = _by(
+            self._at_end("last_over_time", "compliance_rule_limit", by_rule), "portfolio", "rule"
+        )
+        during = _by(
+            self._at_end("max_over_time", "compliance_violation_active", by_rule),
+            "portfolio",
+            "rule",
+        )
+        history = {
+            (m.get("portfolio", ""), m.get("rule", "")): s
+            for m, s in self.prom.matrix(
+                f"{by_rule} (compliance_violation_active)", self.window.start, self.window.end
+            )
+        }
+        rows = []
+        for metric, state in active:
+            key = (metric.get("portfolio", ""), metric.get("rule", ""))
+            description, unit = RULE_INFO.get(key[1], (key[1], "number"))
+            breached = during.get(key, state) > 0
+            rows.append(
+                ComplianceRow(
+                    portfolio=key[0],
+                    rule=key[1],
+                    description=description,
+                    unit=unit,
+                    severity=metric.get("severity", ""),
+                    active=state > 0,
+                    breached_today=breached,
+                    value=value.get(key),
+                    limit=limit.get(key),
+                    first_breach=_first(history.get(key), 0.0) if breached else None,
+                )
+            )
+        # The shipped rules in their evaluation order, any others after them.
+        order = {rule: i for i, rule in enumerate(RULE_INFO)}
+        self.data.compliance = sorted(
+            rows, key=lambda r: (r.portfolio, order.get(r.rule, len(order)), r.rule)
+        )
+        counts: dict[str, int] = {}
+        for r in rows:
+            if r.breached_today:
+                counts[r.portfolio] = counts.get(r.portfolio, 0) + 1
+        for p in self.data.portfolios:
+            p.compliance_breaches = counts.get(p.name, 0)
+        self.data.firm.compliance_breaches = sum(counts.values())
+
+    def _alerts(self) -> None:
+        w = self.window
+        try:
+            raw = self.receiver.alerts_since(w.start - ALERT_LOOKBACK)
+        except ReportError as exc:
+            self.data.alerts_error = str(exc)
+            log.warning("alert history unavailable: %s", exc)
+            return
+        self.data.alerts_truncated = len(raw) >= self.receiver.page_size
+        rows = []
+        for a in raw:
+            row = _alert_row(a)
+            # The alert belongs to the day if it was open at any time during it.
+            still_open = row.status == "firing" or row.ends_at is None
+            if row.starts_at < w.end and (still_open or (row.ends_at or w.end) >= w.start):
+                rows.append(row)
+        rows.sort(key=lambda r: (r.starts_at, r.id))
+        self.data.alerts = rows
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r.portfolio] = counts.get(r.portfolio, 0) + 1
+        for p in self.data.portfolios:
+            p.alerts = counts.get(p.name, 0)
+        self.data.firm.alerts = len(rows)
+        self.data.firm.unacknowledged = sum(1 for r in rows if not r.acked)
+
+
+def derive_breaches(data: ReportData) -> list[Breach]:
+    """Limits crossed during the day, read from the figures themselves: a breach is
+    listed even if its alert never fired (a `for:` wait, or Alertmanager down)."""
+    found: list[Breach] = []
+    for p in data.portfolios:
+        found.extend(_portfolio_breaches(data, p))
+    for r in data.compliance:
+        if r.breached_today and r.limit is not None:
+            found.append(
+                Breach(
+                    r.portfolio,
+                    f"{r.rule} {r.description}",
+                    r.value if r.value is not None else math.nan,
+                    r.limit,
+                    r.unit,
+                    "critical" if r.severity == "HIGH" else "warning",
+                    r.first_breach,
+                )
+            )
+    # In the order they happened; those without a time (crowding) last.
+    found.sort(
+        key=lambda b: (
+            b.first_seen is None,
+            b.first_seen or datetime.min.replace(tzinfo=UTC),
+            b.portfolio,
+        )
+    )
+    return found
+
+
+def _portfolio_breaches(data: ReportData, p: PortfolioKpis) -> Iterable[Breach]:
+    def series(key: str) -> Series | None:
+        return next((x for x in data.series.get(key, []) if x.label == p.name), None)
+
+    lim = p.limits
+    dd = series("drawdown")
+    for level, dd_limit in (
+        ("critical", lim.drawdown_critical),
+        ("warning", lim.drawdown_warning),
+    ):
+        # A critical drawdown is not listed again as a warning.
+        if p.worst_drawdown is not None and dd_limit is not None and p.worst_drawdown > dd_limit:
+            first = _first(dd, dd_limit)
+            yield Breach(p.name, "Drawdown", p.worst_drawdown, dd_limit, "percent", level, first)
+            break
+    loss = None if p.worst_return is None else -p.worst_return
+    if loss is not None and lim.daily_loss is not None and loss > lim.daily_loss:
+        # A loss past the limit is a return below minus the limit.
+        first = _first(series("daily_return"), -lim.daily_loss, above=False)
+        yield Breach(p.name, "Daily loss", loss, lim.daily_loss, "percent", "critical", first)
+    for measure, key, worst, limit in (
+        ("1-day VaR", "var", p.worst_var, lim.var),
+        ("Expected shortfall", "expected_shortfall", p.worst_expected_shortfall,
+         lim.expected_shortfall),
+    ):  # fmt: skip
+        if worst is not None and limit is not None and worst > limit:
+            first = _first(series(key), limit)
+            yield Breach(p.name, measure, worst, limit, "percent", "critical", first)
+    low, floor = p.lowest_model_confidence, lim.model_confidence
+    if low is not None and floor is not None and low < floor:
+        first = _first(series("model_confidence"), floor, above=False)
+        yield Breach(p.name, "Model confidence (lowest)", low, floor, "percent", "warning", first)
+    if p.worst_crowding_level is not None and p.worst_crowding_level >= 2:
+        yield Breach(p.name, "Factor crowding", p.worst_crowding_level, 2.0, "crowding",
+                     "warning", None)  # fmt: skip
+
+
+def _first(series: Series | None, limit: float, *, above: bool = True) -> datetime | None:
+    """When `series` first went above `limit` (below it, with above=False), in New York
+    time, to the chart's minute."""
+    if series is None:
+        return None
+    for t, v in zip(series.times, series.values, strict=True):
+        if (v > limit) if above else (v < limit):
+            return datetime.fromtimestamp(t, NEW_YORK)
+    return None
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(NEW_YORK)
+
+
+def _alert_row(a: Mapping[str, Any]) -> AlertRow:
+    annotations = a.get("annotations") or {}
+    starts = _timestamp(a.get("starts_at"))
+    assert starts is not None  # the receiver's schema requires it
+    return AlertRow(
+        id=int(a["id"]),
+        alertname=str(a.get("alertname") or "(unnamed)"),
+        severity=str(a.get("severity") or ""),
+        portfolio=str(a.get("portfolio") or ""),
+        summary=str(annotations.get("description") or annotations.get("summary") or ""),
+        status=str(a.get("status") or ""),
+        starts_at=starts,
+        ends_at=_timestamp(a.get("ends_at")) if a.get("status") == "resolved" else None,
+        acked=bool(a.get("acked")),
+        acked_by=a.get("acked_by"),
+        acked_at=_timestamp(a.get("acked_at")),
+    )
+
+
+def collect(
+    settings: Settings,
+    day: date,
+    *,
+    prometheus_url: str | None = None,
+    receiver_url: str | None = None,
+    now: datetime | None = None,
+) -> ReportData:
+    """Query Prometheus and the receiver for `day` (New York date) as of `now`."""
+    now = now or datetime.now(UTC)
+    window = report_window(day, now, settings.agent.calendar)
+    collector = Collector(
+        settings,
+        window,
+        prometheus_url or settings.url.prometheus,
+        receiver_url or settings.url.receiver,
+        now,
+    )
+    return collector.collect()
