@@ -1,0 +1,143 @@
+"""A realistic day of report data without a stack: seeded intraday paths for two
+portfolios, one of which breaches its drawdown and VaR limits in the afternoon."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import numpy as np
+
+from riskwatch.report.collect import (
+    FIRM,
+    NEW_YORK,
+    AlertRow,
+    ComplianceRow,
+    FirmKpis,
+    PortfolioKpis,
+    PortfolioLimits,
+    ReportData,
+    ReportWindow,
+    Series,
+    derive_breaches,
+)
+
+DAY = date(2026, 11, 24)  # a Tuesday
+LIMITS = PortfolioLimits(0.05, 0.10, 0.02, 0.02, 0.025, 0.5)
+
+
+def _window(day: date = DAY) -> ReportWindow:
+    start = datetime.combine(day, time(0), NEW_YORK)
+    end = start + timedelta(days=1)
+    session = (
+        datetime.combine(day, time(9, 30), NEW_YORK),
+        datetime.combine(day, time(16), NEW_YORK),
+    )
+    return ReportWindow(day, start, end, end, session)
+
+
+def sample_report(seed: int = 3) -> ReportData:
+    """Two books from 04:00 to 20:00; beta falls 12% after 13:00."""
+    rng = np.random.default_rng(seed)
+    w = _window()
+    t0 = datetime.combine(DAY, time(4), NEW_YORK).timestamp()
+    times = tuple(float(t0 + 60 * i) for i in range(16 * 60))
+    n = len(times)
+    data = ReportData(w, datetime(2026, 11, 24, 22, 0, tzinfo=UTC), "http://prom", "http://recv")
+    books = {"alpha": (1_000_000.0, 0.0), "beta": (500_000.0, -0.12)}
+    firm_pnl = np.zeros(n)
+    firm_value = np.zeros(n)
+    for name, (start_value, shock) in books.items():
+        steps = rng.normal(0, 0.0006, n)
+        crash_from = 9 * 60  # 13:00
+        if shock:
+            steps[crash_from : crash_from + 120] += shock / 120
+        path = start_value * np.exp(np.cumsum(steps))
+        pnl = path - start_value
+        peak = np.maximum.accumulate(np.maximum(path, start_value * 1.01))
+        dd = 1 - path / peak
+        var = 0.012 + 0.002 * np.sin(np.arange(n) / 90) + (np.clip(dd - 0.02, 0, None) * 0.4)
+        es = var * 1.25
+        conf = np.clip(0.7 - dd * 3 + rng.normal(0, 0.02, n), 0, 1)
+        firm_pnl += pnl
+        firm_value += path
+        for key, values in (
+            ("value", path),
+            ("pnl", pnl),
+            ("daily_return", pnl / path),
+            ("drawdown", dd),
+            ("var", var),
+            ("expected_shortfall", es),
+            ("model_confidence", conf),
+        ):
+            data.series.setdefault(key, []).append(
+                Series(name, times, tuple(float(v) for v in values))
+            )
+        data.portfolios.append(
+            PortfolioKpis(
+                name,
+                LIMITS,
+                value=float(path[-1]),
+                pnl=float(pnl[-1]),
+                daily_return=float(pnl[-1] / path[-1]),
+                worst_return=float((pnl / path).min()),
+                drawdown=float(dd[-1]),
+                worst_drawdown=float(dd.max()),
+                var=float(var[-1]),
+                worst_var=float(var.max()),
+                expected_shortfall=float(es[-1]),
+                worst_expected_shortfall=float(es.max()),
+                crowding_level=1.0 if shock else 0.0,
+                worst_crowding_level=2.0 if shock else 0.0,
+                crowding_hhi=0.18 if shock else 0.11,
+                model_confidence=float(conf[-1]),
+                lowest_model_confidence=float(conf.min()),
+                alerts=2 if shock else 0,
+                compliance_breaches=1 if shock else 0,
+            )
+        )
+    data.series["pnl"].append(Series(FIRM, times, tuple(float(v) for v in firm_pnl)))
+    data.firm = FirmKpis(
+        value=float(firm_value[-1]),
+        pnl=float(firm_pnl[-1]),
+        daily_return=float(firm_pnl[-1] / firm_value[-1]),
+        worst_drawdown=max(p.worst_drawdown or 0 for p in data.portfolios),
+        var_usd=sum((p.var or 0) * (p.value or 0) for p in data.portfolios),
+        alerts=2,
+        unacknowledged=1,
+        compliance_breaches=1,
+    )
+    rules = [
+        ("RISK_001", "Largest position value", "usd", "HIGH", 41_250.0, 50_000.0),
+        ("RISK_002", "1-day 99% VaR, share of value", "percent", "HIGH", 0.0231, 0.02),
+        ("POS_001", "Open positions", "count", "MEDIUM", 12.0, 30.0),
+        ("DAT_001", "Market data age", "seconds", "LOW", 4.0, 300.0),
+    ]
+    for p in ("alpha", "beta"):
+        for rule, desc, unit, sev, value, limit in rules:
+            v = value if p == "beta" else value * 0.6
+            data.compliance.append(
+                ComplianceRow(p, rule, desc, unit, sev, v > limit, v > limit, v, limit,
+                              datetime.combine(DAY, time(13, 41), NEW_YORK) if v > limit else None)
+            )  # fmt: skip
+    opened = datetime.combine(DAY, time(13, 38), NEW_YORK)
+    data.alerts = [
+        AlertRow(41, "PortfolioDrawdownCritical", "critical", "beta",
+                 "Portfolio beta is 11.8% below its peak value, beyond its critical drawdown "
+                 "limit of 10%.", "firing", opened, None, True, "jane.cro",
+                 opened + timedelta(minutes=7)),
+        AlertRow(42, "VaRLimitBreached", "critical", "beta",
+                 "Portfolio beta has a 1-day 99% Value at Risk of 2.31% of its value.",
+                 "resolved", opened + timedelta(minutes=3), opened + timedelta(hours=2), False,
+                 None, None),
+    ]  # fmt: skip
+    # The breach list is derived from the figures exactly as for real data.
+    data.breaches = derive_breaches(data)
+    return data
+
+
+def empty_report(day: date = DAY) -> ReportData:
+    """A day Prometheus knows nothing about, and a receiver that did not answer."""
+    data = ReportData(_window(day), datetime.now(UTC), "http://prom", "http://recv")
+    data.alerts_error = "cannot reach the receiver at http://recv: connection refused"
+    data.notes.append("Prometheus at http://prom holds no portfolio figures for that day.")
+    return data
