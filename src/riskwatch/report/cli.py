@@ -1,0 +1,100 @@
+"""`riskwatch report`: build a day's executive report and email it.
+
+Registered on the main CLI with `cli.add_command(report)`. Every failure is one line
+through `riskwatch.cli.fail`: exit 2 for bad settings or options, 1 when Prometheus
+cannot be read or the email cannot be sent (the report is on disk by then).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import click
+
+from riskwatch.report.collect import NEW_YORK, ReportError
+from riskwatch.report.mail import MailError
+from riskwatch.settings import ConfigError
+
+
+def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-24") from None
+
+
+@click.command("report")
+@click.option(
+    "--date",
+    "day",
+    callback=_parse_date,
+    metavar="YYYY-MM-DD",
+    help="New York trading date to report on (default: today in New York).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the report; it goes in OUT/YYYY-MM-DD/ (default: report.out_dir).",
+)
+@click.option(
+    "--send/--no-send",
+    default=True,
+    show_default=True,
+    help="Email the report to report.recipients.",
+)
+@click.option("--prometheus-url", default=None, help="Default: the local stack's Prometheus.")
+@click.option("--receiver-url", default=None, help="Default: the local stack's receiver.")
+@click.pass_context
+def report(
+    ctx: click.Context,
+    day: date | None,
+    out: Path | None,
+    send: bool,
+    prometheus_url: str | None,
+    receiver_url: str | None,
+) -> None:
+    """The executive report: KPIs, charts, breaches, alerts and compliance for a day."""
+    # Imported here: riskwatch.cli registers this command, so a module-level import
+    # would be circular.
+    from riskwatch import logs
+    from riskwatch.cli import fail
+    from riskwatch.report.build import build_report, send_report
+    from riskwatch.settings import load_settings
+
+    obj = ctx.ensure_object(dict)
+    try:
+        settings = load_settings(obj.get("config"))
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    logs.configure(settings.log_level)
+    now = datetime.now(UTC)
+    day = day or now.astimezone(NEW_YORK).date()
+    try:
+        built = build_report(
+            settings,
+            day,
+            out or Path(settings.report.out_dir),
+            prometheus_url=prometheus_url,
+            receiver_url=receiver_url,
+            now=now,
+        )
+    except ReportError as exc:
+        fail(str(exc), 1)
+    click.echo(f"report for {day} written to {built.html_path}")
+    data = built.data
+    if not data.has_data:
+        click.echo(f"riskwatch: warning: no portfolio data for {day}; the report says so", err=True)
+    if data.alerts_error:
+        click.echo(f"riskwatch: warning: alerts section unavailable: {data.alerts_error}", err=True)
+    if not send:
+        return
+    try:
+        attempts = send_report(settings, built)
+    except MailError as exc:
+        fail(str(exc), 1)
+    tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+    click.echo(f"emailed to {', '.join(settings.report.recipients)}{tries}")

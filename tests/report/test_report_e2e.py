@@ -1,0 +1,246 @@
+"""`riskwatch report` against the real stack: agents' data, a breach acknowledged in
+the receiver, the page in headless Chromium and the email in the SMTP sink."""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from matplotlib.image import imread
+
+from riskwatch.report import fmt
+from riskwatch.report.collect import NEW_YORK
+from riskwatch.stack.runner import Stack
+from tests.conftest import (
+    TEST_TOKEN,
+    Receiver,
+    delete_group,
+    free_port,
+    prom_query,
+    push_gauges,
+    run_cli,
+    stack_env,
+    wait_for,
+)
+
+pytestmark = pytest.mark.stack
+
+AGENT = "report-trading"
+HEALTH = "report-health"
+BREACH = "report-breach"
+PORTFOLIOS = [
+    {"name": "rpt-alpha", "positions": 28},
+    {"name": "rpt-beta", "positions": 12, "initial_value_usd": 500_000.0},
+]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_PACKAGES = ("chromium",)  # Debian's; the Makefile's setup installs it too
+
+
+def ensure_chromium() -> str:
+    """Debian's chromium, installed here if missing (as root): the test never skips."""
+    if not os.path.exists(CHROMIUM):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "--no-install-recommends", *CHROMIUM_PACKAGES]
+        if subprocess.run(install, env=env, capture_output=True, check=False).returncode:
+            subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
+            subprocess.run(install, env=env, capture_output=True, check=True)
+    assert os.path.exists(CHROMIUM), "chromium is not installed and could not be installed"
+    return CHROMIUM
+
+
+def report_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The click command run as its own process, as `riskwatch report` will run it."""
+    code = "from riskwatch.report.cli import report; report(obj={})"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def env(stack: Stack) -> dict[str, str]:
+    return stack_env(
+        stack,
+        RISKWATCH_RECEIVER_TOKEN=TEST_TOKEN,
+        RISKWATCH_TRADING__PORTFOLIOS=json.dumps(PORTFOLIOS),
+        RISKWATCH_TRADING__SEED="5",
+    )
+
+
+@pytest.fixture(scope="module")
+def fed(stack: Stack, receiver: Receiver, env: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """Real agent data, one drawdown breach on rpt-beta, its alert acknowledged."""
+    urls = stack.settings.url
+    # Chromium installs (if need be) while the agents run and the alert travels.
+    browser: dict[str, str] = {}
+    installer = threading.Thread(target=lambda: browser.update(path=ensure_chromium()))
+    installer.start()
+    # The trading agent's own figures for rpt-beta, plus a 12% drawdown from a
+    # second group: max by (portfolio) makes it rpt-beta's drawdown, past the 10% limit.
+    push_gauges(
+        urls.pushgateway, BREACH, [("trading_drawdown_ratio", {"portfolio": "rpt-beta"}, 0.12)]
+    )
+    trading = run_cli("agent", "trading", "--once", env={**env, "RISKWATCH_AGENT__ID": AGENT})
+    assert trading.returncode == 0, trading.stderr[-2000:]
+    health = run_cli("agent", "health", "--once", env={**env, "RISKWATCH_AGENT__ID": HEALTH})
+    assert health.returncode == 0, health.stderr[-2000:]
+
+    def alert() -> dict[str, Any] | None:
+        hits = receiver.alerts(alertname="PortfolioDrawdownCritical", portfolio="rpt-beta")
+        return hits[0] if hits else None
+
+    stored = wait_for(alert, "PortfolioDrawdownCritical for rpt-beta in the receiver", timeout=60)
+    ack = requests.post(
+        f"{urls.receiver}/api/alerts/{stored['id']}/ack",
+        json={"who": "jane.cro", "why": "desk cutting beta exposure"},
+        headers=receiver.headers,
+        timeout=5,
+    )
+    assert ack.status_code == 200, ack.text
+    for expr in (
+        'portfolio:trading_portfolio_value_usd:sum{portfolio="rpt-alpha"}',
+        'compliance_violation_active{portfolio="rpt-beta"}',
+        f'component_up{{agent="{HEALTH}"}}',
+    ):
+        wait_for(lambda e=expr: prom_query(urls.prometheus, e), expr, timeout=30)
+    installer.join(timeout=600)
+    assert browser.get("path"), "chromium could not be installed"
+    yield {"alert": stored, "chromium": browser["path"]}
+    delete_group(urls.pushgateway, BREACH)  # leave no breach behind for other tests
+
+
+def _emails(outbox: Path) -> list[Message]:
+    return [
+        email.message_from_bytes(p.read_bytes()) for p in sorted((outbox / "email").glob("*.eml"))
+    ]
+
+
+def test_report_page_screenshot_and_email(
+    stack: Stack, fed: dict[str, Any], env: dict[str, str], outbox: Path, tmp_path: Path
+) -> None:
+    day = datetime.now(NEW_YORK).date()
+    out = tmp_path / "reports"
+    result = report_cli("--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    folder = out / day.isoformat()
+    assert result.stdout.startswith(f"report for {day} written to {folder / 'report.html'}")
+    assert "emailed to cro@localhost" in result.stdout
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["drawdown.png", "report.html", "report.txt", "tail_risk.png", "value_pnl.png"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp folder left
+
+    page = (folder / "report.html").read_text()
+    value = prom_query(
+        stack.settings.url.prometheus,
+        'portfolio:trading_portfolio_value_usd:sum{portfolio="rpt-alpha"}',
+    )[0]["value"][1]
+    assert fmt.usd(float(value)) in page  # the KPI is Prometheus' figure
+    assert "rpt-beta" in page and "PortfolioDrawdownCritical" in page
+    assert "✓ jane.cro" in page  # the acknowledgement from the receiver
+    assert "Drawdown</td>" in page and "12.00%" in page  # the breach, from the metrics
+    assert "RISK_001" in page and "DAT_001" in page  # the compliance table
+
+    # The page as a browser draws it: a real picture, not a blank or an error page.
+    shot = tmp_path / "report.png"
+    chrome = subprocess.run(
+        [
+            fed["chromium"], "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}",
+            f"--screenshot={shot}", "--window-size=1400,2000",
+            (folder / "report.html").as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert shot.exists(), chrome.stderr[-2000:]
+    assert shot.stat().st_size > 50_000
+    pixels = imread(str(shot))[..., :3]
+    assert pixels.shape[:2] == (2000, 1400)
+    assert float(pixels.std()) > 0.05  # text, tables and charts, not one flat colour
+    red = (pixels[..., 0] > 0.6) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)
+    assert int(red.sum()) > 500  # the breach shows in red
+    shutil.copy(shot, folder / "screenshot.png")  # for a human to look at, with -s
+
+    subject = f"[riskwatch] Daily risk report {day.isoformat()}: "
+    mails = wait_for(
+        lambda: [m for m in _emails(outbox) if str(m["Subject"]).startswith(subject)],
+        "the report email in the SMTP sink",
+        timeout=30,
+    )
+    assert len(mails) == 1
+    mail = mails[0]
+    assert mail.get_content_type() == "multipart/alternative"
+    assert mail["To"] == "cro@localhost"
+    parts = {p.get_content_type(): p for p in mail.walk()}
+    text = parts["text/plain"].get_payload(decode=True).decode()
+    html = parts["text/html"].get_payload(decode=True).decode()
+    assert "rpt-beta" in text and "acked by jane.cro" in text
+    images = [p for p in mail.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 3
+    for image in images:
+        assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html
+
+
+def test_receiver_down_marks_the_alerts_section(
+    fed: dict[str, Any], env: dict[str, str], tmp_path: Path
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = report_cli("--out", str(tmp_path), "--no-send", "--receiver-url", dead, env=env)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert any(
+        f"alerts section unavailable: cannot reach the receiver at {dead}" in w for w in warnings
+    )
+    day = datetime.now(NEW_YORK).date().isoformat()
+    page = (tmp_path / day / "report.html").read_text()
+    assert "Alert history unavailable: cannot reach the receiver" in page
+    assert "rpt-alpha" in page  # the metrics sections stand
+
+
+def test_a_day_without_data_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    # The session's Prometheus started minutes ago: a week back it knows nothing.
+    day = (datetime.now(UTC) - timedelta(days=7)).astimezone(NEW_YORK).date().isoformat()
+    result = report_cli("--date", day, "--out", str(tmp_path), "--no-send", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"no portfolio data for {day}" in result.stderr
+    page = (tmp_path / day / "report.html").read_text()
+    assert "No portfolio figures in Prometheus for this day." in page
+    assert page.count("No data for this chart.") == 3
+
+
+def test_a_cleared_breach_is_the_worst_of_the_day_not_the_close(
+    stack: Stack, fed: dict[str, Any], env: dict[str, str], tmp_path: Path
+) -> None:
+    urls = stack.settings.url
+    delete_group(urls.pushgateway, BREACH)
+    wait_for(
+        lambda: not prom_query(urls.prometheus, f'trading_drawdown_ratio{{agent="{BREACH}"}}'),
+        "the cleared breach to go stale in Prometheus",
+        timeout=30,
+    )
+    result = report_cli("--out", str(tmp_path), "--no-send", env=env)
+    assert result.returncode == 0, result.stderr
+    day = datetime.now(NEW_YORK).date().isoformat()
+    text = (tmp_path / day / "report.txt").read_text()
+    # rpt-beta's worst drawdown today is still the 12% breach...
+    assert "Drawdown  12.00%" in text
+    # ...but its drawdown now is the trading agent's own, not the cleared 12%.
+    page = (tmp_path / day / "report.html").read_text()
+    assert "now 12.00%" not in page and "now 0.00%" in page
