@@ -1,0 +1,110 @@
+"""The daily report as an agent task: built and emailed once per exchange day.
+
+`report_task(settings)` is a `riskwatch.agents.runtime.Task` named "report" that runs
+every minute in every market phase. Each run asks one question: is it past
+`settings.report.schedule_time` (America/New_York) on an exchange day whose report has
+not gone out yet? If so it builds that day's report into `settings.report.out_dir`
+and emails it. The date of the last report sent is kept in
+`<out_dir>/.last-sent`, so an agent restarted at 16:45 does not send it twice.
+
+Running every minute rather than once at 16:30 is what makes it robust: an agent
+that was down at 16:30, or an SMTP relay that refused the first try, is caught up by
+the next run. A failed run raises, so the runtime counts it and AgentTaskFailing
+tells operations that the CRO's report is stuck.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import date, datetime, time
+from pathlib import Path
+
+from riskwatch.agents.runtime import Task, TaskContext
+from riskwatch.report.build import BuiltReport, build_report, send_report
+from riskwatch.report.collect import NEW_YORK, session_times
+from riskwatch.settings import ALL_PHASES, Settings, TaskSchedule
+
+log = logging.getLogger("riskwatch.report.schedule")
+
+STATE_FILE = ".last-sent"
+# Once a minute: the report goes out within a minute of schedule_time, and a check
+# that finds nothing to do costs one comparison.
+CHECK_INTERVAL_SECONDS = 60.0
+
+Builder = Callable[..., BuiltReport]
+Sender = Callable[[Settings, BuiltReport], object]
+
+
+class DailyReport:
+    """Decides when the day's report is due, sends it, and remembers that it did."""
+
+    def __init__(
+        self, settings: Settings, *, build: Builder = build_report, send: Sender = send_report
+    ) -> None:
+        self.settings = settings
+        self.build = build
+        self.send = send
+        hour, minute = settings.report.schedule_time.split(":")
+        self.at = time(int(hour), int(minute))
+        self.state_path = Path(settings.report.out_dir) / STATE_FILE
+        self.last_sent = self._read_state()
+
+    def _read_state(self) -> date | None:
+        try:
+            return date.fromisoformat(self.state_path.read_text().strip())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            # Unreadable state costs at most one extra email; refusing to send costs
+            # the CRO the report. Say so and carry on.
+            log.warning("ignoring unreadable %s: %s", self.state_path, exc)
+            return None
+
+    def _remember(self, day: date) -> None:
+        self.last_sent = day  # in memory first: this process never sends it twice
+        try:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_path.with_name(STATE_FILE + ".tmp")
+            tmp.write_text(day.isoformat() + "\n")
+            os.replace(tmp, self.state_path)
+        except OSError as exc:
+            log.error("report for %s sent, but %s could not be written: %s; a restart "
+                      "today would send it again", day, self.state_path, exc)  # fmt: skip
+
+    def due(self, now: datetime) -> date | None:
+        """The New York date whose report should go out at `now`, or None."""
+        if not self.settings.report.enabled:
+            return None
+        local = now.astimezone(NEW_YORK)
+        day = local.date()
+        if local.time() < self.at:
+            return None
+        if self.last_sent is not None and self.last_sent >= day:
+            return None
+        if session_times(self.settings.agent.calendar, day) is None:
+            return None  # weekend or exchange holiday: no trading day to report on
+        return day
+
+    def run(self, ctx: TaskContext) -> None:
+        """The task body: build and send the report if it is due; raise if that fails."""
+        day = self.due(ctx.now)
+        if day is None:
+            return
+        ctx.span.set_attribute("riskwatch.report_date", day.isoformat())
+        report = self.build(self.settings, day, Path(self.settings.report.out_dir), now=ctx.now)
+        self.send(self.settings, report)
+        self._remember(day)
+        log.info(
+            "daily report sent",
+            extra={"date": day.isoformat(), "path": str(report.html_path),
+                   "recipients": list(self.settings.report.recipients)},
+        )  # fmt: skip
+
+
+def report_task(settings: Settings) -> Task:
+    """The "report" task for the agent runtime: every minute, in every phase."""
+    job = DailyReport(settings)
+    schedule = TaskSchedule(interval_seconds=CHECK_INTERVAL_SECONDS, phases=ALL_PHASES)
+    return Task("report", job.run, schedule)
