@@ -45,7 +45,9 @@ PORTFOLIOS = [
     {"name": "rpt-beta", "positions": 12, "initial_value_usd": 500_000.0},
 ]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_PACKAGES = ("chromium",)  # Debian's; the Makefile's setup installs it too
+# Debian's browser, and the fonts the page is drawn with (only a recommendation of
+# chromium-common, so named here for --no-install-recommends).
+CHROMIUM_PACKAGES = ("chromium", "fonts-liberation")
 
 
 def ensure_chromium() -> str:
@@ -89,7 +91,15 @@ def fed(stack: Stack, receiver: Receiver, env: dict[str, str]) -> Iterator[dict[
     urls = stack.settings.url
     # Chromium installs (if need be) while the agents run and the alert travels.
     browser: dict[str, str] = {}
-    installer = threading.Thread(target=lambda: browser.update(path=ensure_chromium()))
+
+    def install() -> None:
+        try:
+            browser["path"] = ensure_chromium()
+        except (OSError, subprocess.CalledProcessError, AssertionError) as exc:
+            detail = getattr(exc, "stderr", b"") or b""
+            browser["error"] = f"{exc} {detail.decode(errors='replace')[-1000:]}"
+
+    installer = threading.Thread(target=install)
     installer.start()
     # The trading agent's own figures for rpt-beta, plus a 12% drawdown from a
     # second group: max by (portfolio) makes it rpt-beta's drawdown, past the 10% limit.
@@ -120,7 +130,7 @@ def fed(stack: Stack, receiver: Receiver, env: dict[str, str]) -> Iterator[dict[
     ):
         wait_for(lambda e=expr: prom_query(urls.prometheus, e), expr, timeout=30)
     installer.join(timeout=600)
-    assert browser.get("path"), "chromium could not be installed"
+    assert browser.get("path"), f"chromium could not be installed: {browser.get('error')}"
     yield {"alert": stored, "chromium": browser["path"]}
     delete_group(urls.pushgateway, BREACH)  # leave no breach behind for other tests
 
