@@ -96,7 +96,7 @@ def _x_range(data: ReportData) -> tuple[datetime, datetime]:
     return first - pad, last + pad
 
 
-def _style(ax: Axes, data: ReportData, y: Formatter, title: str) -> None:
+def _style(ax: Axes, data: ReportData, y: Formatter, title: str, *, columns: int = 1) -> None:
     """Shared look: New York clock on x, the regular session shaded, a light grid."""
     w = data.window
     start, end = _x_range(data)
@@ -107,7 +107,11 @@ def _style(ax: Axes, data: ReportData, y: Formatter, title: str) -> None:
         ax.axvline(_x(w.end.astimezone(NEW_YORK)), color=MUTED, lw=0.8, ls=":", zorder=1)
     ax.xaxis.set_major_formatter(_DateFormatter("%H:%M", tz=NEW_YORK))
     hours = max(1.0, (end - start).total_seconds() / 3600)
-    ax.xaxis.set_major_locator(_HourLocator(interval=max(1, math.ceil(hours / 9)), tz=NEW_YORK))
+    # About nine hour labels across the page; fewer in a panel a third of its width.
+    labels = {1: 9, 2: 8}.get(columns, 4)
+    # A step a reader counts in: 1, 2, 3, 4 or 6 hours.
+    step = next((h for h in (1, 2, 3, 4, 6) if hours / h <= labels), 12)
+    ax.xaxis.set_major_locator(_HourLocator(interval=step, tz=NEW_YORK))
     ax.yaxis.set_major_formatter(y)
     ax.yaxis.set_major_locator(MaxNLocator(5))
     ax.grid(True, color=GRID, lw=0.8)
@@ -204,10 +208,14 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _columns(data: ReportData) -> int:
+    return min(3, max(1, len(data.portfolios)))
+
+
 def _small_multiples(data: ReportData, height: float) -> tuple[Figure, list[Axes]]:
     """One panel per portfolio, three to a row, sharing the y axis to compare books."""
     n = len(data.portfolios)
-    cols = min(3, max(1, n))
+    cols = _columns(data)
     rows = math.ceil(n / cols)
     fig = _new_figure(height * rows + 0.3)
     grid = fig.subplots(rows, cols, squeeze=False, sharey=True)
@@ -297,7 +305,7 @@ def drawdown(data: ReportData) -> Chart:
             _limit_line(ax, warn, AMBER, f"warning {fmt.pct(warn, 0)}")
         if crit is not None:
             _limit_line(ax, crit, RED, f"limit {fmt.pct(crit, 0)}")
-        _style(ax, data, _pct_axis(), p.name)
+        _style(ax, data, _pct_axis(), p.name, columns=_columns(data))
     for ax in axes:
         ax.set_ylim(0, top or 0.01)
     return Chart("drawdown", title, caption, _png(fig))
@@ -340,7 +348,7 @@ def tail_risk(data: ReportData) -> Chart:
                       frameon=False, borderaxespad=0.1)  # fmt: skip
         else:
             _no_data(ax)
-        _style(ax, data, _pct_axis(), p.name)
+        _style(ax, data, _pct_axis(), p.name, columns=_columns(data))
     for ax in axes:
         ax.set_ylim(0, top or 0.01)
     return Chart("tail_risk", title, caption, _png(fig))
