@@ -16,9 +16,12 @@ from collections.abc import Callable
 from datetime import date
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING
 
-from riskwatch.report.charts import Chart
 from riskwatch.settings import Settings
+
+if TYPE_CHECKING:  # charts pulls in matplotlib; `riskwatch report --help` should not
+    from riskwatch.report.charts import Chart
 
 log = logging.getLogger("riskwatch.report.mail")
 
