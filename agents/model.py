@@ -73,7 +73,8 @@ class MomentumModel:
     def observe(self, prices: Mapping[str, float], now: datetime) -> None:
         while self._open and now - self._open[0].made_at >= self.horizon:
             p = self._open.popleft()
-            if p.symbol in prices:
+            # A price that has not moved is no evidence either way: no score.
+            if p.symbol in prices and prices[p.symbol] != p.price:
                 move = math.log(prices[p.symbol] / p.price)
                 self._scored.append((now, p.direction * move > 0))
                 self._reward_bps += p.direction * move * 1e4

@@ -98,6 +98,7 @@ class TradingAgent:
         self.calendar = calendar
         self.last_market_update: datetime | None = None
         self.started_at = datetime.now(UTC)
+        self._model_seen: datetime | None = None
         self._history: tuple[str, frozenset[str], pd.DataFrame] | None = None
         self._structures: dict[tuple[str, ...], _Structure] = {}
         self._rejected = publisher.counter("marketdata_rejected_ticks_total")
@@ -219,8 +220,14 @@ class TradingAgent:
 
     # ------------------------------------------------------------------ model
     def model_task(self, ctx: TaskContext) -> None:
+        # A model fed frozen prices would score its calls against a market that did not
+        # move: while the feed is stale it sees nothing new and says what it said.
+        fresh = self.last_market_update is not None and (
+            self._model_seen is None or self.last_market_update > self._model_seen
+        )
         for book in self._valued_books():
-            book.model.observe(book.prices, ctx.now)
+            if fresh:
+                book.model.observe(book.prices, ctx.now)
             self.pub.model(
                 book.name,
                 book.model.name,
@@ -228,12 +235,16 @@ class TradingAgent:
                 accuracy=book.model.accuracy(),
                 reward=book.model.episode_reward(),
             )
+        if fresh:
+            self._model_seen = self.last_market_update
 
     # ------------------------------------------------------------------- risk
     def _daily_history(self, now: datetime) -> pd.DataFrame:
         """Daily closes and volumes of every held symbol, the benchmark and the factor
         proxies, fetched once a day: history does not change intraday."""
+        # Held symbols, and symbols traded today (an order's ADV matters after a sale).
         wanted = {p.symbol for b in self.books for p in b.positions}
+        wanted |= {e.symbol for b in self.books for e in b.executions}
         wanted |= set(self.settings.factor_proxies.values())
         if self.settings.benchmark:
             wanted.add(self.settings.benchmark)
@@ -340,7 +351,7 @@ class TradingAgent:
                         e.quantity if e.side == "buy" else -e.quantity,
                         e.price,
                         e.timestamp,
-                        float(adv.get(e.symbol, 0.0)),
+                        _finite_or_zero(adv.get(e.symbol, 0.0)),
                     )
                     for e in book.executions
                 ],
@@ -380,6 +391,12 @@ def _finite(value: float) -> float:
     # An order on a symbol with no volume has an infinite ADV fraction: publish a
     # large finite number rather than +Inf, which dashboards render poorly.
     return value if np.isfinite(value) else 1e9
+
+
+def _finite_or_zero(value: float) -> float:
+    # A symbol without volume history has no ADV; 0 makes any order on it an
+    # EXE_001 breach, which is the cautious reading.
+    return float(value) if np.isfinite(value) else 0.0
 
 
 def _subject(evidence_key: str) -> str:

@@ -319,18 +319,31 @@ class SyntheticBroker:
     name = "synthetic"
 
     def __init__(
-        self, market: SyntheticMarket, portfolio: str, initial_value: float, positions: int
+        self,
+        market: SyntheticMarket,
+        portfolio: str,
+        initial_value: float,
+        positions: int,
+        book_seed: str | None = None,
     ) -> None:
         self.market = market
         self.portfolio = portfolio
-        rng = np.random.default_rng(_seed("book", market.seed, portfolio))
+        # `book_seed` lets a renamed portfolio (the demo prefixes names) hold the same book.
+        rng = np.random.default_rng(_seed("book", market.seed, book_seed or portfolio))
         stocks = [s for s, i in market.instruments.items() if i.sector != "etf"]
         if positions > len(stocks):
             raise ValueError(f"{portfolio}: {positions} positions exceed the universe")
-        chosen = sorted(rng.choice(stocks, size=positions, replace=False).tolist())
-        # Invest 60% of the value, in near-equal weights (a diversified book whose
+        # Spread across sectors in turn, as a diversified book is: random picks would
+        # leave some books sector-concentrated, which reads as factor crowding.
+        by_sector = {
+            sector: list(rng.permutation([s for s in stocks if market.sector(s) == sector]))
+            for sector in SECTORS
+        }
+        chosen = sorted(str(by_sector[SECTORS[i % len(SECTORS)]][i // len(SECTORS)])
+                        for i in range(positions))  # fmt: skip
+        # Invest 55% of the value, in near-equal weights (a diversified book whose
         # positions stay inside the default compliance limits).
-        weights = rng.dirichlet(np.full(positions, 30.0)) * 0.6
+        weights = rng.dirichlet(np.full(positions, 30.0)) * 0.55
         start = market.clock() - timedelta(days=1)
         self._positions: dict[str, float] = {}
         invested = 0.0
@@ -342,20 +355,21 @@ class SyntheticBroker:
         self._cash = initial_value - invested
         self._cost = {s: market.price_at(s, start) for s in chosen}
         self._booked: list[Execution] = []
+        # The demo books trades from its own thread while the agent reads the book.
+        self._book_lock = threading.Lock()
         self.connected = True
 
     def account(self) -> Account:
         now = self.market.clock()
-        value = self._cash + sum(
-            q * self.market.price_at(s, now) for s, q in self._positions.items()
-        )
-        return Account(cash=self._cash, net_liquidation=value)
+        with self._book_lock:
+            cash, held = self._cash, dict(self._positions)
+        value = cash + sum(q * self.market.price_at(s, now) for s, q in held.items())
+        return Account(cash=cash, net_liquidation=value)
 
     def positions(self) -> list[Position]:
-        return [
-            Position(s, q, self._cost[s], self.market.sector(s))
-            for s, q in sorted(self._positions.items())
-        ]
+        with self._book_lock:
+            held, cost = dict(self._positions), dict(self._cost)
+        return [Position(s, q, cost[s], self.market.sector(s)) for s, q in sorted(held.items())]
 
     def executions(self, since: datetime) -> list[Execution]:
         """A rebalancing fill every 30 minutes of regular hours, deterministic by portfolio,
@@ -364,7 +378,10 @@ class SyntheticBroker:
         fills = []
         slot = since.replace(second=0, microsecond=0)
         slot += timedelta(minutes=(30 - slot.minute % 30) % 30)
-        symbols = sorted(self._positions)
+        with self._book_lock:
+            held = dict(self._positions)
+            booked = [ex for ex in self._booked if since <= ex.timestamp <= now]
+        symbols = sorted(held)
         while slot <= now:
             if not _regular_hours(slot):
                 slot += timedelta(minutes=30)
@@ -372,7 +389,7 @@ class SyntheticBroker:
             rng = np.random.default_rng(_seed("fill", self.market.seed, self.portfolio, slot))
             symbol = symbols[int(rng.integers(len(symbols)))]
             side = "buy" if rng.random() < 0.5 else "sell"
-            qty = float(max(1, round(self._positions[symbol] * 0.02)))
+            qty = float(max(1, round(abs(held[symbol]) * 0.02)))
             fills.append(
                 Execution(
                     exec_id=f"{self.portfolio}-{slot:%Y%m%d%H%M}",
@@ -384,7 +401,6 @@ class SyntheticBroker:
                 )
             )
             slot += timedelta(minutes=30)
-        booked = [ex for ex in self._booked if since <= ex.timestamp <= now]
         return sorted(fills + booked, key=lambda ex: ex.timestamp)
 
     def trade(self, symbol: str, side: Side, quantity: float) -> Execution:
@@ -392,17 +408,18 @@ class SyntheticBroker:
         now = self.market.clock()
         price = self.market.price_at(symbol, now)
         signed = quantity if side == "buy" else -quantity
-        remaining = self._positions.get(symbol, 0.0) + signed
-        if abs(remaining) < 1e-9:
-            self._positions.pop(symbol, None)  # a closed position is no position
-        else:
-            self._positions[symbol] = remaining
-        self._cost.setdefault(symbol, price)
-        self._cash -= signed * price
-        fill = Execution(
-            f"{self.portfolio}-booked-{len(self._booked)}", symbol, side, quantity, price, now
-        )
-        self._booked.append(fill)
+        with self._book_lock:
+            remaining = self._positions.get(symbol, 0.0) + signed
+            if abs(remaining) < 1e-9:
+                self._positions.pop(symbol, None)  # a closed position is no position
+            else:
+                self._positions[symbol] = remaining
+            self._cost.setdefault(symbol, price)
+            self._cash -= signed * price
+            fill = Execution(
+                f"{self.portfolio}-booked-{len(self._booked)}", symbol, side, quantity, price, now
+            )
+            self._booked.append(fill)
         return fill
 
 

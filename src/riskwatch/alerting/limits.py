@@ -273,32 +273,30 @@ def time_compressed(limits: Limits, factor: float) -> Limits:
 
     At `riskwatch demo --speed X` the market and the agents run X times faster than
     the wall clock; rendering the rules with the same factor keeps a `for: 10m` meaning
-    ten simulated minutes. Ages and windows keep a floor the 5 s scrape can resolve,
-    so they never fire on scrape timing alone. Thresholds that are not durations are
-    unchanged.
+    ten simulated minutes. Ages and windows are divided by a smaller factor where
+    needed, so that the shortest stays one the 5 s scrape can resolve and their order
+    is kept (an agent counts as down before its market data counts as stale, so
+    AgentDown inhibits the rest as it does in production). Thresholds that are not
+    durations are unchanged.
     """
     if factor < 1:
         raise ValueError(f"time compression factor must be >= 1, got {factor!r}")
     if factor == 1:
         return limits
-    ops = limits.ops.model_copy(
-        update={
-            "market_data_stale_seconds": max(
-                _AGE_FLOOR_SECONDS, round(limits.ops.market_data_stale_seconds / factor)
-            ),
-            "agent_push_stale_seconds": max(
-                _AGE_FLOOR_SECONDS, round(limits.ops.agent_push_stale_seconds / factor)
-            ),
-            "agent_success_stale_seconds": max(
-                _AGE_FLOOR_SECONDS, round(limits.ops.agent_success_stale_seconds / factor)
-            ),
-            "task_failure_window": _scaled(
-                limits.ops.task_failure_window, factor, _WINDOW_FLOOR_SECONDS
-            ),
-            "notification_failure_window": _scaled(
-                limits.ops.notification_failure_window, factor, _WINDOW_FLOOR_SECONDS
-            ),
-        }
-    )
+    o = limits.ops
+    ages = {
+        "market_data_stale_seconds": o.market_data_stale_seconds,
+        "agent_push_stale_seconds": o.agent_push_stale_seconds,
+        "agent_success_stale_seconds": o.agent_success_stale_seconds,
+    }
+    age_factor = min(factor, min(ages.values()) / _AGE_FLOOR_SECONDS)
+    windows = {
+        "task_failure_window": o.task_failure_window,
+        "notification_failure_window": o.notification_failure_window,
+    }
+    shortest_window = min(duration_seconds(w) for w in windows.values())
+    window_factor = min(factor, shortest_window / _WINDOW_FLOOR_SECONDS)
+    update: dict[str, object] = {k: round(v / age_factor) for k, v in ages.items()}
+    update.update({k: _scaled(v, window_factor, _WINDOW_FLOOR_SECONDS) for k, v in windows.items()})
     for_ = {name: _scaled(value, factor, 0) for name, value in limits.for_.items()}
-    return limits.model_copy(update={"ops": ops, "for_": for_})
+    return limits.model_copy(update={"ops": o.model_copy(update=update), "for_": for_})

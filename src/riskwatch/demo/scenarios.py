@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from riskwatch.agents.sources.synthetic import FACTOR_PROXIES, Move
+from riskwatch.agents.sources.synthetic import FACTOR_PROXIES, STYLES, Instrument, Move
 from riskwatch.demo.world import World
 
 # Channels, as the demo sinks record them.
@@ -70,33 +70,58 @@ def _minutes(n: float) -> timedelta:
 # --------------------------------------------------------------------- incidents
 def _sell_off(world: World) -> None:
     world.market.move(
-        Move(world.clock.now(), _minutes(40), math.log(0.78), None, 0.02, name="sell-off")
+        Move(world.clock.now(), _minutes(40), math.log(0.75), None, 0.02, name="sell-off")
     )
 
 
-def _momentum_names(world: World, count: int) -> list[str]:
-    momentum = 1 + list(FACTOR_PROXIES).index("momentum")  # after the market beta
-    stocks = [i for i in world.market.instruments.values() if i.sector != "etf"]
-    ranked = sorted(stocks, key=lambda i: i.loadings[momentum], reverse=True)
-    return [i.symbol for i in ranked[:count]]
+CROWDED_NAMES = 15
+# The crowded trade: momentum names from these sectors; the second step narrows it to
+# one sector, where everyone's momentum trade ends up.
+CROWDING_SECTORS = ("technology", "financials", "consumer")
+CROWDED_SECTORS = ("technology",)
+# How much of its value each book puts in the crowded names: inside the VaR limit.
+CROWDED_INVESTMENT = 0.45
 
 
-def _crowd_into_momentum(world: World) -> None:
-    """Every book sells out and buys the 25 strongest momentum names, equal-weighted."""
-    names = _momentum_names(world, 25)
+def _momentum_names(world: World, sectors: tuple[str, ...]) -> list[str]:
+    """The purest momentum names of `sectors`: high momentum, little of other styles."""
+    factors = list(FACTOR_PROXIES)
+    momentum = 1 + factors.index("momentum")  # loadings start with the market beta
+    others = [1 + factors.index(f) for f in STYLES if f != "momentum"]
+
+    def purity(i: Instrument) -> float:
+        return i.loadings[momentum] - 0.5 * sum(abs(i.loadings[k]) for k in others)
+
+    stocks = [i for i in world.market.instruments.values() if i.sector in sectors]
+    return [i.symbol for i in sorted(stocks, key=purity, reverse=True)[:CROWDED_NAMES]]
+
+
+def _rotate_into(world: World, sectors: tuple[str, ...]) -> None:
+    """Each book sells what is not in the crowded names and holds those equal-weighted."""
+    names = _momentum_names(world, sectors)
     now = world.clock.now()
     for broker in world.brokers.values():
         for position in broker.positions():
-            broker.trade(position.symbol, "sell", position.quantity)
-        budget = broker.account().net_liquidation * 0.6 / len(names)
+            if position.symbol not in names:
+                broker.trade(position.symbol, "sell", position.quantity)
+        held = {p.symbol: p.quantity for p in broker.positions()}
+        target = broker.account().net_liquidation * CROWDED_INVESTMENT / len(names)
         for symbol in names:
-            broker.trade(
-                symbol, "buy", max(1.0, round(budget / world.market.price_at(symbol, now)))
-            )
+            quantity = round(target / world.market.price_at(symbol, now)) - held.get(symbol, 0)
+            if quantity:
+                broker.trade(symbol, "buy" if quantity > 0 else "sell", abs(quantity))
+
+
+def _crowd(world: World) -> None:
+    _rotate_into(world, CROWDING_SECTORS)
+
+
+def _crowd_harder(world: World) -> None:
+    _rotate_into(world, CROWDED_SECTORS)
 
 
 def _momentum_unwind(world: World) -> None:
-    names = frozenset(_momentum_names(world, 25))
+    names = frozenset(_momentum_names(world, CROWDED_SECTORS))
     world.market.move(
         Move(world.clock.now(), _minutes(30), math.log(0.93), names, 0.01, name="unwind")
     )
@@ -127,10 +152,13 @@ def _regime_flip(world: World) -> None:
 
 def _feed_outage(world: World) -> None:
     now = world.clock.now()
-    world.market.outage(now, now + _minutes(60))
+    world.market.outage(now, now + _minutes(120))
 
 
 def _crash(world: World) -> None:
+    # An agent that never pushed is unknown to Prometheus, not down: make sure this one
+    # was seen alive before it dies.
+    world.publisher.push(wait=True)
     world.crash()
 
 
@@ -149,9 +177,9 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "drawdown_crisis",
             "Drawdown crisis",
-            "A market-wide sell-off takes 22% off every price in 40 minutes.",
+            "A market-wide sell-off takes 25% off every price in 40 minutes.",
             _minutes(120),
-            (Incident(_minutes(10), "market sell-off: -22% over 40 minutes", _sell_off),),
+            (Incident(_minutes(10), "market sell-off: -25% over 40 minutes", _sell_off),),
             (
                 ExpectedAlert("PortfolioDrawdownWarning", channels=frozenset({RISK_SLACK})),
                 ExpectedAlert("DailyLossLimitBreached", channels=_CRITICAL_RISK),
@@ -161,19 +189,24 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "crowding_unwind",
             "Crowding and unwind",
-            "Both books pile into the same 25 momentum names, then momentum unwinds.",
-            _minutes(150),
+            "Both books rotate into the same momentum names, then into one sector's; then "
+            "momentum unwinds.",
+            _minutes(170),
             (
+                Incident(_minutes(5), "books rotate into the same momentum names", _crowd),
+                Incident(_minutes(45), "the momentum trade narrows to technology", _crowd_harder),
                 Incident(
-                    _minutes(5), "books rotate into the top momentum names", _crowd_into_momentum
-                ),
-                Incident(
-                    _minutes(70), "momentum unwind: -7% on the crowded names", _momentum_unwind
+                    _minutes(90), "momentum unwind: -7% on the crowded names", _momentum_unwind
                 ),
             ),
             (
                 ExpectedAlert("FactorCrowdingRising", channels=frozenset({RISK_SLACK})),
                 ExpectedAlert("FactorCrowdingHigh", channels=_CRITICAL_RISK),
+                ExpectedAlert(
+                    "ComplianceViolation",
+                    labels=(("rule", "CON_002"),),
+                    channels=frozenset({COMPLIANCE_EMAIL}),
+                ),
                 ExpectedAlert("DailyLossLimitBreached", channels=_CRITICAL_RISK),
             ),
         ),
@@ -187,16 +220,19 @@ SCENARIOS: dict[str, Scenario] = {
                 Incident(_minutes(60), "the desk unwinds the order", _unwind_fat_finger),
             ),
             (
-                ExpectedAlert(
-                    "ComplianceViolation",
-                    labels=(("rule", "RISK_001"),),
-                    channels=frozenset({COMPLIANCE_EMAIL}),
+                *(
+                    ExpectedAlert(
+                        "ComplianceViolation",
+                        labels=(("rule", rule),),
+                        channels=frozenset({COMPLIANCE_EMAIL}),
+                    )
+                    # Too big a position, too big a share of the book and of its sector,
+                    # and more tail risk than the VaR limit allows.
+                    for rule in ("RISK_001", "RISK_002", "CON_001", "CON_002")
                 ),
-                ExpectedAlert(
-                    "ComplianceViolation",
-                    labels=(("rule", "CON_001"),),
-                    channels=frozenset({COMPLIANCE_EMAIL}),
-                ),
+                ExpectedAlert("VaRLimitBreached", channels=_CRITICAL_RISK),
+                ExpectedAlert("ExpectedShortfallLimitBreached", channels=_CRITICAL_RISK),
+                ExpectedAlert("FactorCrowdingRising", channels=frozenset({RISK_SLACK})),
             ),
             portfolios=("alpha",),
         ),
@@ -214,9 +250,9 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "feed_outage",
             "Market-data outage",
-            "The market-data feed goes silent for an hour; figures freeze, not lie.",
-            _minutes(100),
-            (Incident(_minutes(10), "market-data feed goes silent for 60 minutes", _feed_outage),),
+            "The market-data feed goes silent for two hours; figures freeze, not lie.",
+            _minutes(160),
+            (Incident(_minutes(10), "market-data feed goes silent for 2 hours", _feed_outage),),
             (
                 ExpectedAlert(
                     "MarketDataStale",

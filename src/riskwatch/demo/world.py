@@ -81,14 +81,16 @@ class World:
         self.clock = SimClock(start, speed)
         self.calendar = MarketCalendar(settings.agent.calendar)
         self.market = SyntheticMarket(settings.trading.seed, clock=self.clock.now)
+        base = list(settings.trading.portfolios)
         portfolios = [
-            p.model_copy(update={"name": f"{config.portfolio_prefix}{p.name}"})
-            for p in settings.trading.portfolios
+            p.model_copy(update={"name": f"{config.portfolio_prefix}{p.name}"}) for p in base
         ]
         trading = settings.trading.model_copy(update={"portfolios": tuple(portfolios)})
         self.brokers = {
-            p.name: SyntheticBroker(self.market, p.name, p.initial_value_usd, p.positions)
-            for p in portfolios
+            p.name: SyntheticBroker(
+                self.market, p.name, p.initial_value_usd, p.positions, book_seed=b.name
+            )
+            for p, b in zip(portfolios, base, strict=True)
         }
         self.books = [
             Book(p.name, self.brokers[p.name], MomentumModel(p.model)) for p in portfolios
