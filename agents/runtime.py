@@ -76,6 +76,10 @@ class AgentRuntime:
         self.min_push_interval_seconds = min_push_interval_seconds
         self._last_push = float("-inf")
         self._aborted = False
+        self._failing: set[str] = set()
+        # Held for each cycle: whoever changes what the tasks read (the demo's incidents)
+        # takes it, so a cycle never sees half a change.
+        self.cycle_lock = threading.Lock()
         agent = publisher.agent
         self._last_success = publisher.gauge("agent_last_success_timestamp_seconds")
         self._duration = publisher.gauge("agent_task_duration_seconds")
@@ -100,9 +104,14 @@ class AgentRuntime:
                 self._failures.labels(agent, task.name).inc()
                 span.record_exception(exc)
                 span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
-                log.exception(
-                    "task failed", extra={"agent": agent, "task": task.name, "error": str(exc)}
-                )
+                details = {"agent": agent, "task": task.name, "error": str(exc)}
+                # The traceback once per streak of failures: a feed that is down for an
+                # hour must not write a traceback every 15 seconds.
+                if task.name in self._failing:
+                    log.warning("task still failing", extra=details)
+                else:
+                    log.exception("task failed", extra=details)
+                self._failing.add(task.name)
                 return False
             finally:
                 elapsed = time.perf_counter() - started
@@ -111,6 +120,9 @@ class AgentRuntime:
             # Wall-clock time even when `clock` is simulated (the demo): Prometheus
             # compares it with its own time() for AgentDown.
             self._last_success.labels(agent, task.name).set(time.time())
+            if task.name in self._failing:
+                self._failing.discard(task.name)
+                log.info("task recovered", extra={"agent": agent, "task": task.name})
             return True
 
     def cycle(self, *, force: bool = False) -> tuple[int, int]:
@@ -146,7 +158,10 @@ class AgentRuntime:
         self._install_signal_handlers()
         log.info("agent started", extra={"agent": self.publisher.agent, "kind": self.kind})
         while not self.stop_event.is_set():
-            ran, _ = self.cycle()
+            with self.cycle_lock:
+                ran, _ = self.cycle()
+            if self.stop_event.is_set():
+                break
             due = time.monotonic() - self._last_push >= self.min_push_interval_seconds
             if ran and self.publisher.pushgateway_url and due:
                 self._last_push = time.monotonic()

@@ -31,7 +31,7 @@ from riskwatch.stack.runner import Stack
 # Prometheus needs a scrape (5 s) and an evaluation (5 s), Alertmanager its group_wait,
 # before a breach is a notification: after a scenario's last minute, alerts may still
 # be on their way for this long (real seconds).
-DELIVERY_GRACE_SECONDS = 45.0
+DELIVERY_GRACE_SECONDS = 90.0
 
 
 @dataclass(frozen=True)

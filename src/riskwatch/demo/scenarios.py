@@ -90,7 +90,7 @@ def _momentum_names(world: World, sectors: tuple[str, ...]) -> list[str]:
     others = [1 + factors.index(f) for f in STYLES if f != "momentum"]
 
     def purity(i: Instrument) -> float:
-        return i.loadings[momentum] - 0.5 * sum(abs(i.loadings[k]) for k in others)
+        return float(i.loadings[momentum] - 0.5 * sum(abs(i.loadings[k]) for k in others))
 
     stocks = [i for i in world.market.instruments.values() if i.sector in sectors]
     return [i.symbol for i in sorted(stocks, key=purity, reverse=True)[:CROWDED_NAMES]]
@@ -152,7 +152,7 @@ def _regime_flip(world: World) -> None:
 
 def _feed_outage(world: World) -> None:
     now = world.clock.now()
-    world.market.outage(now, now + _minutes(120))
+    world.market.outage(now, now + _minutes(180))
 
 
 def _crash(world: World) -> None:
@@ -250,9 +250,9 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "feed_outage",
             "Market-data outage",
-            "The market-data feed goes silent for two hours; figures freeze, not lie.",
-            _minutes(160),
-            (Incident(_minutes(10), "market-data feed goes silent for 2 hours", _feed_outage),),
+            "The market-data feed goes silent for three hours; figures freeze, not lie.",
+            _minutes(200),
+            (Incident(_minutes(10), "market-data feed goes silent for 3 hours", _feed_outage),),
             (
                 ExpectedAlert(
                     "MarketDataStale",

@@ -135,13 +135,16 @@ class World:
             self._thread.join(timeout=15)
 
     def crash(self) -> None:
-        """The agent dies: no final push, no goodbye; its last values stay behind."""
+        """The agent dies: no further push, no goodbye; its last values stay behind.
+
+        Safe inside `do`: it only flags the runtime, whose thread ends after its cycle.
+        """
         self.runtime.abort()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
 
     def at(self, offset: timedelta) -> datetime:
         return self.clock.start + offset
 
     def do(self, action: Callable[[World], None]) -> None:
-        action(self)
+        """Apply an incident between two agent cycles, never in the middle of one."""
+        with self.runtime.cycle_lock:
+            action(self)
