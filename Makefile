@@ -7,6 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RW := $(BIN)/riskwatch
 STATE ?= .state
+DAYS ?= 30
 
 .PHONY: setup demo up status down test lint typecheck unit clean
 
@@ -16,13 +17,22 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-## setup: the virtualenv and the Debian packages of the stack
+## setup: the virtualenv, the Debian packages of the stack, and Chromium (the report's
+## screenshot test) when we may install it
 setup: $(BIN)/.installed
 	$(RW) stack install
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	fi
 
-## demo: set up and start the whole pipeline on loopback, then print its URLs
+## demo: set up, start the whole pipeline on loopback, backfill a month of history,
+## play the CRO tour of incidents, and write the day's executive report
 demo: setup
 	$(RW) stack up --state-dir $(STATE)
+	RISKWATCH_STATE_DIR=$(STATE) $(RW) demo --mode historical --days $(DAYS)
+	RISKWATCH_STATE_DIR=$(STATE) $(RW) demo --until-done
+	RISKWATCH_STATE_DIR=$(STATE) $(RW) report --out $(STATE)/reports
+	@echo "The stack keeps running: riskwatch stack status | make down"
 
 up: demo
 

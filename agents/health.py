@@ -63,10 +63,17 @@ class HealthAgent:
 
     def tasks(self) -> list[Task]:
         schedules = self.settings.agent.tasks
-        return [
+        tasks = [
             Task("health", self.health_task, schedules["health"]),
             Task("heartbeat", lambda _ctx: None, schedules["heartbeat"]),
         ]
+        if self.settings.report.enabled:
+            from riskwatch.report.schedule import report_task
+
+            daily = report_task(self.settings)
+            daily.once = False  # emailing the CRO is not part of a health check
+            tasks.append(daily)
+        return tasks
 
     # ------------------------------------------------------------------ checks
     def _timed(self, component: str, check: Callable[[], str]) -> CheckResult:

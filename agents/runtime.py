@@ -43,6 +43,9 @@ class Task:
     run: Callable[[TaskContext], None]
     schedule: TaskSchedule
     next_due: float = field(default=0.0)
+    once: bool = True
+    """Whether `--once` runs it: not for tasks with effects beyond metrics (the emailed
+    daily report), which a health check from cron must not trigger."""
 
     def runs_in(self, phase: MarketPhase) -> bool:
         return phase.value in self.schedule.phases
@@ -130,7 +133,9 @@ class AgentRuntime:
         wall = self.clock()
         now = datetime.fromtimestamp(wall, UTC)
         phase = self.calendar.phase_at(now)
-        due = [t for t in self.tasks if force or (t.next_due <= wall and t.runs_in(phase))]
+        due = [
+            t for t in self.tasks if (t.once if force else t.next_due <= wall and t.runs_in(phase))
+        ]
         if not due:
             return 0, 0
         failed = 0

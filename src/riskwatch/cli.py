@@ -53,6 +53,7 @@ class _LazyGroup(click.Group):
         "alerts": "riskwatch.alerting.cli:alerts",
         "demo": "riskwatch.demo.cli:demo",
         "dashboards": "riskwatch.dashboards.cli:dashboards",
+        "report": "riskwatch.report.cli:report",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
