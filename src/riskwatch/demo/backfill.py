@@ -25,7 +25,8 @@ How the history is made, and where it departs from a live agent:
 - VaR and ES by method, the performance figures, crowding and compliance are
   recomputed once per exchange day at its first recorded instant (04:00), from the
   trailing daily history up to the previous day, and held until the next.
-- The model is the live ``MomentumModel``, fed the book's prices once a minute.
+- The model is the live ``MomentumModel``, fed the book's prices once a minute; its
+  confidence, accuracy and reward are read every five minutes.
 - Operational series (agent heartbeats, task timings, push and market-data health)
   are not generated: their history would be invented, not derived.
 
@@ -36,8 +37,9 @@ Three rules keep live data intact (each was checked against Prometheus 2.42):
   minimum valid time when it restarts, so a block overlapping the head makes it drop
   every in-memory (not yet persisted) sample older than that block's end.
 - Where this agent already has samples (live, or from an earlier backfill), nothing
-  is written within five minutes of them; likewise for the recording rules' series.
-  Two writers of one series would interleave their samples.
+  is written within ten minutes of them; likewise for the recording rules' series.
+  Two writers of one series would interleave their samples. A rerun therefore only
+  fills the gaps, e.g. the time since the previous backfill.
 - Blocks are built in a staging folder inside the data directory (on the same file
   system, and not named like a block, so Prometheus ignores it) and renamed into
   place only when every one is complete.
@@ -48,10 +50,10 @@ clean_tombstones do not re-read the folder unless a block had tombstones). So
 `backfill` waits, polling a query for samples only the new blocks hold, before it
 returns: up to a minute.
 
-A sample repeating the previous one is not written unless a minute has passed since
-the last written one: any query sees the same values (Prometheus looks back five
-minutes for the latest sample), and a month of synthetic prices, which move once a
-minute, is then about four times smaller at the 15-second default.
+A sample repeating the previous one is not written unless four minutes have passed
+since the last written one: every query sees the same values (Prometheus looks back
+five minutes for the latest sample), and a month of synthetic prices, which move once
+a minute and rest outside trading hours, is ten times smaller at the 15 s default.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ MINUTES_PER_DAY = 24 * 60
 LOOKBACK_SECONDS = 300
 """Prometheus's default lookback delta: how far a query looks back for a sample."""
 MAX_RESOLUTION_SECONDS = 60
+PRESENCE_STEP_SECONDS = 60
 HEARTBEAT_SECONDS = 240
 """A repeated value is still written every 4 minutes: with at most a minute's
 resolution, written samples are always less than the 5-minute lookback apart."""
@@ -146,7 +149,8 @@ class BackfillResult:
     generate_seconds: float
     """Computing the series and writing the OpenMetrics text."""
     promtool_seconds: float
-    """promtool's wall time beyond the writing it overlaps with."""
+    """promtool's wall time, summed over its runs (one per block, as many at once as
+    there are CPUs, beside the writing of the next block's text)."""
     load_seconds: float
     """Waiting for Prometheus to load the new blocks."""
 
@@ -208,12 +212,12 @@ def backfill(
     rules = history.recording_rules(RECORDING_RULES)
     families = history.families() + rules
     agent_labels = {"job": PUSH_JOB, "agent": agent_id}
-    covered = {
-        "agent": api.covered_buckets(_labels(agent_labels), start, stop),
-        "rules": api.covered_buckets(_name_selector(f.name for f in rules), start, stop),
+    present = {
+        "agent": api.presence(_labels(agent_labels), start, stop),
+        "rules": api.presence(_name_selector(f.name for f in rules), start, stop),
     }
     writer = _Writer(
-        history.timeline, families, covered, agent_labels, _block_seconds(retention_days)
+        history.timeline, families, present, agent_labels, _block_seconds(retention_days)
     )
     if writer.samples == 0:
         raise BackfillError(
@@ -338,28 +342,29 @@ class _Api(Prometheus):
             return asked
         return min(asked, datetime.fromtimestamp(head_min / 1000, UTC))
 
-    def covered_buckets(self, selector: str, start: datetime, end: datetime) -> set[int]:
-        """End times (unix seconds) of the 5-minute buckets (t - 300, t] holding samples.
+    def presence(self, selector: str, start: datetime, end: datetime) -> IntArray:
+        """Instants, a minute apart over [start - 10 min, end + 10 min], at which
+        `selector` has a sample in Prometheus's lookback (the 5 minutes before).
 
-        count_over_time sees every sample (unlike an instant selector, it is not cut
-        short by a staleness marker), and a step equal to its window tiles the span.
-        """
-        first = (int(start.timestamp()) // LOOKBACK_SECONDS) * LOOKBACK_SECONDS
-        last = (int(end.timestamp()) // LOOKBACK_SECONDS + 1) * LOOKBACK_SECONDS
-        expr = f"count(count_over_time({selector}[{LOOKBACK_SECONDS}s]))"
-        covered: set[int] = set()
-        chunk = 10_000 * LOOKBACK_SECONDS  # Prometheus answers at most 11,000 points
+        An instant selector, because range functions drop metric names and then
+        refuse two series of one agent with equal labels; a series cut short by a
+        staleness marker within a minute of its last sample is the one blind spot,
+        which the margins of `_near` cover."""
+        first = int(start.timestamp()) // PRESENCE_STEP_SECONDS * PRESENCE_STEP_SECONDS - 600
+        last = int(end.timestamp()) + 600
+        found: list[int] = []
+        chunk = 10_000 * PRESENCE_STEP_SECONDS  # Prometheus answers at most 11,000 points
         for lo in range(first, last + 1, chunk):
-            hi = min(last, lo + chunk - LOOKBACK_SECONDS)
-            for series in self._range(expr, lo, hi):
+            hi = min(last, lo + chunk - PRESENCE_STEP_SECONDS)
+            for series in self._range(f"count({selector})", lo, hi):
                 values = series["values"]
                 assert isinstance(values, list)
-                covered.update(int(float(t)) for t, _ in values)
-        return covered
+                found.extend(int(float(at)) for at, _ in values)
+        return np.array(sorted(found), dtype=np.int64)
 
     def _range(self, expr: str, start: int, end: int) -> list[dict[str, object]]:
         try:
-            return self.range(expr, start, end, LOOKBACK_SECONDS)
+            return self.range(expr, start, end, PRESENCE_STEP_SECONDS)
         except PrometheusError as exc:
             raise BackfillError(f"{exc} (is the stack up? `riskwatch stack up`)") from None
 
@@ -372,9 +377,7 @@ class _Api(Prometheus):
         pending = list(probes)
         while pending:
             at, selector = pending[0]
-            found = self._data(
-                "/api/v1/query", {"query": f"count(count_over_time({selector}[1s]))", "time": at}
-            )
+            found = self._data("/api/v1/query", {"query": f"count({selector})", "time": at})
             assert isinstance(found, dict)
             if found.get("result"):
                 pending.pop(0)
@@ -1034,7 +1037,7 @@ class _Writer:
         self,
         timeline: _Timeline,
         families: Sequence[_Family],
-        covered: Mapping[str, set[int]],
+        present: Mapping[str, IntArray],
         agent_labels: Mapping[str, str],
         window_seconds: int,
     ) -> None:
@@ -1044,12 +1047,11 @@ class _Writer:
         self.windows = [int(w) for w in np.unique(window)]
         self.bounds = np.searchsorted(window, [*self.windows, self.windows[-1] + 1])
         self._stamps = [f" {t}\n" for t in self.times.tolist()]
-        buckets = -(-self.times // LOOKBACK_SECONDS) * LOOKBACK_SECONDS  # bucket (t-300, t]
         heartbeat = self.times // HEARTBEAT_SECONDS
         self.kept: list[_Kept] = []
         first_last: dict[str, tuple[int, int]] = {}
         for family in families:
-            taken = _near(buckets, covered.get(family.group, set()))
+            taken = _near(self.times, present.get(family.group, np.empty(0, dtype=np.int64)))
             fixed = agent_labels if family.group == "agent" else {}
             for series in family.series:
                 values = series.values[timeline.first :]
@@ -1108,19 +1110,17 @@ class _Writer:
         return written
 
 
-def _near(buckets: IntArray, covered: set[int]) -> BoolArray:
-    """Instants whose 5-minute bucket, or a neighbouring one, already holds samples.
+def _near(times: IntArray, present: IntArray) -> BoolArray:
+    """Instants within 10 minutes of an instant at which data is present.
 
-    The neighbours keep a margin: a live series stopped by a staleness marker can have
-    its last samples in a bucket that count_over_time still counts, but to be sure."""
-    if not covered:
-        return np.zeros(buckets.shape, dtype=np.bool_)
-    known = np.fromiter(covered, dtype=np.int64)
-    return (
-        np.isin(buckets, known)
-        | np.isin(buckets - LOOKBACK_SECONDS, known)
-        | np.isin(buckets + LOOKBACK_SECONDS, known)
-    )
+    Data seen at t lies in (t - 5 min, t]; the 5-minute margin beyond that keeps any
+    written sample out of the lookback of every existing one, so the two never mix."""
+    if present.size == 0:
+        return np.zeros(times.shape, dtype=np.bool_)
+    margin = 2 * LOOKBACK_SECONDS
+    nxt = np.searchsorted(present, times - margin, side="right")
+    candidate = present[np.minimum(nxt, present.size - 1)]
+    return (nxt < present.size) & (candidate < times + margin)
 
 
 def _labels(labels: Mapping[str, str]) -> str:
