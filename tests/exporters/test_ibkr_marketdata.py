@@ -37,6 +37,14 @@ def tws() -> Iterator[FakeTws]:
         yield gateway
 
 
+def _try_start(tws: FakeTws) -> bool:
+    try:
+        tws.start()
+    except OSError:
+        return False
+    return True
+
+
 def ibkr_source(port: int) -> IbkrSource:
     return IbkrSource(
         IbkrConfig(
@@ -74,7 +82,9 @@ def test_ibkr_exporter_reports_connection_errors_farms_and_account_age(tws: Fake
         assert v("ibkr_scrape_success") == 0, "a failing gateway fails the scrape"
         assert v("ibkr_connected") == 0, "and the exporter still says why"
 
-        tws.start()  # back after the reset: the source reconnects by itself
+        # Back after the reset. The port may be briefly held by the source's own
+        # reconnect attempt (a socket bound to it while it dials), so retry the bind.
+        wait_for(lambda: _try_start(tws), "the gateway's port to be free again", timeout=15)
         wait_for(lambda: source.connected, "the reconnect", timeout=15)
         v = registry_of(ibkr.make_collector(source, 3.0)).get_sample_value
         assert v("ibkr_scrape_success") == 1 and v("ibkr_connected") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -250,7 +251,8 @@ def test_a_cleared_breach_is_the_worst_of_the_day_not_the_close(
     day = datetime.now(NEW_YORK).date().isoformat()
     text = (tmp_path / day / "report.txt").read_text()
     # rpt-beta's worst drawdown today is still the 12% breach...
-    assert "Drawdown  12.00%" in text
+    # (The breaches table's columns widen with whatever else breached in this session.)
+    assert re.search(r"rpt-beta\s+Drawdown\s+12\.00%", text), text
     # ...but its drawdown now is the trading agent's own, not the cleared 12%.
     page = (tmp_path / day / "report.html").read_text()
     assert "now 12.00%" not in page and "now 0.00%" in page
