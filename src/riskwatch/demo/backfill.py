@@ -610,7 +610,7 @@ class _History:
         """Minute prices of every held symbol on every day, and each day's fills.
 
         SyntheticMarket.price_at is one minute of one symbol: a month of the demo book
-        is ~1.7 million calls. Its per-day minute path (`_intraday`, the numbers
+        is ~2 million calls. Its per-day minute path (`_intraday`, the numbers
         price_at reads) gives a whole day at once; the tests check the two agree.
         """
         tl = self.timeline
