@@ -389,14 +389,12 @@ METRICS: tuple[MetricSpec, ...] = (
         "count",
         ("portfolio", "symbol"),
         "Broker quantity minus internal quantity per symbol; only non-zero breaks are exported.",
-        raw_only=True,
     ),
     _gauge(
         "tradestore_reconciliation_breaks",
         "count",
         ("portfolio",),
         "Symbols whose broker and internal quantities differ.",
-        raw_only=True,
     ),
     _gauge(
         "ibkr_connected",

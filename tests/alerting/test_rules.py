@@ -32,6 +32,8 @@ ISSUE_ALERTS = {
     "PushgatewayDown",
     "AlertmanagerNotificationsFailing",
     "Watchdog",
+    # Issue #8: the trade store's reconciliation.
+    "PositionReconciliationBreak",
 }
 
 

@@ -142,6 +142,7 @@ class Ops(_Strict):
     task_failure_ratio: Ratio
     task_failure_min_runs: int = Field(ge=1)
     notification_failure_window: Duration
+    reconciliation_max_breaks: int = Field(ge=0)
     agent_job: str = Field(pattern=r'^[a-z_]+="[^"]+"$')
     pushgateway_job: str = Field(pattern=r'^[a-z_]+="[^"]+"$')
     alertmanager_job: str = Field(pattern=r'^[a-z_]+="[^"]+"$')

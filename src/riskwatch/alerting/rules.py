@@ -440,6 +440,31 @@ def _market_data(limits: Limits) -> Iterator[AlertRule]:
     )
 
 
+def _reconciliation(limits: Limits) -> Iterator[AlertRule]:
+    allowed = limits.ops.reconciliation_max_breaks
+    yield AlertRule(
+        name="PositionReconciliationBreak",
+        file="ops",
+        group="riskwatch-reconciliation",
+        expr=f"max by (portfolio) (tradestore_reconciliation_breaks) > {allowed}",
+        severity="critical",
+        team="ops",
+        summary="Broker and internal positions disagree.",
+        description=(
+            "Portfolio {{ $labels.portfolio }} has {{ $value }} symbol(s) whose broker "
+            "quantity has differed from our own book for "
+            + _for_text(limits, "PositionReconciliationBreak")
+            + f" ({allowed} allowed): "
+            "{{ range $i, $e := printf `tradestore_reconciliation_difference{portfolio=%q}` "
+            "$labels.portfolio | query | sortByLabel \"symbol\" }}{{ if $i }}, {{ end }}"
+            "{{ $e.Labels.symbol }} {{ $e.Value }}{{ end }} (broker minus internal). "
+            "Risk figures are computed on a book that may be wrong."
+        ),
+        value="{{ $value }}",
+        limit=str(allowed),
+    )
+
+
 def _agents(limits: Limits) -> Iterator[AlertRule]:
     ops = limits.ops
     push = selector("push_time_seconds", ops.agent_job)
@@ -571,6 +596,7 @@ _BUILDERS: tuple[Callable[[Limits], Iterator[AlertRule]], ...] = (
     _model,
     _compliance,
     _market_data,
+    _reconciliation,
     _agents,
     _alerting_path,
 )
