@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -156,6 +157,9 @@ def demo(
     except ConfigError as exc:
         fail(str(exc), 2)
     logs.configure("WARNING")  # the narration speaks; logs only for trouble
+    # The worlds' agents fail on purpose (a feed outage) many times a second at demo
+    # speed; the narration reports what that causes, so their own logs stay quiet.
+    logging.getLogger("riskwatch.agents").setLevel(logging.CRITICAL)
     runner_ref: list[DemoRunner] = []
     status = DemoRunner(settings, 1.0).stack.status()
     if not status["healthy"]:
