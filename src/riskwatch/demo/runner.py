@@ -91,28 +91,35 @@ class Outbox:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _emails(self) -> list[Message]:
+    def _emails(self, since: float) -> list[Message]:
+        # Outbox files are named <time_ns>-<seq>: older ones belong to earlier runs.
         return [
             email.message_from_bytes(p.read_bytes())
             for p in sorted((self.root / "email").glob("*.eml"))
+            if int(p.name.split("-", 1)[0]) / 1e9 >= since
         ]
 
-    def channels(self, alertname: str, needle: str) -> frozenset[str]:
+    def channels(self, alertname: str, needle: str, since: float, also: str = "") -> frozenset[str]:
+        """Channels that carried a notification about `alertname` and `needle` (and
+        `also`, e.g. a rule id) written at or after `since` (epoch seconds)."""
         found = set()
-        for msg in self._emails():
+        for msg in self._emails(since):
             body = str(msg["Subject"])
             for part in msg.walk():
                 if part.get_content_type() == "text/plain":
                     payload = part.get_payload(decode=True)
                     if isinstance(payload, bytes):
                         body += payload.decode(errors="replace")
-            if alertname in body and needle in body:
+            if alertname in body and needle in body and also in body:
                 found.add(f"email:{msg['To']}")
         for path in sorted((self.root / "slack").glob("*.json")):
-            message = json.loads(path.read_text())["message"]
+            record = json.loads(path.read_text())
+            if record["received_at"] < since:
+                continue
+            message = record["message"]
             for attachment in message.get("attachments", []):
                 text = attachment.get("title", "") + attachment.get("text", "")
-                if alertname in text and needle in text:
+                if alertname in text and needle in text and also in text:
                     found.add(f"slack:{message.get('channel')}")
         return frozenset(found)
 
@@ -274,7 +281,12 @@ class DemoRunner:
                 e for e, w in self._expected_instances(run) if e.matches(labels) and w == where
             ]
             name = f"{alert['alertname']}" + (f" rule={labels['rule']}" if "rule" in labels else "")
-            channels = self.outbox.channels(alert["alertname"], where)
+            channels = self.outbox.channels(
+                alert["alertname"],
+                where,
+                run.started_real.timestamp() - 1,
+                also=labels.get("rule", ""),
+            )
             run.observed.append(
                 Observed(
                     alert["alertname"],
