@@ -134,6 +134,10 @@ class BackfillError(RuntimeError):
     """The backfill could not be done; the message says why and what to do."""
 
 
+class NothingToBackfill(BackfillError):  # noqa: N818 - an outcome, not a fault
+    """The range asked for is already in Prometheus: a rerun has nothing to add."""
+
+
 @dataclass(frozen=True)
 class BackfillResult:
     """What a backfill wrote, over which span, and where the time went."""
@@ -203,7 +207,7 @@ def backfill(
     start = asked_end - timedelta(days=days)
     stop = api.safe_end(asked_end)
     if stop <= start:
-        raise BackfillError(
+        raise NothingToBackfill(
             f"nothing to backfill: Prometheus already holds in memory everything since "
             f"{stop:%Y-%m-%d %H:%M} UTC, before the {days}-day span asked for began"
         )
@@ -220,7 +224,7 @@ def backfill(
         history.timeline, families, present, agent_labels, _block_seconds(retention_days)
     )
     if writer.samples == 0:
-        raise BackfillError(
+        raise NothingToBackfill(
             f"nothing to backfill: agent {agent_id!r} already has samples all over "
             f"{start:%Y-%m-%d %H:%M} to {stop:%Y-%m-%d %H:%M} UTC"
         )

@@ -93,18 +93,25 @@ def _summary(console: Console, runs: Sequence[ScenarioRun]) -> None:
 def _backfill(settings: Settings, console: Console, days: int) -> None:
     from rich.progress import Progress
 
-    from riskwatch.demo.backfill import backfill
+    from riskwatch.cli import fail
+    from riskwatch.demo.backfill import BackfillError, NothingToBackfill, backfill
 
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"backfilling {days} days of history", total=1.0)
-        # History ends a quarter of an hour ago: the rules then see no backfilled sample
-        # in their 5-minute lookback, so history alone never fires a live alert.
-        result = backfill(
-            settings,
-            days,
-            end=datetime.now(UTC) - timedelta(minutes=15),
-            progress=lambda stage, done: bar.update(task, completed=done, description=stage),
-        )
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(f"backfilling {days} days of history", total=1.0)
+            # History ends a quarter of an hour ago: the rules then see no backfilled
+            # sample in their 5-minute lookback, so history alone never fires an alert.
+            result = backfill(
+                settings,
+                days,
+                end=datetime.now(UTC) - timedelta(minutes=15),
+                progress=lambda stage, done: bar.update(task, completed=done, description=stage),
+            )
+    except NothingToBackfill as exc:  # a second `make demo`: the month is already there
+        console.print(f"history already in Prometheus ({exc})")
+        return
+    except (BackfillError, ValueError) as exc:
+        fail(str(exc))
     console.print(
         f"backfilled {days} days: {result.samples:,} samples in {result.series} series "
         f"({result.seconds:.1f} s)"
