@@ -155,10 +155,18 @@ class DemoRunner:
         names: Sequence[str],
         *,
         prefix: Callable[[str], str] = lambda name: "",
-        agent_id: Callable[[str], str] = lambda name: f"demo-{name}",
+        agent_id: Callable[[str], str] | None = None,
         stop: Callable[[], bool] = lambda: False,
     ) -> list[ScenarioRun]:
         """Play the named scenarios at once, each on its own world; returns their runs."""
+        if agent_id is None:
+            # A fresh agent id per run: Alertmanager does not notify again about an alert
+            # whose labels it notified minutes ago, so a replay must not reuse them.
+            stamp = datetime.now(UTC).strftime("%H%M%S")
+
+            def agent_id(name: str) -> str:
+                return f"demo-{name}-{stamp}"
+
         unknown = [n for n in names if n not in SCENARIOS]
         if unknown:
             raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
