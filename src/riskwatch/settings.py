@@ -386,6 +386,13 @@ class Settings(BaseSettings):
         None, description="A file holding the receiver token (docker secrets); read at start."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    grafana_url: str | None = Field(
+        None, description="Grafana that `riskwatch dashboards push` uploads to."
+    )
+    grafana_token: SecretStr | None = Field(
+        None, description="Grafana service-account token for `dashboards push`; never defaulted."
+    )
+    grafana_folder: str = Field("riskwatch", description="Grafana folder the dashboards go in.")
     stack: StackSettings = StackSettings()
     receiver: ReceiverSettings = ReceiverSettings()
     notifications: NotificationSettings = NotificationSettings()

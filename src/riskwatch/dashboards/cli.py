@@ -7,7 +7,6 @@ with environment fallbacks; nothing secret has a default.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NoReturn
 
@@ -81,13 +80,14 @@ def check_cmd(ctx: click.Context) -> None:
     click.echo(f"{len(boards)} dashboards up to date; panels, rules and catalog agree")
 
 
-def _read_token(token_file: Path | None) -> str:
+def _read_token(token_file: Path | None, settings: Settings) -> str:
     if token_file is not None:
         try:
             return token_file.read_text().strip()
         except OSError as exc:
             _fail(f"cannot read the token file {token_file}: {exc.strerror}", 2)
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    secret = settings.grafana_token
+    token = secret.get_secret_value().strip() if secret is not None else ""
     if not token:
         _fail(f"no Grafana token: pass --token-file or set {TOKEN_ENV}", 2)
     return token
@@ -96,9 +96,8 @@ def _read_token(token_file: Path | None) -> str:
 @dashboards.command("push")
 @click.option(
     "--grafana-url",
-    envvar=URL_ENV,
     default=None,
-    help=f"Grafana's base URL, e.g. https://grafana.example.com (or ${URL_ENV}).",
+    help=f"Grafana's base URL, e.g. https://grafana.example.com (default: ${URL_ENV}).",
 )
 @click.option(
     "--token-file",
@@ -106,19 +105,22 @@ def _read_token(token_file: Path | None) -> str:
     default=None,
     help=f"File holding a Grafana service-account token (default: ${TOKEN_ENV}).",
 )
-@click.option("--folder", default="riskwatch", show_default=True, help="Grafana folder title.")
+@click.option("--folder", default=None, help="Grafana folder title (default: grafana_folder).")
 @click.pass_context
 def push_cmd(
-    ctx: click.Context, grafana_url: str | None, token_file: Path | None, folder: str
+    ctx: click.Context, grafana_url: str | None, token_file: Path | None, folder: str | None
 ) -> None:
     """Upload the committed dashboards to Grafana, overwriting them by uid."""
     from riskwatch.dashboards import build
     from riskwatch.dashboards.push import PushError, push
 
+    settings = _settings(ctx)
+    grafana_url = grafana_url or settings.grafana_url
     if not grafana_url:
         _fail(f"no Grafana URL: pass --grafana-url or set {URL_ENV}", 2)
-    token = _read_token(token_file)
-    project_dir = _settings(ctx).project_dir
+    token = _read_token(token_file, settings)
+    folder = folder or settings.grafana_folder
+    project_dir = settings.project_dir
     try:
         boards = build.load_committed(project_dir)
     except (OSError, ValueError) as exc:
