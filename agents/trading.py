@@ -133,11 +133,7 @@ class TradingAgent:
             try:
                 prices[symbol] = validate_price(symbol, tick.price)
             except RejectedTick as rejected:
-                self._rejected.labels(source, rejected.reason).inc()
-                log.warning(
-                    "tick rejected",
-                    extra={"source": source, "symbol": symbol, "reason": rejected.reason},
-                )
+                self._count_rejection("tick", source, rejected)
                 continue
             accepted_any = True
         if accepted_any:
@@ -150,6 +146,13 @@ class TradingAgent:
             )
         return prices
 
+    def _count_rejection(self, what: str, source: str, rejected: RejectedTick) -> None:
+        self._rejected.labels(source, rejected.reason).inc()
+        log.warning(
+            f"{what} rejected",
+            extra={"source": source, "symbol": rejected.symbol, "reason": rejected.reason},
+        )
+
     def _accepted_executions(self, broker: BrokerSource, since: datetime) -> list[Execution]:
         """Fills with a usable price; a broken fill is logged and counted, not traded on."""
         accepted = []
@@ -157,11 +160,7 @@ class TradingAgent:
             try:
                 validate_price(ex.symbol, ex.price)
             except RejectedTick as rejected:
-                self._rejected.labels(broker.name, rejected.reason).inc()
-                log.warning(
-                    "execution rejected",
-                    extra={"source": broker.name, "symbol": ex.symbol, "reason": rejected.reason},
-                )
+                self._count_rejection("execution", broker.name, rejected)
                 continue
             accepted.append(ex)
         return accepted

@@ -276,9 +276,9 @@ class Stack:
         ProcessRecord.forget(self.layout.run, name)
         return None
 
-    def _check_database(self) -> None:
+    def _check_database(self, timeout_seconds: int = 5) -> None:
         try:
-            with psycopg.connect(self.database_dsn(), connect_timeout=5) as conn:
+            with psycopg.connect(self.database_dsn(), connect_timeout=timeout_seconds) as conn:
                 conn.execute("SELECT 1")
         except psycopg.Error as exc:
             raise StackError(
@@ -319,11 +319,10 @@ class Stack:
 
     def _database_up(self) -> bool:
         try:
-            with psycopg.connect(self.database_dsn(), connect_timeout=3) as conn:
-                conn.execute("SELECT 1")
-            return True
-        except (psycopg.Error, StackError):
+            self._check_database(timeout_seconds=3)
+        except StackError:
             return False
+        return True
 
     def down(self, report: Callable[[str], None] = lambda _: None) -> None:
         """Stop everything this state folder's `up` started, newest first."""
