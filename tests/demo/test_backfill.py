@@ -23,21 +23,24 @@ from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.publish import Publisher
 from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar, MarketPhase
+from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
 from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.alerting.rules import RECORDING_RULES
+from riskwatch.clock import FixedClock
 from riskwatch.demo import backfill as historical
 from riskwatch.demo.backfill import BackfillResult, backfill, max_days
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
 from tests.conftest import delete_group, prom_query, push_gauges, wait_for
+from tests.support.calendar import SITUATIONS, last_run
 
 AGENT = "backfill-test"
 LIVE_VALUE = 4242.0
 RESOLUTION = 60
 # Operational series the backfill does not invent (see the module docstring).
 NOT_BACKFILLED = ("agent_", "marketdata_", "broker_")
+SITUATION = next(s for s in SITUATIONS if s.name == "monday-after-thanksgiving")
 
 
 # ---------------------------------------------------------------- no stack
@@ -52,7 +55,8 @@ def test_days_resolution_and_end_are_checked_before_anything_runs() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         backfill(settings, 1, end=datetime(2026, 1, 5, 12))
     with pytest.raises(ValueError, match="future"):
-        backfill(settings, 1, end=datetime.now(UTC) + timedelta(hours=1))
+        clock = FixedClock(SITUATIONS[0].at)
+        backfill(settings, 1, end=clock() + timedelta(minutes=1), clock=clock)
 
 
 def test_the_longest_history_is_the_retention() -> None:
@@ -102,14 +106,6 @@ def prom_query_at(url: str, expr: str, at: float) -> list[Any]:
     return result
 
 
-def last_run(calendar: MarketCalendar, when: datetime) -> datetime:
-    """The latest minute at or before `when` at which the agent runs (trading phases)."""
-    minute = when.replace(second=0, microsecond=0)
-    while calendar.phase_at(minute) is MarketPhase.CLOSED:
-        minute -= timedelta(minutes=1)
-    return minute
-
-
 def live_agent_series(settings: Settings) -> set[tuple[str, frozenset[tuple[str, str]]]]:
     """(name, labels) of what the real trading agent publishes after one cycle."""
     calendar = MarketCalendar(settings.agent.calendar)
@@ -139,8 +135,12 @@ def live_agent_series(settings: Settings) -> set[tuple[str, frozenset[tuple[str,
 
 @pytest.fixture(scope="module")
 def backfilled(stack: Stack) -> Iterator[BackfillResult]:
-    """Two days ending an hour ago (so no alert rule, which looks back five minutes,
-    ever sees them), with the same agent pushing live meanwhile."""
+    """Two days ending an hour before the run that found issue #19 (Monday after
+    Thanksgiving: the span starts on a Saturday after a half day after a holiday), with
+    the same agent pushing live meanwhile. The instant is fixed, so the outcome does
+    not depend on when the suite runs; Prometheus keeps blocks by their distance to the
+    newest block, not to the wall clock, so a past span stays loaded. No alert rule,
+    which looks back five minutes, ever sees it."""
     settings, url = stack.settings, stack.settings.url.prometheus
     push_gauges(
         settings.url.pushgateway,
@@ -151,12 +151,14 @@ def backfilled(stack: Stack) -> Iterator[BackfillResult]:
         live = f'trading_portfolio_value_usd{{agent="{AGENT}"}}'
         wait_for(lambda: prom_query(url, f"{live} == {LIVE_VALUE}"), "the live push scraped")
         began = time.monotonic()
+        clock = FixedClock(SITUATION.at)
         result = backfill(
             settings,
             2,
             resolution_seconds=RESOLUTION,
-            end=datetime.now(UTC) - timedelta(hours=1),
+            end=clock() - timedelta(hours=1),
             agent_id=AGENT,
+            clock=clock,
         )
         print(f"backfill: {result} in {time.monotonic() - began:.1f} s")
         # The live series still holds its value and only its value, from the push on.

@@ -86,6 +86,7 @@ from riskwatch.agents.sources.base import Execution
 from riskwatch.agents.sources.synthetic import HISTORY_DAYS, SyntheticBroker, SyntheticMarket
 from riskwatch.agents.trading import ADV_WINDOW, CROWDING_LEVELS, PERFORMANCE_METRICS
 from riskwatch.alerting.rules import RECORDING_RULES, RecordingRule
+from riskwatch.clock import Clock, system_clock
 from riskwatch.dashboards.queries import Prometheus, PrometheusError
 from riskwatch.settings import PortfolioSettings, Settings
 from riskwatch.stack.runner import Stack
@@ -169,6 +170,7 @@ def backfill(
     agent_id: str = "demo-trading",
     prometheus_url: str | None = None,
     progress: Progress | None = None,
+    clock: Clock = system_clock,
 ) -> BackfillResult:
     """Backfill `days` days of the trading agent's history into the stack's Prometheus.
 
@@ -185,6 +187,8 @@ def backfill(
         progress: called as ``progress(stage, fraction)`` with the stage being worked
             on ("prices", "figures", "blocks", "loading") and the fraction of the whole
             backfill done so far, 0 to 1 and never decreasing.
+        clock: what "now" is: the default end, the check that `end` is past, and the
+            instant the brokers' book is built at (as a live agent starting then).
 
     Raises:
         ValueError: `days`, `resolution_seconds` or `end` out of range.
@@ -193,8 +197,9 @@ def backfill(
     """
     began = time.monotonic()
     report = _Reporter(progress)
-    retention_days = _check_arguments(settings, days, resolution_seconds, end)
-    asked_end = end if end is not None else datetime.now(UTC) - DEFAULT_END_MARGIN
+    now = clock()
+    retention_days = _check_arguments(settings, days, resolution_seconds, end, now)
+    asked_end = end if end is not None else now - DEFAULT_END_MARGIN
     tsdb = Stack(settings).layout.root / "prometheus"
     promtool = shutil.which(settings.stack.promtool_bin)
     if promtool is None:
@@ -212,7 +217,7 @@ def backfill(
             f"{stop:%Y-%m-%d %H:%M} UTC, before the {days}-day span asked for began"
         )
     report("prices", 0.0)
-    history = _History.generate(settings, start, stop, resolution_seconds, report)
+    history = History.generate(settings, start, stop, resolution_seconds, report, clock)
     rules = history.recording_rules(RECORDING_RULES)
     families = history.families() + rules
     agent_labels = {"job": PUSH_JOB, "agent": agent_id}
@@ -246,13 +251,31 @@ def backfill(
     )
 
 
+def history(
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    *,
+    resolution_seconds: int = 15,
+    clock: Clock = system_clock,
+) -> History:
+    """The series a backfill of [start, end) computes, without writing them anywhere.
+
+    No Prometheus is needed: this is what `backfill` writes before thinning repeats,
+    for checking the figures at chosen instants (`History.values`).
+    """
+    if start.tzinfo is None or end.tzinfo is None or not start < end:
+        raise ValueError(f"need timezone-aware start < end, got {start!r} and {end!r}")
+    return History.generate(settings, start, end, resolution_seconds, _Reporter(None), clock)
+
+
 def max_days(settings: Settings) -> int:
     """The longest history worth writing: Prometheus deletes what is older than retention."""
     return int(_duration_seconds(settings.stack.prometheus_retention) // DAY_SECONDS)
 
 
 def _check_arguments(
-    settings: Settings, days: int, resolution_seconds: int, end: datetime | None
+    settings: Settings, days: int, resolution_seconds: int, end: datetime | None, now: datetime
 ) -> int:
     longest = max_days(settings)
     if not 1 <= days <= longest:
@@ -269,7 +292,7 @@ def _check_arguments(
         )
     if end is not None and (end.tzinfo is None or end.utcoffset() is None):
         raise ValueError(f"end must be timezone-aware, got {end!r}")
-    if end is not None and end > datetime.now(UTC):
+    if end is not None and end > now:
         raise ValueError(f"end {end.isoformat()} is in the future; history ends in the past")
     needed = settings.trading.history_days + days + 30
     if needed > HISTORY_DAYS:
@@ -407,9 +430,8 @@ class _Timeline:
     """Sample instants from a lead-in before `start` up to `end`, and what the agent
     would have been doing at each.
 
-    The lead-in reaches back to the midnight before the last session that closed
-    before `start`, so the first written sample already holds the values (and the
-    daily P&L base) a running agent would have had.
+    The lead-in reaches back far enough that the first written sample already holds
+    the values, and the daily P&L base, a running agent would have had (`_lead_in`).
     """
 
     times: IntArray
@@ -429,8 +451,7 @@ class _Timeline:
     def build(
         cls, start: datetime, end: datetime, resolution: int, calendar: MarketCalendar
     ) -> _Timeline:
-        lead_day = calendar.previous_session_close(start).astimezone(NEW_YORK).date()
-        lead = datetime.combine(lead_day, datetime.min.time(), NEW_YORK).timestamp()
+        lead = _lead_in(start, calendar).timestamp()
         first_time = math.ceil(lead / resolution) * resolution
         times = np.arange(first_time, math.ceil(end.timestamp()), resolution, dtype=np.int64)
         local = pd.DatetimeIndex(pd.to_datetime(times, unit="s", utc=True)).tz_convert(NEW_YORK)
@@ -475,9 +496,29 @@ class _Timeline:
         return datetime.fromtimestamp(int(self.times[index]), UTC)
 
 
+def _lead_in(start: datetime, calendar: MarketCalendar) -> datetime:
+    """Where the timeline must begin for the values held at `start` to be exact.
+
+    At `start` the Pushgateway holds the agent's last push, made at the latest on the
+    day of the last session that closed before `start` (Friday's, for a Saturday
+    start). That day's P&L base is, as in the agent's EquityStore, the last value
+    recorded before its New York midnight: on the session before it (Wednesday's,
+    when Thursday was a holiday). So the timeline starts at the midnight before that
+    earlier session, however many weekend days and holidays lie between.
+    """
+    held_day = calendar.previous_session_close(start).astimezone(NEW_YORK).date()
+    base_close = calendar.previous_session_close(_midnight(held_day))
+    return _midnight(base_close.astimezone(NEW_YORK).date())
+
+
+def _midnight(day: date) -> datetime:
+    """The start of `day` in New York (daylight saving included)."""
+    return datetime.combine(day, datetime.min.time(), NEW_YORK)
+
+
 def _trading_phases_end(calendar: MarketCalendar, day: date) -> int:
     """Minute of the day at which the trading phases end (0 on a day without session)."""
-    noon = datetime.combine(day, datetime.min.time(), NEW_YORK) + timedelta(hours=12)
+    noon = _midnight(day) + timedelta(hours=12)
     if calendar.phase_at(noon) is not MarketPhase.REGULAR:
         return 0
     # Half days close at 13:00, and their extended hours end at 17:00.
@@ -531,13 +572,15 @@ class _Book:
 
 
 class _Clock:
-    """The market's clock: the wall clock, or a past instant while fills are asked for."""
+    """The market's clock: the backfill's clock, or a past instant while fills are
+    asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Clock) -> None:
+        self.now = now
         self.at: datetime | None = None
 
     def __call__(self) -> datetime:
-        return self.at or datetime.now(UTC)
+        return self.at or self.now()
 
 
 @dataclass(frozen=True)
@@ -551,7 +594,7 @@ class _Fill:
         return abs(float(self.execution.quantity) * float(self.execution.price))
 
 
-class _History:
+class History:
     """The synthetic desk's history on a timeline: prices, books, fills and figures."""
 
     def __init__(
@@ -576,13 +619,19 @@ class _History:
 
     @classmethod
     def generate(
-        cls, settings: Settings, start: datetime, end: datetime, resolution: int, report: _Reporter
-    ) -> _History:
+        cls,
+        settings: Settings,
+        start: datetime,
+        end: datetime,
+        resolution: int,
+        report: _Reporter,
+        now: Clock,
+    ) -> History:
         """Prices, fills and every figure of every book over [start, end)."""
         began = time.monotonic()
         calendar = MarketCalendar(settings.agent.calendar)
         timeline = _Timeline.build(start, end, resolution, calendar)
-        clock = _Clock()
+        clock = _Clock(now)
         market = SyntheticMarket(settings.trading.seed, clock=clock)
         # Built now, like the live agent's brokers: the same book the live agent holds.
         brokers = {
@@ -627,7 +676,7 @@ class _History:
                 block[:, k] = previous_close * np.exp(path)
             # The day's fills, while its paths are cached. The broker reports fills up
             # to its market's clock, so the clock is set to the day's end meanwhile.
-            midnight = datetime.combine(day, datetime.min.time(), NEW_YORK)
+            midnight = _midnight(day)
             self.clock.at = min(midnight + timedelta(days=1), last)
             try:
                 for name, broker in brokers.items():
@@ -666,6 +715,21 @@ class _History:
             prices[held < 0] = np.nan  # before the agent's first run: nothing published
             _BookFigures(self, book, prices, at, daily).publish()
             done((i + 1) / len(self.books))
+
+    def values(self, name: str, **labels: str) -> pd.Series:
+        """One series from the start of the span on (the lead-in is left out), indexed
+        by UTC instant; NaN where nothing is published. Labels are the agent's, without
+        ``job`` and ``agent``."""
+        tl = self.timeline
+        families = {f.name: f for f in self.families()}
+        if name not in families:
+            raise KeyError(f"no family {name!r}; have {sorted(families)}")
+        matches = [s for s in families[name].series if s.labels == labels]
+        if len(matches) != 1:
+            known = [s.labels for s in families[name].series][:5]
+            raise KeyError(f"{name}{labels}: {len(matches)} series match; e.g. {known}")
+        index = pd.to_datetime(tl.times[tl.first :], unit="s", utc=True)
+        return pd.Series(matches[0].values[tl.first :], index=index, name=name)
 
     def families(self) -> list[_Family]:
         """The agent's families (labels without job and agent, added when written)."""
@@ -788,7 +852,7 @@ class _BookFigures:
 
     def __init__(
         self,
-        history: _History,
+        history: History,
         book: _Book,
         prices: FloatArray,
         at: IntArray,
