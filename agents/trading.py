@@ -23,7 +23,7 @@ from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import TradingModel
 from riskwatch.agents.publish import PositionFigures, Publisher
 from riskwatch.agents.runtime import Task, TaskContext
-from riskwatch.agents.schedule import MarketCalendar
+from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
 from riskwatch.agents.sources.base import (
     BrokerSource,
     Execution,
@@ -247,7 +247,10 @@ class TradingAgent:
         wanted |= set(self.settings.factor_proxies.values())
         if self.settings.benchmark:
             wanted.add(self.settings.benchmark)
-        day = now.astimezone(UTC).date().isoformat()
+        # Daily bars end with the previous New York session, so they change at New
+        # York midnight: keyed by the UTC date, the cache served yesterday's bars from
+        # 00:00 to 19:00 New York every day.
+        day = now.astimezone(NEW_YORK).date().isoformat()
         cached = self._history
         if cached is None or cached[0] != day or not wanted <= cached[1]:
             frame = self.market.daily_bars(sorted(wanted), self.settings.history_days)

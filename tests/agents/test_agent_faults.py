@@ -7,6 +7,7 @@ import math
 import shutil
 import subprocess
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,10 +21,14 @@ from riskwatch.agents.cli import build_runtime
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.publish import Publisher, RetryPolicy
 from riskwatch.agents.runtime import AgentRuntime
+from riskwatch.agents.schedule import MarketCalendar
 from riskwatch.agents.sources.synthetic import SyntheticMarket
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
 from tests.conftest import free_port, wait_for
+from tests.support.calendar import SITUATIONS
+
+FIXED_DAY_START = MarketCalendar().session_start(SITUATIONS[0].at)
 
 
 def agent_settings(pushgateway: str, **agent: object) -> Settings:
@@ -163,8 +168,9 @@ def test_nan_zero_and_negative_prices_are_rejected_counted_and_never_published(
 
 def test_restart_mid_day_keeps_peak_and_daily_pnl(stack: Stack) -> None:
     dsn = stack.database_dsn()
-    portfolio = f"restart-{datetime.now(UTC):%H%M%S%f}"
-    day_start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    portfolio = f"restart-{uuid.uuid4().hex[:12]}"
+    # A fixed day: the outcome must not depend on the day the suite runs.
+    day_start = FIXED_DAY_START
     yesterday = day_start - timedelta(hours=4)
     first = EquityStore(dsn)
     first.record(portfolio, yesterday, 1_000_000.0, day_start - timedelta(days=1))
@@ -187,8 +193,9 @@ def test_restart_mid_day_keeps_peak_and_daily_pnl(stack: Stack) -> None:
 
 def test_unreachable_database_keeps_points_until_it_returns(stack: Stack) -> None:
     dsn = stack.database_dsn()
-    portfolio = f"offline-{datetime.now(UTC):%H%M%S%f}"
-    day_start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    portfolio = f"offline-{uuid.uuid4().hex[:12]}"
+    # A fixed day: the outcome must not depend on the day the suite runs.
+    day_start = FIXED_DAY_START
     store = EquityStore(
         f"postgresql://riskwatch@127.0.0.1:{free_port()}/riskwatch?connect_timeout=1"
     )
