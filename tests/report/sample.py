@@ -24,6 +24,19 @@ from riskwatch.report.collect import (
 DAY = date(2026, 11, 24)  # a Tuesday
 LIMITS = PortfolioLimits(0.05, 0.10, 0.02, 0.02, 0.025, 0.5)
 
+# The NYSE's regular session on the day of each of tests/support/calendar.py's
+# situations, from its published calendar; None when it did not open.
+SESSIONS: dict[str, tuple[str, str] | None] = {
+    "weekday-regular-hours": ("09:30", "16:00"),
+    "weekday-overnight": ("09:30", "16:00"),
+    "saturday": None,
+    "after-a-holiday": ("09:30", "16:00"),
+    "half-day": ("09:30", "13:00"),
+    "monday-after-thanksgiving": ("09:30", "16:00"),
+    "dst-spring-forward": None,
+    "dst-fall-back": None,
+}
+
 
 def _window(day: date = DAY) -> ReportWindow:
     start = datetime.combine(day, time(0), NEW_YORK)
@@ -137,7 +150,10 @@ def sample_report(seed: int = 3) -> ReportData:
 
 def empty_report(day: date = DAY) -> ReportData:
     """A day Prometheus knows nothing about, and a receiver that did not answer."""
-    data = ReportData(_window(day), datetime.now(UTC), "http://prom", "http://recv")
+    # Generated the next morning, like the window above (the whole day): a fixed
+    # instant, not the hour the test runs at.
+    generated = datetime.combine(day + timedelta(days=1), time(6), NEW_YORK)
+    data = ReportData(_window(day), generated, "http://prom", "http://recv")
     data.alerts_error = "cannot reach the receiver at http://recv: connection refused"
     data.notes.append("Prometheus at http://prom holds no portfolio figures for that day.")
     return data

@@ -1,9 +1,19 @@
 """`riskwatch report` against the real stack: agents' data, a breach acknowledged in
-the receiver, the page in headless Chromium and the email in the SMTP sink."""
+the receiver, the page in headless Chromium and the email in the SMTP sink.
+
+The agents publish now, so a report of today is about the wall clock's day: these
+tests hold at any hour. Data pushed to the Pushgateway is scraped until it is deleted,
+so today's window holds it even just after midnight or on a weekend, and the alert is
+open whatever the day. The day a run reports on is read from its output and checked to
+be New York's date during the run (it may straddle midnight); a test that needs an
+event inside one day names that day with --date. The clock itself is pinned in the
+tests without a stack (test_cli.py, test_window.py).
+"""
 
 from __future__ import annotations
 
 import email
+import functools
 import json
 import os
 import re
@@ -12,7 +22,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import date
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -21,6 +31,7 @@ import pytest
 import requests
 from matplotlib.image import imread
 
+from riskwatch.clock import system_clock
 from riskwatch.report import fmt
 from riskwatch.report.collect import NEW_YORK
 from riskwatch.stack.runner import Stack
@@ -49,6 +60,10 @@ CHROMIUM = "/usr/bin/chromium"
 # Debian's browser, and the fonts the page is drawn with (only a recommendation of
 # chromium-common, so named here for --no-install-recommends).
 CHROMIUM_PACKAGES = ("chromium", "fonts-liberation")
+# A day no test writes to the session's Prometheus: in the past whenever the suite runs,
+# a year before the history the backfill test loads (November 2026). A Sunday when the
+# clocks went back, so its window is 25 hours.
+NO_DATA_DAY = date(2025, 11, 2)
 
 
 def ensure_chromium() -> str:
@@ -61,6 +76,27 @@ def ensure_chromium() -> str:
             subprocess.run(install, env=env, capture_output=True, check=True)
     assert os.path.exists(CHROMIUM), "chromium is not installed and could not be installed"
     return CHROMIUM
+
+
+def new_york_today() -> date:
+    return system_clock().astimezone(NEW_YORK).date()
+
+
+def report_today(*args: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], date]:
+    """`riskwatch report` for its default day, and that day.
+
+    The day must be New York's date at the start or the end of the run: the two differ
+    only when the run straddles midnight, and either is then today as the command saw it.
+    """
+    before = new_york_today()
+    result = report_cli(*args, env=env)
+    after = new_york_today()
+    assert result.returncode == 0, result.stderr
+    said = re.match(r"report for (\d{4}-\d{2}-\d{2}) written to ", result.stdout)
+    assert said, result.stdout
+    day = date.fromisoformat(said[1])
+    assert day in (before, after), (day, before, after)
+    return result, day
 
 
 def report_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -145,10 +181,8 @@ def _emails(outbox: Path) -> list[Message]:
 def test_report_page_screenshot_and_email(
     stack: Stack, fed: dict[str, Any], env: dict[str, str], outbox: Path, tmp_path: Path
 ) -> None:
-    day = datetime.now(NEW_YORK).date()
     out = tmp_path / "reports"
-    result = report_cli("--out", str(out), env=env)
-    assert result.returncode == 0, result.stderr
+    result, day = report_today("--out", str(out), env=env)
     assert "Traceback" not in result.stderr
     folder = out / day.isoformat()
     assert result.stdout.startswith(f"report for {day} written to {folder / 'report.html'}")
@@ -213,46 +247,72 @@ def test_receiver_down_marks_the_alerts_section(
     fed: dict[str, Any], env: dict[str, str], tmp_path: Path
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    result = report_cli("--out", str(tmp_path), "--no-send", "--receiver-url", dead, env=env)
-    assert result.returncode == 0, result.stderr
+    result, day = report_today("--out", str(tmp_path), "--no-send", "--receiver-url", dead, env=env)
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert any(
         f"alerts section unavailable: cannot reach the receiver at {dead}" in w for w in warnings
     )
-    day = datetime.now(NEW_YORK).date().isoformat()
-    page = (tmp_path / day / "report.html").read_text()
+    page = (tmp_path / day.isoformat() / "report.html").read_text()
     assert "Alert history unavailable: cannot reach the receiver" in page
     assert "rpt-alpha" in page  # the metrics sections stand
 
 
 def test_a_day_without_data_says_so(env: dict[str, str], tmp_path: Path) -> None:
-    # The session's Prometheus started minutes ago: a week back it knows nothing.
-    day = (datetime.now(UTC) - timedelta(days=7)).astimezone(NEW_YORK).date().isoformat()
+    day = NO_DATA_DAY.isoformat()
     result = report_cli("--date", day, "--out", str(tmp_path), "--no-send", env=env)
     assert result.returncode == 0, result.stderr
     assert f"no portfolio data for {day}" in result.stderr
     page = (tmp_path / day / "report.html").read_text()
     assert "No portfolio figures in Prometheus for this day." in page
     assert page.count("No data for this chart.") == 3
+    assert "Full day, 00:00\u201324:00 New York time" in page
+
+
+def breach_then_clear(stack: Stack) -> date:
+    """Have Prometheus scrape rpt-beta's 12% breach, then delete it and see it go stale;
+    the New York day that holds both.
+
+    A midnight in between leaves no day with the breach during it and its clearing
+    before the report: the breach is then scraped and cleared again, which cannot
+    straddle a midnight twice.
+    """
+    urls = stack.settings.url
+    series = f'trading_drawdown_ratio{{agent="{BREACH}"}}'
+    for _ in range(2):
+        pushed = system_clock()
+        scraped_since = f"timestamp({series}) >= {pushed.timestamp()}"
+        push_gauges(
+            urls.pushgateway, BREACH, [("trading_drawdown_ratio", {"portfolio": "rpt-beta"}, 0.12)]
+        )
+        wait_for(
+            functools.partial(prom_query, urls.prometheus, scraped_since),
+            "a scrape of the breach after its push",
+            timeout=30,
+        )
+        delete_group(urls.pushgateway, BREACH)
+        wait_for(
+            lambda: not prom_query(urls.prometheus, series),
+            "the cleared breach to go stale in Prometheus",
+            timeout=30,
+        )
+        day = pushed.astimezone(NEW_YORK).date()
+        if new_york_today() == day:
+            return day
+    raise AssertionError("the breach straddled a New York midnight twice")
 
 
 def test_a_cleared_breach_is_the_worst_of_the_day_not_the_close(
     stack: Stack, fed: dict[str, Any], env: dict[str, str], tmp_path: Path
 ) -> None:
-    urls = stack.settings.url
-    delete_group(urls.pushgateway, BREACH)
-    wait_for(
-        lambda: not prom_query(urls.prometheus, f'trading_drawdown_ratio{{agent="{BREACH}"}}'),
-        "the cleared breach to go stale in Prometheus",
-        timeout=30,
-    )
-    result = report_cli("--out", str(tmp_path), "--no-send", env=env)
+    day = breach_then_clear(stack).isoformat()
+    # The day named, not today's: past midnight it is the whole day, which still ends
+    # after the clearing.
+    result = report_cli("--date", day, "--out", str(tmp_path), "--no-send", env=env)
     assert result.returncode == 0, result.stderr
-    day = datetime.now(NEW_YORK).date().isoformat()
     text = (tmp_path / day / "report.txt").read_text()
-    # rpt-beta's worst drawdown today is still the 12% breach...
+    # rpt-beta's worst drawdown that day is still the 12% breach...
     # (The breaches table's columns widen with whatever else breached in this session.)
     assert re.search(r"rpt-beta\s+Drawdown\s+12\.00%", text), text
-    # ...but its drawdown now is the trading agent's own, not the cleared 12%.
+    # ...but its drawdown at the end is the trading agent's own, not the cleared 12%.
     page = (tmp_path / day / "report.html").read_text()
     assert "now 12.00%" not in page and "now 0.00%" in page

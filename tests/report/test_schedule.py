@@ -1,9 +1,13 @@
 """The "report" agent task: due after 16:30 New York on exchange days, sent once,
-remembered across restarts."""
+remembered across restarts.
+
+The task takes "now" from the runtime (`TaskContext.now`); every test passes fixed
+instants, so none depends on when it runs.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock
@@ -16,6 +20,8 @@ from riskwatch.agents.schedule import MarketPhase
 from riskwatch.report.mail import MailError
 from riskwatch.report.schedule import STATE_FILE, DailyReport, report_task
 from riskwatch.settings import Settings, load_settings
+from tests.report.sample import SESSIONS
+from tests.support.calendar import Situation, situations
 
 NY = ZoneInfo("America/New_York")
 
@@ -33,11 +39,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.built: list[date] = []
+        self.as_of: list[datetime | None] = []
         self.sent: list[date] = []
         self.fail = False
 
-    def build(self, settings: Settings, day: date, out: Path, **_kw: Any) -> Any:
+    def build(self, settings: Settings, day: date, out: Path, **kw: Any) -> Any:
         self.built.append(day)
+        self.as_of.append(kw.get("now"))
         report = MagicMock()
         report.day = day
         return report
@@ -79,6 +87,7 @@ def test_sends_once_and_a_restart_does_not_send_again(settings: Settings) -> Non
     for minute in ("16:30", "16:31", "18:00"):
         j.run(ctx(ny("2026-11-24", minute)))
     assert rec.sent == [date(2026, 11, 24)] and rec.built == [date(2026, 11, 24)]
+    assert rec.as_of == [ny("2026-11-24", "16:30")]  # built as of the run's instant
     state = Path(settings.report.out_dir) / STATE_FILE
     assert state.read_text().strip() == "2026-11-24"
 
@@ -121,3 +130,19 @@ def test_report_task_runs_every_minute_in_every_phase(settings: Settings) -> Non
     assert task.schedule.interval_seconds == 60
     assert all(task.runs_in(phase) for phase in MarketPhase)
     task.run(ctx(ny("2026-11-24", "09:00")))  # not due: does nothing, raises nothing
+
+
+@pytest.mark.parametrize("s", situations())
+def test_due_at_fixed_instants_of_the_calendar(settings: Settings, s: Situation) -> None:
+    rec = Recorder()
+    j = job(settings, rec)
+    day = s.at.date()
+    opened = SESSIONS[s.name] is not None
+    # At the situation's own instant: due only on an exchange day past 16:30 (of the
+    # eight, only the half day's 18:00).
+    assert j.due(s.at) == (day if opened and s.at.time() >= time(16, 30) else None)
+    # At 17:00 that day it is due exactly when the exchange opened, half day included.
+    evening = datetime.combine(day, time(17), NY)
+    j.run(ctx(evening))
+    assert rec.sent == ([day] if opened else [])
+    assert rec.as_of == ([evening] if opened else [])

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+from riskwatch.clock import Clock, system_clock
 from riskwatch.report.charts import Chart, render_charts
 from riskwatch.report.collect import ReportData, ReportError, collect
 from riskwatch.report.html import View, build_view, render_html, render_text
@@ -84,9 +85,20 @@ def build_report(
     prometheus_url: str | None = None,
     receiver_url: str | None = None,
     now: datetime | None = None,
+    clock: Clock = system_clock,
 ) -> BuiltReport:
-    """Collect, draw and write `day`'s report under `out_dir`; ReportError if impossible."""
-    data = collect(settings, day, prometheus_url=prometheus_url, receiver_url=receiver_url, now=now)
+    """Collect, draw and write `day`'s report under `out_dir`; ReportError if impossible.
+
+    The report is as of `now`, or of `clock()` without it (see `collect`).
+    """
+    data = collect(
+        settings,
+        day,
+        prometheus_url=prometheus_url,
+        receiver_url=receiver_url,
+        now=now,
+        clock=clock,
+    )
     charts = render_charts(data)
     view = build_view(data)
     page = render_html(view, charts, lambda c: c.filename)

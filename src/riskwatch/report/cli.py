@@ -3,15 +3,21 @@
 Registered on the main CLI with `cli.add_command(report)`. Every failure is one line
 through `riskwatch.cli.fail`: exit 2 for bad settings or options, 1 when Prometheus
 cannot be read or the email cannot be sent (the report is on disk by then).
+
+The command is the composition root of the report's clock: it reads "now" once from
+`system_clock`, or from the `Clock` a caller puts in the context object under
+"clock" (tests pass a `FixedClock`), and derives the default day and the report's
+window from that one instant.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import click
 
+from riskwatch.clock import Clock, system_clock
 from riskwatch.report.collect import NEW_YORK, ReportError
 from riskwatch.report.mail import MailError
 from riskwatch.settings import ConfigError
@@ -71,7 +77,10 @@ def report(
     except ConfigError as exc:
         fail(str(exc), 2)
     logs.configure(settings.log_level)
-    now = datetime.now(UTC)
+    clock: Clock = obj.get("clock") or system_clock
+    # One reading for both: a run that straddles midnight reports the day it started
+    # on, as of the instant it started.
+    now = clock()
     day = day or now.astimezone(NEW_YORK).date()
     try:
         built = build_report(

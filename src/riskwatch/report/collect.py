@@ -1,7 +1,9 @@
 """What the executive report shows, read from Prometheus and the alert receiver.
 
 A report covers one New York trading date: from 00:00 America/New_York to 24:00, or
-to now while the day is still running. Charts come from range queries over that
+to now while the day is still running. "Now" comes from an injected `Clock`
+(`riskwatch.clock`), so what a report of a given day shows never depends on when the
+code, or its test, happens to run. Charts come from range queries over that
 window; KPIs and the compliance table come from instant queries at the window's end
 over the whole window (`last_over_time(x[window])`), so a past day whose agents
 stopped at 20:00 still shows its closing figures rather than nothing.
@@ -13,19 +15,24 @@ section says so and the rest of the report stands.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import requests
 
 from riskwatch.alerting.limits import LIMITS_FILE, Limits, LimitsError, load_limits
+from riskwatch.clock import Clock, system_clock
 from riskwatch.settings import Settings
+
+if TYPE_CHECKING:
+    from exchange_calendars import ExchangeCalendar
 
 log = logging.getLogger("riskwatch.report")
 
@@ -59,7 +66,11 @@ class ReportError(Exception):
 # --------------------------------------------------------------------------- window
 @dataclass(frozen=True)
 class ReportWindow:
-    """The New York day a report covers and the part of it that has happened."""
+    """The New York day a report covers and the part of it that has happened.
+
+    Lengths and comparisons go through unix time, so they are right on a
+    daylight-saving day whatever zone the instants carry (see `report_window`).
+    """
 
     day: date
     start: datetime
@@ -71,26 +82,51 @@ class ReportWindow:
     @property
     def complete(self) -> bool:
         """True once the day is over: the report then shows it in full."""
-        return self.end >= self.day_end
+        return self.end.timestamp() >= self.day_end.timestamp()
 
     @property
     def seconds(self) -> int:
         """The window's length for `[...]` ranges, at least one step."""
-        return max(STEP_SECONDS, int((self.end - self.start).total_seconds()))
+        return max(STEP_SECONDS, int(self.end.timestamp() - self.start.timestamp()))
+
+
+@functools.lru_cache(maxsize=8)
+def _exchange_calendar(name: str, year: int) -> ExchangeCalendar | None:
+    """`name`'s calendar over `year` and a month either side, or None for a year it does
+    not record.
+
+    Built per year rather than with the library's default span, which runs from twenty
+    years before the wall clock to one year after it: with that span a given date's
+    session (Thanksgiving next year, say) would depend on the day the code runs.
+    """
+    import exchange_calendars as xc
+    import pandas as pd
+
+    base = xc.get_calendar(name)  # only for its bounds, which are fixed per calendar
+    low, high = base.bound_min(), base.bound_max()
+    start = pd.Timestamp(year - 1, 12, 1)
+    end = pd.Timestamp(year + 1, 1, 31)
+    if low is not None:
+        start = max(start, low)
+    if high is not None:
+        end = min(end, high)
+    if start.year > year or end.year < year:
+        return None
+    calendar: ExchangeCalendar = xc.get_calendar(name, start=start, end=end)
+    return calendar
 
 
 def session_times(calendar_name: str, day: date) -> tuple[datetime, datetime] | None:
     """The exchange's regular open and close on `day` in New York time, or None.
 
-    Outside the calendar's horizon weekdays are taken as regular sessions, as the
-    agents' scheduler does.
+    For a year the calendar does not record, weekdays are taken as regular sessions, as
+    the agents' scheduler does outside its horizon.
     """
-    import exchange_calendars as xc
     import pandas as pd
 
-    cal = xc.get_calendar(calendar_name)
+    cal = _exchange_calendar(calendar_name, day.year)
     ts = pd.Timestamp(day)
-    if cal.first_session <= ts <= cal.last_session:
+    if cal is not None and cal.first_session <= ts <= cal.last_session:
         if not cal.is_session(ts):
             return None
         return (
@@ -103,9 +139,15 @@ def session_times(calendar_name: str, day: date) -> tuple[datetime, datetime] | 
 
 
 def report_window(day: date, now: datetime, calendar_name: str = "XNYS") -> ReportWindow:
-    """The window of `day` as seen at `now`; a day in the future is an error."""
-    start = datetime.combine(day, time(0), NEW_YORK)
-    day_end = datetime.combine(day + timedelta(days=1), time(0), NEW_YORK)
+    """The window of `day` as seen at `now`; a day in the future is an error.
+
+    Its instants are in UTC: Python subtracts and compares two datetimes of the same
+    zone by their wall clocks, which would make a daylight-saving day 24 hours long
+    instead of 23 or 25 and misplace the window's `[...]` ranges by an hour.
+    """
+    start = datetime.combine(day, time(0), NEW_YORK).astimezone(UTC)
+    day_end = datetime.combine(day + timedelta(days=1), time(0), NEW_YORK).astimezone(UTC)
+    now = now.astimezone(UTC)
     if start > now:
         raise ReportError(f"{day} has not started yet in New York; pick today or a past date")
     return ReportWindow(day, start, min(now, day_end), day_end, session_times(calendar_name, day))
@@ -286,7 +328,7 @@ class PrometheusClient:
         self, expr: str, start: datetime, end: datetime, step: int = STEP_SECONDS
     ) -> list[tuple[dict[str, str], Series]]:
         """(labels, series) of a range query whose last step falls exactly on `end`."""
-        span = (end - start).total_seconds()
+        span = end.timestamp() - start.timestamp()
         # Align the steps backwards from `end`, so the newest sample (a push seconds
         # ago, or the day's last one) is always in the chart.
         first = end.timestamp() - step * math.floor(span / step)
@@ -695,9 +737,14 @@ def collect(
     prometheus_url: str | None = None,
     receiver_url: str | None = None,
     now: datetime | None = None,
+    clock: Clock = system_clock,
 ) -> ReportData:
-    """Query Prometheus and the receiver for `day` (New York date) as of `now`."""
-    now = now or datetime.now(UTC)
+    """Query Prometheus and the receiver for `day` (New York date) as of `now`.
+
+    Without `now`, the report is as of `clock()` (the wall clock unless a test or a
+    replay passes its own). A `day` that has not started by then is a ReportError.
+    """
+    now = now if now is not None else clock()
     window = report_window(day, now, settings.agent.calendar)
     collector = Collector(
         settings,

@@ -11,6 +11,9 @@ Running every minute rather than once at 16:30 is what makes it robust: an agent
 that was down at 16:30, or an SMTP relay that refused the first try, is caught up by
 the next run. A failed run raises, so the runtime counts it and AgentTaskFailing
 tells operations that the CRO's report is stuck.
+
+The task reads no clock of its own: "now" is the runtime's (`TaskContext.now`), and
+the report is built as of that same instant.
 """
 
 from __future__ import annotations
