@@ -1,5 +1,11 @@
 """Alerts through the real Prometheus and Alertmanager: each reaches exactly its
-channels, and an audit trail that survives PostgreSQL going away loses nothing."""
+channels, and an audit trail that survives PostgreSQL going away loses nothing.
+
+These hold at any hour (issue #19): the only mute, `market-closed`, applies to ops
+warnings alone, and the ops alert here is AgentDown, critical, which goes out at any
+hour; risk and compliance routes are never muted. The wall clock read here only names
+the run uniquely or dates a sample for Prometheus, which compares it with its own.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +67,7 @@ def test_risk_compliance_and_ops_alerts_reach_exactly_their_channels(
         ],
     )
     # An agent whose last completed task was 10 minutes ago: AgentDown, critical ops.
+    # Real time, since the rule compares it with Prometheus's time().
     push_gauges(
         gw,
         ops,

@@ -1,5 +1,10 @@
 """Two real Alertmanagers as an HA pair: every alert is stored once at the receiver,
-whichever peer delivers it, however often."""
+whichever peer delivers it, however often.
+
+Holds at any hour (issue #19): the alerts are risk info, routed to the audit trail,
+which no time interval mutes; `startsAt` is the real now because the Alertmanagers
+read their own clocks.
+"""
 
 from __future__ import annotations
 

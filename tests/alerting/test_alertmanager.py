@@ -45,6 +45,8 @@ def test_a_broken_config_fails_amtool_check_config(scratch: Path) -> None:
     assert "risk-critcal" in step.detail
 
 
+# `amtool config routes test` names the receivers a label set is routed to without
+# consulting the time intervals: these hold at any hour.
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_route(project_dir: Path, case: RouteCase) -> None:
     step = check.route_case(project_dir, case, tool("amtool"))
@@ -358,6 +360,10 @@ ALERTS = {
 
 
 def _inhibited(alertmanager: str) -> dict[str, list[str]]:
+    # The real now: Alertmanager reads its own clock and would take an alert starting
+    # elsewhere in time as not yet active or long resolved. Inhibition itself does not
+    # depend on the time (the `market-closed` mute, which does, acts on notifications
+    # only and is tested at fixed instants in test_market_closed_mute.py).
     now = datetime.now(UTC).isoformat()
     payload = [{"labels": labels, "annotations": {}, "startsAt": now} for labels in ALERTS.values()]
     requests.post(f"{alertmanager}/api/v2/alerts", json=payload, timeout=5).raise_for_status()

@@ -1,16 +1,35 @@
 """Every demo scenario at high speed, all at once on the real stack: exactly the
-declared alerts reach the receiver, each on exactly its channels, and no others."""
+declared alerts reach the receiver, each on exactly its channels, and no others.
+
+Nothing here depends on when the test runs (issue #19). The simulated session is a
+fixed Wednesday morning, whatever today is. Alertmanager reads its own clock, which the
+test cannot set, so its `market-closed` mute is rendered for the test to be in force
+all along: every day the run can touch is a holiday (weekends are closed anyway). The
+ops warnings of the feed outage then reach the audit trail and never Slack, at any
+hour; tests/alerting/test_market_closed_mute.py checks them reaching Slack when the
+mute is not in force.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+import requests
+import yaml
 
-from riskwatch.demo.runner import DemoRunner, ScenarioRun
-from riskwatch.demo.scenarios import SCENARIOS
+from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
+from riskwatch.alerting import calendar
+from riskwatch.alerting.limits import LIMITS_FILE, load_limits
+from riskwatch.alerting.limits import MarketCalendar as Market
+from riskwatch.clock import system_clock
+from riskwatch.demo.runner import DemoRunner, ScenarioRun, mute_states
+from riskwatch.demo.scenarios import OPS_SLACK, SCENARIOS
+from riskwatch.demo.world import session_start
 from riskwatch.stack.runner import Stack
 from tests.conftest import Receiver
+from tests.support.calendar import SITUATIONS
 
 pytestmark = pytest.mark.stack
 
@@ -24,19 +43,66 @@ SHORT = {
     "feed_outage": "fo",
     "agent_crash": "ac",
 }
+WEDNESDAY = next(s for s in SITUATIONS if s.name == "weekday-regular-hours")
+
+
+def closed_all_along(base: Market) -> Market:
+    """`base` with every weekday from yesterday to tomorrow (New York) a holiday: its
+    mute is in force for the whole of a run that starts now, whatever the hour."""
+    today = system_clock().astimezone(NEW_YORK).date()
+    days = (today + timedelta(days=n) for n in (-1, 0, 1))
+    return Market.model_validate(
+        {**base.model_dump(), "holidays": tuple(d for d in days if d.weekday() < 5)}
+    )
+
+
+def load_mute(stack: Stack, market: Market) -> None:
+    """Render `market` into the running Alertmanager's `market-closed` interval and reload
+    it; `Stack.up()` (the runner's `restore_time`) renders the repo's back."""
+    path = stack.layout.rendered / "alertmanager.yml"
+    config = yaml.safe_load(path.read_text())
+    (interval,) = [t for t in config["time_intervals"] if t["name"] == calendar.INTERVAL_NAME]
+    (rendered,) = yaml.safe_load("\n".join(calendar.market_closed_lines(market)))
+    interval["time_intervals"] = rendered["time_intervals"]
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    url = stack.settings.url.alertmanager
+    requests.post(f"{url}/-/reload", timeout=10).raise_for_status()
+    # What Alertmanager now holds (it writes months as numbers): the test's holidays.
+    loaded = requests.get(f"{url}/api/v2/status", timeout=10).json()["config"]["original"]
+    (live,) = [
+        t for t in yaml.safe_load(loaded)["time_intervals"] if t["name"] == calendar.INTERVAL_NAME
+    ]
+    days = {
+        (int(t["years"][0]), int(t["months"][0]), int(day))
+        for t in live["time_intervals"]
+        if "days_of_month" in t
+        for day in t["days_of_month"]
+    }
+    assert days == {(d.year, d.month, d.day) for d in market.holidays}
 
 
 @pytest.fixture(scope="module")
 def runs(stack: Stack) -> Iterator[dict[str, ScenarioRun]]:
     assert set(SHORT) == set(SCENARIOS), "every scenario is played"
-    runner = DemoRunner(stack.settings, SPEED)
-    runner.compress_time()
+    mute = closed_all_along(load_limits(stack.settings.project_dir / LIMITS_FILE).market_calendar)
+    # The runner judges the mute from the market Alertmanager's interval is rendered
+    # from, at the real instants notifications were due: here always closed.
+    runner = DemoRunner(stack.settings, SPEED, market=mute)
+    runner.compress_time()  # re-renders the stack's configs: the mute goes in after it
     try:
+        load_mute(stack, mute)
+        longest = max(s.duration for s in SCENARIOS.values())
         played = runner.play(
             list(SCENARIOS),
             prefix=lambda name: f"{SHORT[name]}-",
             agent_id=lambda name: f"demo-{SHORT[name]}",
+            start=session_start(
+                MarketCalendar(stack.settings.agent.calendar), WEDNESDAY.at, length=longest
+            ),
         )
+        # The premise of the fixed outcome: the mute held from the first run's start on.
+        first = min(run.started_real for run in played)
+        assert mute_states(mute, first, system_clock()) == {True}
         yield {run.scenario.name: run for run in played}
     finally:
         runner.restore_time()
@@ -65,3 +131,20 @@ def test_calm_has_nothing_but_the_watchdog(
     assert runs["calm"].observed == []
     watchdog = receiver.alerts(alertname="Watchdog")
     assert watchdog and watchdog[0]["status"] == "firing"
+
+
+def test_worlds_played_the_fixed_wednesday(runs: dict[str, ScenarioRun]) -> None:
+    for run in runs.values():
+        start = run.world.clock.start.astimezone(NEW_YORK)
+        assert (start.date(), start.hour) == (WEDNESDAY.at.date(), 10), run.scenario.name
+
+
+def test_muted_ops_warnings_reach_the_audit_trail_and_not_slack(
+    runs: dict[str, ScenarioRun],
+) -> None:
+    muted = [e for e in SCENARIOS["feed_outage"].expected if e.muted_when_closed]
+    assert {e.muted_when_closed for e in muted} == {frozenset({OPS_SLACK})}
+    seen = {o.alertname: o.channels for o in runs["feed_outage"].observed}
+    for expected in muted:
+        assert expected.alertname in seen, "stored in the audit trail"
+        assert OPS_SLACK not in seen[expected.alertname]

@@ -1,4 +1,8 @@
-"""`riskwatch demo`: the CRO demo on the local stack, narrated in the terminal."""
+"""`riskwatch demo`: the CRO demo on the local stack, narrated in the terminal.
+
+The command is where the demo's clock is chosen: the wall clock (`system_clock`), since
+the stack it plays against lives in real time. Everything below takes it as a `Clock`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import FrameType
 
 import click
@@ -17,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from riskwatch.agents.schedule import NEW_YORK
+from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.runner import DemoRunner, Narrator, ScenarioRun
 from riskwatch.demo.scenarios import SCENARIOS, TOUR
 from riskwatch.settings import ConfigError, Settings, load_settings
@@ -90,7 +95,7 @@ def _summary(console: Console, runs: Sequence[ScenarioRun]) -> None:
             console.print(f"[red]channels:[/] {problem}")
 
 
-def _backfill(settings: Settings, console: Console, days: int) -> None:
+def _backfill(settings: Settings, console: Console, days: int, clock: Clock) -> None:
     from rich.progress import Progress
 
     from riskwatch.cli import fail
@@ -104,7 +109,7 @@ def _backfill(settings: Settings, console: Console, days: int) -> None:
             result = backfill(
                 settings,
                 days,
-                end=datetime.now(UTC) - timedelta(minutes=15),
+                end=clock() - timedelta(minutes=15),
                 progress=lambda stage, done: bar.update(task, completed=done, description=stage),
             )
     except NothingToBackfill as exc:  # a second `make demo`: the month is already there
@@ -159,6 +164,7 @@ def demo(
     from riskwatch.cli import fail
 
     console = Console()
+    clock: Clock = system_clock
     try:
         settings = load_settings(ctx.obj.get("config"))
     except ConfigError as exc:
@@ -168,7 +174,7 @@ def demo(
     # speed; the narration reports what that causes, so their own logs stay quiet.
     logging.getLogger("riskwatch.agents").setLevel(logging.CRITICAL)
     runner_ref: list[DemoRunner] = []
-    status = DemoRunner(settings, 1.0).stack.status()
+    status = DemoRunner(settings, 1.0, clock=clock).stack.status()
     if not status["healthy"]:
         fail("the stack is not up: run `riskwatch stack up` (or `make demo`) first")
     console.print(
@@ -176,15 +182,19 @@ def demo(
         f"Receiver     {status['receiver']}/api/alerts\nOutbox       {status['outbox']}"
     )
     if mode == "historical":
-        _backfill(settings, console, days)
+        _backfill(settings, console, days, clock)
         return
     if mode in ("sample", "continuous"):
         _live(
-            settings, console, speed=1.0 if mode == "continuous" else speed, once=mode == "sample"
+            settings,
+            console,
+            speed=1.0 if mode == "continuous" else speed,
+            once=mode == "sample",
+            clock=clock,
         )
         return
     names = [scenario] if scenario else list(TOUR)
-    runner = DemoRunner(settings, speed, RichNarrator(console, runner_ref))
+    runner = DemoRunner(settings, speed, RichNarrator(console, runner_ref), clock=clock)
     runner_ref.append(runner)
     stop = threading.Event()
 
@@ -211,15 +221,17 @@ def demo(
                 break
     finally:
         runner.restore_time()
-    console.print(f"[bold]demo finished at {datetime.now(UTC):%H:%M:%S} UTC[/]")
+    console.print(f"[bold]demo finished at {clock():%H:%M:%S %Z}[/]")
     sys.exit(0 if all_ok or not until_done else 1)
 
 
-def _live(settings: Settings, console: Console, speed: float, once: bool) -> None:
+def _live(settings: Settings, console: Console, speed: float, once: bool, clock: Clock) -> None:
     """A calm synthetic desk: one snapshot (`sample`) or until interrupted (`continuous`)."""
     from riskwatch.demo.world import World, WorldConfig
 
-    world = World(settings, WorldConfig("demo-live"), speed, datetime.now(UTC))
+    # The live desk's simulated time starts at the clock's now: at speed 1 it is the
+    # wall clock, as a desk running beside the stack would see it.
+    world = World(settings, WorldConfig("demo-live"), speed, clock())
     if once:
         ok = world.runtime.run_once()
         world.publisher.close()

@@ -50,13 +50,28 @@ class SimClock:
         return simulated.total_seconds() / self.speed
 
 
-def session_start(calendar: MarketCalendar, when: datetime, at: str = "10:00") -> datetime:
-    """`at` New York time on the latest exchange day up to `when`: the demo's morning."""
+def session_start(
+    calendar: MarketCalendar,
+    when: datetime,
+    at: str = "10:00",
+    length: timedelta = timedelta(0),
+) -> datetime:
+    """`at` New York time on the latest exchange day up to `when` whose regular hours
+    last from `at` for `length` at least: the demo's morning.
+
+    A scenario scripted for a full session must not play on a half day (regular hours
+    end at 13:00, and with them the agent's regular-session behaviour), so a long
+    enough `length` skips half days as well as weekends and holidays. The day is taken
+    from `when` (the caller's clock) and may start later than `when` itself.
+    """
     hour, minute = (int(part) for part in at.split(":"))
     day = when.astimezone(NEW_YORK)
+    # The last minute of the span: regular hours are one stretch per day, so both ends
+    # regular means all of it is.
+    last = max(length - timedelta(minutes=1), timedelta(0))
     for _ in range(10):
         candidate = day.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        if calendar.is_regular_session(candidate):
+        if calendar.is_regular_session(candidate) and calendar.is_regular_session(candidate + last):
             return candidate
         day -= timedelta(days=1)
     raise ValueError(f"no exchange session in the ten days before {when}")
