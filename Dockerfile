@@ -12,6 +12,7 @@ COPY src ./src
 COPY agents ./agents
 COPY exporters ./exporters
 COPY alerts ./alerts
+COPY policy.yaml ./
 COPY dashboards ./dashboards
 COPY prometheus.yml ./
 RUN pip install . && useradd --system --uid 10001 riskwatch

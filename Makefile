@@ -9,7 +9,7 @@ RW := $(BIN)/riskwatch
 STATE ?= .state
 DAYS ?= 30
 
-.PHONY: setup demo up status down test lint typecheck unit clean
+.PHONY: setup demo up status down test lint typecheck layers unit clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,12 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+## layers: the import contract in pyproject.toml (imports point down)
+layers: $(BIN)/.installed
+	$(BIN)/python tools/check_layers.py
+
 ## test: lint, type-check and run every test; the tests start and stop their own stack
-test: setup lint typecheck
+test: setup lint typecheck layers
 	$(BIN)/pytest
 
 clean: down

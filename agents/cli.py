@@ -13,13 +13,13 @@ from riskwatch.agents.health import HealthAgent
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.publish import Publisher, RetryPolicy
 from riskwatch.agents.runtime import AgentRuntime, Task
-from riskwatch.agents.schedule import MarketCalendar
 from riskwatch.agents.sources.base import BrokerSource, MarketDataSource
 from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.agents.tracing import make_tracer
 from riskwatch.agents.trading import Book, TradingAgent
+from riskwatch.calendar import MarketCalendar
+from riskwatch.database import local_database_url
 from riskwatch.settings import ConfigError, Settings, load_settings
-from riskwatch.stack.runner import local_database_url
 
 
 def make_publisher(kind: str, settings: Settings) -> Publisher:
@@ -86,7 +86,7 @@ def build_runtime(
     Sources and the publisher may be passed in, e.g. by the demo or a test.
     """
     pub = publisher or make_publisher(kind, settings)
-    calendar = MarketCalendar(settings.agent.calendar)
+    calendar = MarketCalendar(settings.policy.market)
     tracer, _provider = make_tracer(kind, pub.agent, settings.agent)
     tasks: list[Task]
     agent: TradingAgent | HealthAgent
@@ -98,7 +98,9 @@ def build_runtime(
             Book(p.name, brokers[p.name], MomentumModel(p.model))
             for p in settings.trading.portfolios
         ]
-        agent = TradingAgent(settings.trading, pub, market, books, EquityStore(dsn), calendar)
+        agent = TradingAgent(
+            settings.trading, pub, market, books, EquityStore(dsn), calendar, policy=settings.policy
+        )
         tasks = agent.tasks(settings.agent.tasks)
     else:
         agent = HealthAgent(settings, pub)
@@ -117,7 +119,7 @@ def build_runtime(
 
 def _run(kind: str, ctx: click.Context, config: Path | None, once: bool) -> None:
     from riskwatch import logs
-    from riskwatch.cli import fail
+    from riskwatch.cliutil import fail
 
     try:
         settings = load_settings(config or ctx.obj.get("config"))

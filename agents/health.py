@@ -22,8 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from riskwatch.agents.publish import Publisher
 from riskwatch.agents.runtime import Task, TaskContext
 from riskwatch.agents.sources.base import BrokerSource
+from riskwatch.database import local_database_url
 from riskwatch.settings import Settings
-from riskwatch.stack.runner import local_database_url
 
 log = logging.getLogger("riskwatch.agents.health")
 

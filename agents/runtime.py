@@ -20,7 +20,7 @@ from types import FrameType
 from opentelemetry import trace
 
 from riskwatch.agents.publish import Publisher
-from riskwatch.agents.schedule import MarketCalendar, MarketPhase
+from riskwatch.calendar import MarketCalendar, MarketPhase
 from riskwatch.settings import TaskSchedule
 
 log = logging.getLogger("riskwatch.agents.runtime")

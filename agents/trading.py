@@ -23,7 +23,6 @@ from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import TradingModel
 from riskwatch.agents.publish import PositionFigures, Publisher
 from riskwatch.agents.runtime import Task, TaskContext
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
 from riskwatch.agents.sources.base import (
     BrokerSource,
     Execution,
@@ -33,6 +32,8 @@ from riskwatch.agents.sources.base import (
     SourceError,
     validate_price,
 )
+from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.policy import Policy
 from riskwatch.settings import TaskSchedule, TradingAgentSettings
 
 log = logging.getLogger("riskwatch.agents.trading")
@@ -89,8 +90,11 @@ class TradingAgent:
         books: Sequence[Book],
         equity: EquityStore,
         calendar: MarketCalendar,
+        *,
+        policy: Policy,
     ) -> None:
         self.settings = settings
+        self.policy = policy
         self.pub = publisher
         self.market = market
         self.books = list(books)
@@ -102,10 +106,11 @@ class TradingAgent:
         self._history: tuple[str, frozenset[str], pd.DataFrame] | None = None
         self._structures: dict[tuple[str, ...], _Structure] = {}
         self._rejected = publisher.counter("marketdata_rejected_ticks_total")
+        self.compliance_rules = analytics.rules_from(policy.compliance_specs())
         self.compliance_limits = analytics.ComplianceLimits.from_mapping(
-            settings.compliance.limits, settings.compliance.overrides
+            overrides=policy.compliance_overrides(), rules=self.compliance_rules
         )
-        c = settings.crowding
+        c = policy.crowding
         self.crowding_thresholds = analytics.CrowdingThresholds(
             c.hhi_medium, c.hhi_high, c.gini_medium, c.gini_high
         )
@@ -270,6 +275,7 @@ class TradingAgent:
     def risk_task(self, ctx: TaskContext) -> None:
         closes = _field(self._daily_history(ctx.now), "close")
         s = self.settings
+        tail = self.policy.tail_risk
         bench = None
         if s.benchmark:
             bench = closes[s.benchmark].pct_change().iloc[1:]
@@ -281,11 +287,15 @@ class TradingAgent:
                     self.pub.gauge(metric).labels(book.name).set(float(figures[key]))
             var_gauge = self.pub.gauge("risk_var_ratio")
             es_gauge = self.pub.gauge("risk_expected_shortfall_ratio")
-            for method in s.var_methods:
-                var = float(analytics.value_at_risk(returns, s.var_confidence, method))
-                es = float(analytics.expected_shortfall(returns, s.es_confidence, method))
-                var_gauge.labels(book.name, _label(s.var_confidence), method).set(var)
-                es_gauge.labels(book.name, _label(s.es_confidence), method).set(es)
+            for method in tail.methods:
+                var = float(analytics.value_at_risk(returns, tail.var_confidence, method))
+                es = float(
+                    analytics.expected_shortfall(
+                        returns, tail.expected_shortfall_confidence, method
+                    )
+                )
+                var_gauge.labels(book.name, tail.var_label, method).set(var)
+                es_gauge.labels(book.name, tail.expected_shortfall_label, method).set(es)
                 if method == "historical":
                     book.var_99 = var
 
@@ -308,7 +318,7 @@ class TradingAgent:
         held = returns[list(symbols)].to_numpy()
         # Factor loadings of every holding at once: one least-squares solve.
         coef, *_ = np.linalg.lstsq(design, held, rcond=None)
-        k = min(self.settings.crowding.absorption_top_k, len(symbols))
+        k = min(self.policy.crowding.absorption_top_k, len(symbols))
         structure = _Structure(day, coef[1:], analytics.absorption_ratio(held, k))
         self._structures = {s: v for s, v in self._structures.items() if v.day == day}
         self._structures[symbols] = structure
@@ -362,7 +372,10 @@ class TradingAgent:
                 ),
             )
             results = analytics.evaluate(
-                snapshot, self.compliance_limits, is_session_open=self.calendar.is_regular_session
+                snapshot,
+                self.compliance_limits,
+                rules=self.compliance_rules,
+                is_session_open=self.calendar.is_regular_session,
             )
             for r in results:
                 active.labels(book.name, r.rule_id, r.severity.value).set(int(r.violated))
@@ -383,10 +396,6 @@ def _field(history: pd.DataFrame, name: str) -> pd.DataFrame:
     frame = history[name]
     assert isinstance(frame, pd.DataFrame)
     return frame
-
-
-def _label(confidence: float) -> str:
-    return f"{confidence:g}"
 
 
 def _finite(value: float) -> float:

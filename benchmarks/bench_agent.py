@@ -18,10 +18,10 @@ from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.publish import Publisher
 from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.schedule import MarketCalendar
 from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.agents.tracing import make_tracer
 from riskwatch.agents.trading import Book, TradingAgent
+from riskwatch.calendar import MarketCalendar
 from riskwatch.settings import load_settings
 
 
@@ -46,11 +46,17 @@ def main() -> None:
     )
     publisher = Publisher("bench")  # no Pushgateway: we time the computation
     agent = TradingAgent(
-        settings.trading, publisher, market, [book], EquityStore(None), MarketCalendar()
+        settings.trading,
+        publisher,
+        market,
+        [book],
+        EquityStore(None),
+        MarketCalendar(settings.policy.market),
+        policy=settings.policy,
     )
     tracer, _ = make_tracer("trading", "bench", settings.agent)
     runtime = AgentRuntime(
-        "trading", publisher, agent.tasks(settings.agent.tasks), MarketCalendar(), tracer
+        "trading", publisher, agent.tasks(settings.agent.tasks), agent.calendar, tracer
     )
 
     cpu0, wall0 = time.process_time(), time.perf_counter()

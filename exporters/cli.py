@@ -13,8 +13,8 @@ def build_collector(name: str, settings: Settings) -> object:
     """The named exporter's collector, configured from settings."""
     timeout = settings.exporters.timeout_seconds
     if name == "tradestore":
+        from riskwatch.database import local_database_url
         from riskwatch.exporters.tradestore import ensure_schema, make_collector
-        from riskwatch.stack.runner import local_database_url
 
         dsn = local_database_url(settings)
         if dsn is None:
@@ -50,7 +50,7 @@ def build_collector(name: str, settings: Settings) -> object:
 def exporter(ctx: click.Context, name: str, listen: str | None) -> None:
     """Serve a sidecar exporter's /metrics and /healthz: tradestore, ibkr or marketdata."""
     from riskwatch import logs
-    from riskwatch.cli import fail, parse_listen
+    from riskwatch.cliutil import fail, parse_listen
     from riskwatch.exporters.base import TimedCollector, serve
 
     try:

@@ -40,8 +40,9 @@ from ib_async import Position as IbPosition
 from ib_async.contract import Contract
 from ib_async.ib import StartupFetch
 
+from riskwatch.source_settings import IbkrConfig
+
 from .base import Account, Execution, Position, Side, SourceError
-from .config import IbkrConfig
 
 log = logging.getLogger(__name__)
 

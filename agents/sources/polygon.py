@@ -41,8 +41,10 @@ from massive.exceptions import BadResponse
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from riskwatch.calendar import NEW_YORK
+from riskwatch.source_settings import PolygonConfig
+
 from .base import RejectedTick, SourceError, Tick, validate_price
-from .config import PolygonConfig
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,6 @@ _CALENDAR_DAYS_PER_SESSION = 7 / 5 * 1.06
 _CALENDAR_DAYS_MARGIN = 7
 
 # US equity daily bars are stamped in exchange time; the session date is taken there.
-_EXCHANGE_TZ = "America/New_York"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -355,7 +356,7 @@ class PolygonSource:
         stamps, closes, volumes = zip(*rows, strict=True)
         dates = (
             pd.to_datetime(list(stamps), unit="ms", utc=True)
-            .tz_convert(_EXCHANGE_TZ)
+            .tz_convert(NEW_YORK)
             .normalize()
             .tz_localize(None)
         )

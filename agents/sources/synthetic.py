@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -35,6 +34,7 @@ from riskwatch.agents.sources.base import (
     SourceError,
     Tick,
 )
+from riskwatch.calendar import NEW_YORK
 from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 
 SECTORS = ("technology", "financials", "health_care", "energy", "consumer", "industrials")
@@ -42,7 +42,6 @@ FACTOR_PROXIES = DEFAULT_FACTOR_PROXIES
 FACTORS = tuple(FACTOR_PROXIES)  # style factors, then one per sector
 STYLES = tuple(f for f in FACTORS if f not in SECTORS)
 BENCHMARK = "SPY"
-NEW_YORK = ZoneInfo("America/New_York")
 TRADING_DAYS_PER_YEAR = 252
 # A generous history, so any history_days setting up to ~8 years is served.
 HISTORY_DAYS = 2_000

@@ -1,2 +1,3 @@
 """riskwatch: monitoring and alerting for trading desks."""
+
 __version__ = "0.1.0"

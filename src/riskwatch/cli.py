@@ -7,37 +7,20 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from riskwatch import catalog, logs
-from riskwatch.settings import ConfigError, Settings, load_settings
+from riskwatch import catalog
+from riskwatch.cliutil import cli_settings, fail, parse_listen
+from riskwatch.settings import Settings
 from riskwatch.stack.errors import StackError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one clear line and exit: operators get a sentence, never a traceback."""
-    click.echo(f"riskwatch: error: {message}", err=True)
-    sys.exit(code)
-
-
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    try:
-        settings = load_settings(ctx.obj.get("config"), **overrides)
-    except ConfigError as exc:
-        fail(str(exc), 2)
-    logs.configure(settings.log_level)
-    return settings
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise click.BadParameter(f"{value!r} is not HOST:PORT")
-    return host or "127.0.0.1", int(port)
+    return cli_settings(ctx, **overrides)
 
 
 class _LazyGroup(click.Group):

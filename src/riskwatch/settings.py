@@ -6,9 +6,12 @@ Settings come, highest priority first, from keyword arguments, the environment
 ``RISKWATCH_CONFIG``, or ``./riskwatch.yaml`` when it exists) and the defaults
 documented on each field. ``riskwatch config`` prints the effective values.
 
-Every port, URL, path, interval and limit lives here; nothing else hard-codes one.
-Secrets are never defaulted: a receiver token, database URL or SMTP password only
-exists when the operator provides it.
+Every deployment value (port, URL, path, secret, interval) lives here; nothing else
+hard-codes one. Policy (limits, compliance rules, crowding thresholds, the market
+calendar) is not a setting: it lives in the policy file (`riskwatch.policy`), whose
+path is one (`policy_file`), and `Settings.policy` reads it. Secrets are never
+defaulted: a receiver token, database URL or SMTP password only exists when the
+operator provides it.
 """
 
 from __future__ import annotations
@@ -36,13 +39,16 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from riskwatch.agents.sources.config import IbkrConfig, PolygonConfig
+from riskwatch.policy import POLICY_FILE, Policy, PolicyError, load_policy
+from riskwatch.source_settings import IbkrConfig, PolygonConfig
 
 ENV_PREFIX = "RISKWATCH_"
 CONFIG_ENV = "RISKWATCH_CONFIG"
 DEFAULT_CONFIG_FILE = "riskwatch.yaml"
 
 Port = int
+DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"
+"""Grafana on this machine, as docker-compose.grafana.yml publishes it."""
 
 # The file named by load_settings(config_file=...) for the duration of one construction.
 _explicit_config: ContextVar[Path | None] = ContextVar("riskwatch_config_file", default=None)
@@ -132,7 +138,6 @@ class NotificationSettings(_Section):
     slack_webhook_url: SecretStr | None = Field(
         None, description="Slack incoming-webhook URL; default: the local demo sink."
     )
-    grafana_url: str = Field("http://127.0.0.1:3000", description="Linked from notifications.")
 
 
 MarketPhaseName = Literal["PRE_MARKET", "REGULAR", "AFTER_HOURS", "CLOSED"]
@@ -186,7 +191,6 @@ class AgentSettings(_Section):
         description="On SIGTERM/SIGINT remove the agent's Pushgateway group, so a planned "
         "stop does not page AgentDown; false leaves the final state.",
     )
-    calendar: str = Field("XNYS", description="exchange-calendars code of the exchange.")
     tasks: dict[str, TaskSchedule] = Field(default_factory=_default_tasks)
 
     @field_validator("tasks")
@@ -208,38 +212,6 @@ class PortfolioSettings(_Section):
     positions: int = Field(20, ge=1, le=5000, description="Synthetic book size.")
     model: str = "momentum"
     broker_account: str | None = Field(None, description="IBKR account id for this book.")
-
-
-class CrowdingSettings(_Section):
-    """Thresholds of riskwatch.analytics.factor_crowding (issue #3 defaults)."""
-
-    hhi_medium: float = Field(0.15, ge=0, le=1)
-    hhi_high: float = Field(0.25, ge=0, le=1)
-    gini_medium: float = Field(0.40, ge=0, le=1)
-    gini_high: float = Field(0.60, ge=0, le=1)
-    absorption_top_k: int = Field(
-        3, ge=1, description="Eigenvectors counted by the absorption ratio."
-    )
-
-
-class ComplianceSettings(_Section):
-    """Limits of the eight shipped rules, with per-portfolio overrides."""
-
-    limits: dict[str, float] = Field(
-        default_factory=lambda: {
-            "RISK_001": 50_000.0,  # USD, largest position value
-            "RISK_002": 0.02,  # 1-day 99% VaR over portfolio value
-            "POS_001": 30,  # open positions
-            "CON_001": 0.25,  # largest position over portfolio value
-            "CON_002": 0.40,  # largest sector over portfolio value
-            "EXE_001": 0.10,  # order quantity over 20-day ADV
-            "OPS_001": 0,  # orders outside regular hours
-            "DAT_001": 300.0,  # seconds since the last market-data update
-        }
-    )
-    overrides: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="portfolio -> rule -> limit"
-    )
 
 
 # Style factors plus sector factors, as Barra-style risk models have them. With five
@@ -276,15 +248,6 @@ class TradingAgentSettings(_Section):
         default_factory=lambda: dict(DEFAULT_FACTOR_PROXIES),
         description="Factor -> factor-mimicking ETF whose returns define the factor.",
     )
-    var_confidence: float = Field(0.99, gt=0.5, lt=1)
-    es_confidence: float = Field(0.975, gt=0.5, lt=1)
-    var_methods: tuple[Literal["historical", "gaussian", "cornish_fisher"], ...] = (
-        "historical",
-        "gaussian",
-        "cornish_fisher",
-    )
-    crowding: CrowdingSettings = CrowdingSettings()
-    compliance: ComplianceSettings = ComplianceSettings()
     polygon: PolygonConfig | None = Field(
         None, description="Required when data_source is polygon (api_key has no default)."
     )
@@ -386,8 +349,16 @@ class Settings(BaseSettings):
         None, description="A file holding the receiver token (docker secrets); read at start."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    grafana_url: str | None = Field(
-        None, description="Grafana that `riskwatch dashboards push` uploads to."
+    policy_file: Path | None = Field(
+        None,
+        description="The policy file: limits, compliance rules, crowding thresholds, "
+        "market calendar. Default: policy.yaml in project_dir.",
+    )
+    grafana_url: str = Field(
+        DEFAULT_GRAFANA_URL,
+        pattern=r"^https?://",
+        description="Grafana as its users reach it: alerts and the report link to its "
+        "dashboards, and `riskwatch dashboards push` uploads there.",
     )
     grafana_token: SecretStr | None = Field(
         None, description="Grafana service-account token for `dashboards push`; never defaulted."
@@ -402,10 +373,10 @@ class Settings(BaseSettings):
     exporters: ExporterSettings = ExporterSettings()
     report: ReportSettings = ReportSettings()
 
-    @field_validator("state_dir", "project_dir")
+    @field_validator("state_dir", "project_dir", "policy_file")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
 
     @model_validator(mode="before")
     @classmethod
@@ -440,6 +411,19 @@ class Settings(BaseSettings):
     @cached_property
     def url(self) -> LocalUrls:
         return LocalUrls(self.stack)
+
+    @property
+    def policy_path(self) -> Path:
+        """Where the policy is read from."""
+        return self.policy_file or self.project_dir / POLICY_FILE
+
+    @cached_property
+    def policy(self) -> Policy:
+        """The validated policy (read once); ConfigError, one line, if it is invalid."""
+        try:
+            return load_policy(self.policy_path)
+        except PolicyError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 class LocalUrls:
@@ -497,7 +481,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Build the settings, raising ConfigError with one readable line if they are invalid."""
     token = _explicit_config.set(config_file)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        settings.policy  # noqa: B018 - an invalid policy is a configuration error now
+        return settings
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
     except (OSError, ValueError, yaml.YAMLError) as exc:  # unreadable or malformed YAML

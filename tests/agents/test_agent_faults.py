@@ -21,14 +21,13 @@ from riskwatch.agents.cli import build_runtime
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.publish import Publisher, RetryPolicy
 from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.schedule import MarketCalendar
 from riskwatch.agents.sources.synthetic import SyntheticMarket
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
 from tests.conftest import free_port, wait_for
-from tests.support.calendar import SITUATIONS
+from tests.support.calendar import SITUATIONS, shipped_calendar
 
-FIXED_DAY_START = MarketCalendar().session_start(SITUATIONS[0].at)
+FIXED_DAY_START = shipped_calendar().session_start(SITUATIONS[0].at)
 
 
 def agent_settings(pushgateway: str, **agent: object) -> Settings:

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry import trace
 
 from riskwatch.agents.cli import build_runtime
 from riskwatch.agents.runtime import TaskContext
-from riskwatch.agents.schedule import MarketPhase
 from riskwatch.agents.sources.base import SourceError
 from riskwatch.agents.trading import TradingAgent
+from riskwatch.calendar import MarketPhase
 from riskwatch.settings import load_settings
 from tests.conftest import free_port, wait_for
 from tests.sources.fake_tws import FakeContract, FakeTws, Holding, running
 from tests.sources.polygon_server import FakePolygon, Reply, serve_polygon
+from tests.support.policy import policy_copy
 
 
 @pytest.fixture
@@ -53,8 +56,12 @@ def ctx() -> TaskContext:
     return TaskContext(datetime.now(UTC), MarketPhase.REGULAR, trace.INVALID_SPAN)
 
 
+def stale_after_300ms(policy: dict[str, Any]) -> None:
+    policy["ops"]["market_data_stale_seconds"] = 0.3
+
+
 def test_rate_limited_polygon_goes_stale_then_recovers(
-    gateway: FakeTws, polygon: FakePolygon
+    gateway: FakeTws, polygon: FakePolygon, tmp_path: Path
 ) -> None:
     settings = load_settings(
         agent={"id": "live-sources", "pushgateway_url": f"http://127.0.0.1:{free_port()}"},
@@ -72,10 +79,10 @@ def test_rate_limited_polygon_goes_stale_then_recovers(
                 "backoff_max_seconds": 0.05,
             },
             "ibkr": {"port": gateway.port, "client_id": 11, "reconnect_initial_seconds": 0.05},
-            # A DAT_001 limit of a fraction of a second lets the test see data go stale
-            # without waiting five minutes.
-            "compliance": {"limits": {"DAT_001": 0.3}},
         },
+        # A stale-data limit (DAT_001's) of a fraction of a second lets the test see
+        # data go stale without waiting five minutes.
+        policy_file=policy_copy(tmp_path, stale_after_300ms),
     )
     runtime, agent = build_runtime("trading", settings)
     assert isinstance(agent, TradingAgent)

@@ -7,14 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from riskwatch.agents.schedule import MarketCalendar, MarketPhase
+from riskwatch.calendar import MarketCalendar, MarketPhase
+from tests.support.calendar import shipped_calendar
 
 NY = ZoneInfo("America/New_York")
 
 
 @pytest.fixture(scope="module")
 def cal() -> MarketCalendar:
-    return MarketCalendar("XNYS")
+    return shipped_calendar()
 
 
 @pytest.mark.parametrize(

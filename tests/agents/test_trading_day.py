@@ -12,17 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from opentelemetry import trace
 
-from riskwatch.agents.equity import EquityStore
-from riskwatch.agents.model import MomentumModel
-from riskwatch.agents.publish import Publisher
-from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.schedule import MarketCalendar
-from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
-from riskwatch.agents.trading import Book, TradingAgent
+from riskwatch.agents.trading import TradingAgent
 from riskwatch.clock import FixedClock
 from riskwatch.settings import Settings, load_settings
+from tests.support.agents import synthetic_desk
 from tests.support.calendar import Situation, situations
 
 RISK = ("risk_var_ratio", "risk_expected_shortfall_ratio")
@@ -33,32 +27,13 @@ def run_agent(
 ) -> tuple[TradingAgent, dict[str, float]]:
     """An agent started at `started` after a cycle at each instant, and its VaR and ES."""
     clock = FixedClock(started)
-    market = SyntheticMarket(settings.trading.seed, clock=clock)
-    calendar = MarketCalendar(settings.agent.calendar)
-    books = [
-        Book(
-            p.name,
-            # Every agent holds the book as built at `started`, so only the history
-            # each one reads can differ.
-            SyntheticBroker(market, p.name, p.initial_value_usd, p.positions),
-            MomentumModel(p.model),
-        )
-        for p in settings.trading.portfolios
-    ]
-    publisher = Publisher("day-test")  # no Pushgateway: only its registry is read
-    agent = TradingAgent(settings.trading, publisher, market, books, EquityStore(None), calendar)
-    runtime = AgentRuntime(
-        "trading",
-        publisher,
-        agent.tasks(settings.agent.tasks),
-        calendar,
-        trace.NoOpTracer(),
-        clock=lambda: clock().timestamp(),
-    )
+    # Every agent holds the book as built at `started`, so only the history each one
+    # reads can differ.
+    desk = synthetic_desk(settings, "day-test", clock)
     for at in cycles:
         clock.set(at)
-        _, failed = runtime.cycle(force=True)
-        assert failed == 0, at
+        desk.cycle()
+    agent, publisher = desk.agent, desk.publisher
     return agent, {
         f"{s.name}{sorted(s.labels.items())}": s.value
         for family in publisher.registry.collect()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from riskwatch.alerting.limits import LIMITS_FILE, Limits, load_limits
+from riskwatch.policy import POLICY_FILE, Policy, load_policy
 
 PROJECT = Path(__file__).resolve().parents[2]
-COPIED = ("alerts", "docs/runbooks", "prometheus.yml")
+COPIED = ("alerts", "docs/runbooks", "prometheus.yml", POLICY_FILE)
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +20,9 @@ def project_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def limits(project_dir: Path) -> Limits:
+def limits(project_dir: Path) -> Policy:
     """The committed limits config."""
-    return load_limits(project_dir / LIMITS_FILE)
+    return load_policy(project_dir / POLICY_FILE)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import yaml
 
 from riskwatch.alerting import calendar, check
 from riskwatch.alerting.check import RouteCase, load_route_cases
-from riskwatch.alerting.limits import Limits
+from riskwatch.policy import Policy as Limits
 from riskwatch.settings import load_settings
 from tests.alerting.conftest import PROJECT, tool
 from tests.conftest import free_port, wait_for
@@ -134,20 +134,20 @@ def test_secrets_come_from_files_never_inline(project_dir: Path) -> None:
     assert keys["credentials_file"].startswith("/etc/alertmanager/secrets/")
 
 
-def test_the_market_calendar_block_matches_limits(project_dir: Path, limits: Limits) -> None:
+def test_the_market_calendar_block_matches_the_policy(project_dir: Path, limits: Limits) -> None:
     text = (project_dir / calendar.ALERTMANAGER_CONFIG).read_text()
-    assert calendar.splice(text, limits.market_calendar) == text
+    assert calendar.splice(text, limits.market) == text
     (interval,) = [
         t for t in _config(project_dir)["time_intervals"] if t["name"] == calendar.INTERVAL_NAME
     ]
     holidays = [t for t in interval["time_intervals"] if "days_of_month" in t]
-    assert sum(len(t["days_of_month"]) for t in holidays) == len(limits.market_calendar.holidays)
+    assert sum(len(t["days_of_month"]) for t in holidays) == len(limits.market.holidays)
 
 
 def test_the_holidays_are_the_exchange_s(limits: Limits) -> None:
     xc = pytest.importorskip("exchange_calendars")
     nyse = xc.get_calendar("XNYS")
-    days = sorted(limits.market_calendar.holidays)
+    days = sorted(limits.market.holidays)
     first, last = days[0].isoformat(), days[-1].isoformat()
     regular = nyse.regular_holidays.holidays(first, last)
     adhoc = [d for d in nyse.adhoc_holidays if first <= d.date().isoformat() <= last]
@@ -197,7 +197,7 @@ def test_slack_and_email_tell_a_cro_value_limit_portfolio_since_and_links(
             "limit": "15%",
             "runbook_url": "https://github.com/riskwatch/riskwatch/blob/main/docs/runbooks/"
             "PortfolioDrawdownCritical.md",
-            "dashboard_url": "http://127.0.0.1:3000/d/riskwatch-executive?var-portfolio=fund-b",
+            "dashboard_url": "http://127.0.0.1:3000/d/riskwatch-risk?var-portfolio=fund-b",
         },
         "startsAt": "2026-03-02T14:30:05Z",
         "endsAt": "0001-01-01T00:00:00Z",

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from riskwatch.alerting.cli import alerts
-from riskwatch.alerting.limits import LIMITS_FILE
+from riskwatch.policy import POLICY_FILE
 
 
 def _run(project_dir: Path, *args: str) -> tuple[int, str]:
@@ -36,7 +36,7 @@ def test_check_passes_on_the_committed_config(project_dir: Path) -> None:
 def test_check_fails_when_limits_change_without_a_render_and_render_fixes_it(
     scratch: Path,
 ) -> None:
-    limits = scratch / LIMITS_FILE
+    limits = scratch / POLICY_FILE
     limits.write_text(
         limits.read_text().replace("drawdown_critical: 0.15", "drawdown_critical: 0.2")
     )
@@ -58,13 +58,16 @@ def test_check_fails_when_limits_change_without_a_render_and_render_fixes_it(
 
 
 def test_render_updates_the_market_calendar(scratch: Path) -> None:
-    limits = scratch / LIMITS_FILE
-    limits.write_text(limits.read_text().replace('close: "20:00"', 'close: "16:00"'))
+    limits = scratch / POLICY_FILE
+    text = limits.read_text().replace('extended_close: "20:00"', 'extended_close: "18:00"')
+    limits.write_text(
+        text.replace('half_day_extended_close: "17:00"', 'half_day_extended_close: "16:00"')
+    )
     code, output = _run(scratch, "render")
     assert code == 0, output
     assert output.splitlines() == ["wrote alerts/alertmanager.yml"]
     text = (scratch / "alerts/alertmanager.yml").read_text()
-    assert 'start_time: "16:00"' in text
+    assert 'start_time: "18:00"' in text
     assert "# Operations: #trading-ops." in text  # the hand-written rest is untouched
 
 

@@ -21,11 +21,10 @@ import pytest
 import requests
 import yaml
 
-from riskwatch.agents.schedule import NEW_YORK
 from riskwatch.alerting import calendar
-from riskwatch.alerting.limits import LIMITS_FILE, load_limits
-from riskwatch.alerting.limits import MarketCalendar as Market
+from riskwatch.calendar import NEW_YORK
 from riskwatch.demo.runner import market_closed_at, mute_states
+from riskwatch.policy import POLICY_FILE, Market, load_policy
 from riskwatch.settings import load_settings
 from tests.alerting.conftest import PROJECT, tool
 from tests.conftest import free_port, wait_for
@@ -97,9 +96,8 @@ def _alertmanager_mutes(config: dict[str, Any], when: datetime) -> bool:
 
 @pytest.fixture(scope="module")
 def market() -> Market:
-    """The market calendar of alerts/limits.yaml, which alertmanager.yml's mute is
-    rendered from."""
-    return load_limits(PROJECT / LIMITS_FILE).market_calendar
+    """The market policy.yaml describes, which alertmanager.yml's mute is rendered from."""
+    return load_policy(PROJECT / POLICY_FILE).market
 
 
 @pytest.fixture(scope="module")

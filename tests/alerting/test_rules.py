@@ -11,9 +11,10 @@ import yaml
 
 from riskwatch import catalog
 from riskwatch.alerting import check, lint
-from riskwatch.alerting.limits import LIMITS_FILE, Limits, parse_limits
 from riskwatch.alerting.promql import metric_names, template_queries
 from riskwatch.alerting.rules import HEADER, RULES_DIR, alert_names, render_rule_files
+from riskwatch.policy import POLICY_FILE, Policy, parse_policy
+from riskwatch.settings import DEFAULT_GRAFANA_URL
 
 ISSUE_ALERTS = {
     "PortfolioDrawdownWarning",
@@ -52,7 +53,7 @@ def test_committed_rule_files_match_a_fresh_render(project_dir: Path) -> None:
     assert step.ok, step.detail
 
 
-def test_every_alert_of_the_issue_is_generated(limits: Limits, project_dir: Path) -> None:
+def test_every_alert_of_the_issue_is_generated(limits: Policy, project_dir: Path) -> None:
     assert set(alert_names(limits)) == ISSUE_ALERTS
     assert {r["alert"] for r in _alerts(project_dir)} == ISSUE_ALERTS
 
@@ -70,14 +71,14 @@ def test_the_hand_written_rule_file_is_gone(project_dir: Path) -> None:
 
 
 def test_render_is_deterministic_whatever_the_order_in_limits(project_dir: Path) -> None:
-    data = yaml.safe_load((project_dir / LIMITS_FILE).read_text())
+    data = yaml.safe_load((project_dir / POLICY_FILE).read_text())
     data["portfolios"] = {"fund-c": {"var": 0.03}, "fund-b": {"drawdown_critical": 0.15}}
     reordered = dict(data)
     reordered["portfolios"] = dict(reversed(list(data["portfolios"].items())))
     reordered["for"] = dict(reversed(list(data["for"].items())))
-    first = render_rule_files(parse_limits(data))
-    assert render_rule_files(parse_limits(reordered)) == first
-    assert render_rule_files(parse_limits(data)) == first
+    first = render_rule_files(parse_policy(data), DEFAULT_GRAFANA_URL)
+    assert render_rule_files(parse_policy(reordered), DEFAULT_GRAFANA_URL) == first
+    assert render_rule_files(parse_policy(data), DEFAULT_GRAFANA_URL) == first
 
 
 def test_drawdown_critical_keeps_the_contract_of_the_first_rule(project_dir: Path) -> None:
@@ -91,12 +92,12 @@ def test_drawdown_critical_keeps_the_contract_of_the_first_rule(project_dir: Pat
 def test_overrides_become_explicit_clauses_and_quote_their_own_limit(
     project_dir: Path,
 ) -> None:
-    data = yaml.safe_load((project_dir / LIMITS_FILE).read_text())
+    data = yaml.safe_load((project_dir / POLICY_FILE).read_text())
     data["portfolios"] = {
         "fund-b": {"drawdown_critical": 0.15},
         "fund-c": {"drawdown_critical": 0.12},
     }
-    text = render_rule_files(parse_limits(data))["risk.rules.yml"]
+    text = render_rule_files(parse_policy(data), DEFAULT_GRAFANA_URL)["risk.rules.yml"]
     (rule,) = [
         r
         for g in yaml.safe_load(text)["groups"]
@@ -213,7 +214,7 @@ def test_render_fixes_a_stale_file_removes_old_generated_ones_and_keeps_hand_wri
     assert not (rules_dir / "old.rules.yml").exists()
     step = check.in_sync(scratch)
     assert not step.ok
-    assert "alerts/rules/mine.yml is not generated from alerts/limits.yaml" in step.detail
+    assert "alerts/rules/mine.yml is not generated from policy.yaml" in step.detail
     (rules_dir / "mine.yml").unlink()
     assert check.in_sync(scratch).ok
     assert check.render(scratch) == []

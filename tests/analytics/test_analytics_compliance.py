@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from riskwatch import analytics
 from riskwatch.analytics import (
-    DEFAULT_LIMITS,
-    DEFAULT_RULES,
+    MEASURES,
     ComplianceLimits,
     ComplianceSnapshot,
     Measurement,
@@ -19,11 +19,30 @@ from riskwatch.analytics import (
     RuleResult,
     Severity,
     alert_severity,
-    evaluate,
-    regular_session_open,
+    rules_from,
     violations,
 )
-from riskwatch.analytics.compliance import NEW_YORK
+from riskwatch.calendar import NEW_YORK
+from riskwatch.policy import load_policy
+from tests.support.calendar import shipped_calendar
+from tests.support.policy import SHIPPED
+
+# The rules as the shipped policy configures them, and the market's sessions.
+DEFAULT_RULES = rules_from(load_policy(SHIPPED).compliance_specs())
+DEFAULT_LIMITS = {rule.rule_id: rule.default_limit for rule in DEFAULT_RULES}
+CALENDAR = shipped_calendar()
+
+
+def evaluate(
+    snapshot: ComplianceSnapshot,
+    limits: ComplianceLimits | None = None,
+    *,
+    rules: tuple[Rule, ...] = DEFAULT_RULES,
+    is_session_open: Any = CALENDAR.is_regular_session,
+) -> tuple[RuleResult, ...]:
+    """The engine with the shipped rules and the exchange's sessions unless told."""
+    return analytics.evaluate(snapshot, limits, rules=rules, is_session_open=is_session_open)
+
 
 # Wednesday 2024-06-12, 11:00 New York (15:00 UTC).
 NOW = datetime(2024, 6, 12, 15, 0, tzinfo=UTC)
@@ -59,7 +78,8 @@ def _by_id(results: tuple[RuleResult, ...]) -> dict[str, RuleResult]:
     return {result.rule_id: result for result in results}
 
 
-def test_shipped_rules_and_defaults() -> None:
+def test_the_shipped_policy_configures_every_measure_with_the_issues_defaults() -> None:
+    assert [r.rule_id for r in DEFAULT_RULES] == list(MEASURES)
     assert [(r.rule_id, r.severity.value, r.default_limit) for r in DEFAULT_RULES] == [
         ("RISK_001", "HIGH", 50_000.0),
         ("RISK_002", "HIGH", 0.02),
@@ -70,7 +90,10 @@ def test_shipped_rules_and_defaults() -> None:
         ("OPS_001", "MEDIUM", 0.0),
         ("DAT_001", "LOW", 300.0),
     ]
-    assert dict(DEFAULT_LIMITS) == {r.rule_id: r.default_limit for r in DEFAULT_RULES}
+    with pytest.raises(ValueError, match=r"LEV_001.*no measure"):
+        rules_from([("LEV_001", "leverage", "HIGH", 2.0)])
+    with pytest.raises(ValueError, match="unknown severity 'URGENT'"):
+        rules_from([("POS_001", "positions", "URGENT", 30.0)])
 
 
 def test_compliant_snapshot_reports_every_rule_unviolated() -> None:
@@ -151,9 +174,9 @@ def test_limits_at_the_boundary_are_not_violated() -> None:
         (datetime(2024, 1, 10, 9, 45), True),  # winter time (UTC-5)
     ],
 )
-def test_default_session(local: datetime, is_open: bool) -> None:
+def test_regular_session(local: datetime, is_open: bool) -> None:
     moment = local.replace(tzinfo=NEW_YORK).astimezone(UTC)
-    assert regular_session_open(moment) is is_open
+    assert CALENDAR.is_regular_session(moment) is is_open
 
 
 def test_off_hours_orders_violate_ops_001() -> None:
@@ -167,15 +190,16 @@ def test_off_hours_orders_violate_ops_001() -> None:
 def test_injected_session_calendar_is_used() -> None:
     holiday = datetime(2024, 7, 4, 15, 0, tzinfo=UTC)  # Independence Day, 11:00 New York
     snapshot = _snapshot(orders=[_order(timestamp=holiday)])
-    assert not _by_id(evaluate(snapshot))["OPS_001"].violated  # the default knows no holidays
-    calendar = _by_id(evaluate(snapshot, is_session_open=lambda ts: ts.date() != holiday.date()))
-    assert calendar["OPS_001"].violated
+    assert _by_id(evaluate(snapshot))["OPS_001"].violated  # the exchange is closed
+    weekdays = _by_id(evaluate(snapshot, is_session_open=lambda ts: ts.weekday() < 5))
+    assert not weekdays["OPS_001"].violated
 
 
 def test_limits_from_settings_with_portfolio_overrides() -> None:
     limits = ComplianceLimits.from_mapping(
         {"RISK_001": 100_000, "POS_001": 2},
         {"alpha": {"POS_001": 5, "DAT_001": 10}},
+        rules=DEFAULT_RULES,
     )
     snapshot = _snapshot(positions={"AAPL": 80_000.0, "B": 1.0, "C": 1.0})
     alpha = _by_id(evaluate(snapshot, limits))
@@ -200,7 +224,7 @@ def test_bad_limits_raise(
     defaults: dict[str, Any] | None, overrides: dict[str, Any] | None, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        ComplianceLimits.from_mapping(defaults, overrides)
+        ComplianceLimits.from_mapping(defaults, overrides, rules=DEFAULT_RULES)
 
 
 def test_a_new_rule_is_a_small_declarative_addition() -> None:

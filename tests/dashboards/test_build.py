@@ -9,21 +9,22 @@ from typing import Any
 import pytest
 import yaml
 
-from riskwatch.alerting.limits import LIMITS_FILE, Limits, load_limits, parse_limits
+from riskwatch.alerting.rules import alert_rules
 from riskwatch.dashboards import build, check, queries
 from riskwatch.dashboards.common import DATASOURCE_UID
+from riskwatch.policy import POLICY_FILE, Policy, load_policy, parse_policy
 from tests.dashboards.support import run_dashboards
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def limits() -> Limits:
-    return load_limits(ROOT / LIMITS_FILE)
+def limits() -> Policy:
+    return load_policy(ROOT / POLICY_FILE)
 
 
 @pytest.fixture(scope="module")
-def boards(limits: Limits) -> dict[str, dict[str, Any]]:
+def boards(limits: Policy) -> dict[str, dict[str, Any]]:
     return build.build_all(limits)
 
 
@@ -44,7 +45,7 @@ def test_committed_json_is_a_fresh_build() -> None:
 
 def test_check_fails_on_a_hand_edited_file(tmp_path: Path) -> None:
     (tmp_path / "alerts").mkdir()
-    (tmp_path / LIMITS_FILE).write_text((ROOT / LIMITS_FILE).read_text())
+    (tmp_path / POLICY_FILE).write_text((ROOT / POLICY_FILE).read_text())
     assert build.write(tmp_path) == [f"dashboards/{n}.json" for n in build.BUILDERS]
     assert build.stale(tmp_path) == []
     path = tmp_path / "dashboards" / "risk.json"
@@ -65,17 +66,23 @@ def test_json_is_printed_with_sorted_keys(boards: dict[str, dict[str, Any]]) -> 
 
 
 def test_uids_and_tags_are_explicit_and_the_alert_links_resolve(
-    boards: dict[str, dict[str, Any]], limits: Limits
+    boards: dict[str, dict[str, Any]], limits: Policy
 ) -> None:
-    uids = [b["uid"] for b in boards.values()]
-    assert uids == [
-        "riskwatch-executive", "riskwatch-risk", "riskwatch-compliance", "riskwatch-operations",
-    ]  # fmt: skip
+    uids = {name: b["uid"] for name, b in boards.items()}
+    # Each dashboard's uid is the one the policy declares for it, and nothing else.
+    assert uids == limits.links.dashboards
+    selecting = {n for n, b in boards.items() if "portfolio" in str(b["templating"]["list"])}
+    assert selecting == set(limits.links.portfolio_dashboards)
+    assert len(set(uids.values())) == len(uids)
     assert all(b["tags"] == ["riskwatch"] for b in boards.values())
-    # Alerts link to /d/<uid>?var-portfolio=...: that uid and variable must exist.
-    assert limits.links.portfolio_dashboard.startswith("/d/riskwatch-executive?var-portfolio=")
-    executive = boards["executive"]
-    assert [v["name"] for v in executive["templating"]["list"]] == ["datasource", "portfolio"]
+    # Each alert links to its team's board, /d/<uid>?var-portfolio=... when it is about
+    # one portfolio: that board, and its portfolio variable, exist.
+    for rule in alert_rules(limits):
+        url = limits.links.dashboard_url("http://grafana", rule.team, rule.per_portfolio)
+        uid = url.removeprefix("http://grafana/d/").split("?")[0]
+        board = next(b for b in boards.values() if b["uid"] == uid)
+        names = [v["name"] for v in board["templating"]["list"]]
+        assert ("?var-portfolio=" in url) == (rule.per_portfolio and "portfolio" in names)
 
 
 def test_panels_have_unique_ids_a_datasource_and_lay_out_on_the_grid(
@@ -101,7 +108,7 @@ def test_panels_have_unique_ids_a_datasource_and_lay_out_on_the_grid(
 
 
 def test_drawdown_gauge_thresholds_come_from_the_limits_config(
-    boards: dict[str, dict[str, Any]], limits: Limits
+    boards: dict[str, dict[str, Any]], limits: Policy
 ) -> None:
     gauge = panel(boards["executive"], "Drawdown")
     d = limits.defaults
@@ -115,12 +122,12 @@ def test_drawdown_gauge_thresholds_come_from_the_limits_config(
     assert [s["value"] for s in fund_b["thresholds"]["steps"]] == [None, *own]
 
 
-def test_changing_a_limit_changes_the_panels(limits: Limits) -> None:
-    data = yaml.safe_load((ROOT / LIMITS_FILE).read_text())
+def test_changing_a_limit_changes_the_panels(limits: Policy) -> None:
+    data = yaml.safe_load((ROOT / POLICY_FILE).read_text())
     data["defaults"]["var"] = 0.031
     data["defaults"]["drawdown_critical"] = 0.12
     data["portfolios"] = {"gamma": {"var": 0.05}}
-    changed = build.build_all(parse_limits(data))
+    changed = build.build_all(parse_policy(data))
     var = panel(changed["executive"], "VaR 99% 1-day")
     assert steps(var) == [(None, "green"), (0.031, "red")]
     assert [o["matcher"]["options"] for o in var["fieldConfig"]["overrides"]] == ["gamma"]

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from riskwatch import catalog
-from riskwatch.alerting.limits import LIMITS_FILE, load_limits
 from riskwatch.dashboards import build, check
+from riskwatch.policy import POLICY_FILE, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def boards() -> dict[str, dict[str, Any]]:
-    return build.build_all(load_limits(ROOT / LIMITS_FILE))
+    return build.build_all(load_policy(ROOT / POLICY_FILE))
 
 
 def test_every_metric_used_is_declared_and_every_declared_metric_is_used(

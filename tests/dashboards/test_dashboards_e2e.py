@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client import delete_from_gateway
 
 from riskwatch.agents.publish import Publisher
@@ -28,6 +27,7 @@ from riskwatch.dashboards.queries import Prometheus, resolve_variables, verify
 from riskwatch.stack.runner import Stack
 from tests.conftest import prom_query, run_cli, stack_env, wait_for
 from tests.dashboards.support import run_dashboards
+from tests.support.policy import policy_copy
 
 pytestmark = pytest.mark.stack
 
@@ -57,14 +57,15 @@ def model_demo(stack: Stack) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def fed(stack: Stack, model_demo: None, tmp_path_factory: pytest.TempPathFactory) -> Prometheus:
     """The stack's Prometheus once it has scraped the agents' pushes twice or more."""
-    config = tmp_path_factory.mktemp("dashboards") / "riskwatch.yaml"
     # CON_001 (largest position over value) at 1%: every diversified book breaches it,
     # so the rule's evidence series and its ComplianceViolation alert exist.
     breach = {"CON_001": 0.01}
-    config.write_text(
-        yaml.safe_dump({"trading": {"compliance": {"overrides": {p: breach for p in PORTFOLIOS}}}})
-    )
-    env = stack_env(stack, RISKWATCH_AGENT__ID=AGENT, RISKWATCH_CONFIG=str(config))
+
+    def overrides(policy: dict[str, Any]) -> None:
+        policy["compliance"]["overrides"] = {p: breach for p in PORTFOLIOS}
+
+    policy = policy_copy(tmp_path_factory.mktemp("dashboards"), overrides)
+    env = stack_env(stack, RISKWATCH_AGENT__ID=AGENT, RISKWATCH_POLICY_FILE=str(policy))
     for kind, agent in (("trading", AGENT), ("health", HEALTH)):
         done = run_cli("agent", kind, "--once", env={**env, "RISKWATCH_AGENT__ID": agent})
         assert done.returncode == 0, done.stderr[-2000:]

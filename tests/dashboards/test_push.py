@@ -88,7 +88,11 @@ def test_cli_push_takes_url_and_token_from_the_environment() -> None:
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        ((), {"RISKWATCH_GRAFANA_TOKEN": TOKEN}, "no Grafana URL"),
+        (
+            (),
+            {"RISKWATCH_GRAFANA_URL": "", "RISKWATCH_GRAFANA_TOKEN": TOKEN},
+            "invalid setting grafana_url",
+        ),
         (("--grafana-url", "http://127.0.0.1:9"), {}, "no Grafana token"),
         (("--grafana-url", "grafana:3000"), {"RISKWATCH_GRAFANA_TOKEN": TOKEN}, "not an http"),
     ],
@@ -98,7 +102,7 @@ def test_cli_push_without_settings_says_what_is_missing(
 ) -> None:
     done = run_dashboards(
         "push", *args,
-        env={"RISKWATCH_GRAFANA_URL": "", "RISKWATCH_GRAFANA_TOKEN": "", **env},
+        env={"RISKWATCH_GRAFANA_TOKEN": "", **env},
     )  # fmt: skip
     assert done.returncode != 0
     assert message in done.stderr

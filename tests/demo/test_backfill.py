@@ -17,22 +17,17 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
-from opentelemetry import trace
 
-from riskwatch.agents.equity import EquityStore
-from riskwatch.agents.model import MomentumModel
-from riskwatch.agents.publish import Publisher
-from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
-from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
-from riskwatch.agents.trading import Book, TradingAgent
+from riskwatch.agents.sources.synthetic import SyntheticMarket
 from riskwatch.alerting.rules import RECORDING_RULES
+from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import FixedClock
 from riskwatch.demo import backfill as historical
 from riskwatch.demo.backfill import BackfillResult, backfill, max_days
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
 from tests.conftest import delete_group, prom_query, push_gauges, wait_for
+from tests.support.agents import synthetic_desk
 from tests.support.calendar import SITUATIONS, last_run
 
 AGENT = "backfill-test"
@@ -108,23 +103,9 @@ def prom_query_at(url: str, expr: str, at: float) -> list[Any]:
 
 def live_agent_series(settings: Settings) -> set[tuple[str, frozenset[tuple[str, str]]]]:
     """(name, labels) of what the real trading agent publishes after one cycle."""
-    calendar = MarketCalendar(settings.agent.calendar)
-    market = SyntheticMarket(settings.trading.seed)
-    books = [
-        Book(
-            p.name,
-            SyntheticBroker(market, p.name, p.initial_value_usd, p.positions),
-            MomentumModel(p.model),
-        )
-        for p in settings.trading.portfolios
-    ]
-    publisher = Publisher("live-labels")  # no Pushgateway: only its registry is read
-    agent = TradingAgent(settings.trading, publisher, market, books, EquityStore(None), calendar)
-    runtime = AgentRuntime(
-        "trading", publisher, agent.tasks(settings.agent.tasks), calendar, trace.NoOpTracer()
-    )
-    _, failed = runtime.cycle(force=True)
-    assert failed == 0
+    desk = synthetic_desk(settings, "live-labels")
+    desk.cycle()
+    publisher = desk.publisher
     return {
         (sample.name, frozenset(sample.labels.items()))
         for family in publisher.registry.collect()
@@ -182,7 +163,7 @@ def test_span_and_counts(backfilled: BackfillResult) -> None:
 
 def test_values_recomputed_from_the_market(stack: Stack, backfilled: BackfillResult) -> None:
     settings, url = stack.settings, stack.settings.url.prometheus
-    calendar = MarketCalendar(settings.agent.calendar)
+    calendar = MarketCalendar(settings.policy.market)
     market = SyntheticMarket(settings.trading.seed)
     mine = f'agent="{AGENT}",job="riskwatch"'
     start = backfilled.start.timestamp()

@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from riskwatch.agents.equity import EquityStore
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
 from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
+from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import FixedClock
 from riskwatch.demo.backfill import history
 from riskwatch.settings import load_settings
-from tests.support.calendar import Situation, last_run, situations
+from tests.support.calendar import Situation, last_run, shipped_calendar, situations
 
 RESOLUTION = 60
 CHECK_EVERY = timedelta(minutes=97)
@@ -34,7 +34,7 @@ def midnight_before(when: datetime) -> datetime:
 @pytest.mark.parametrize("situation", situations())
 def test_values_and_daily_pnl_match_the_live_agent(situation: Situation) -> None:
     settings = load_settings()
-    calendar = MarketCalendar(settings.agent.calendar)
+    calendar = MarketCalendar(settings.policy.market)
     clock = FixedClock(situation.at)
     end = clock() - timedelta(hours=1)
     start = end - timedelta(days=1)
@@ -74,7 +74,7 @@ def test_values_and_daily_pnl_match_the_live_agent(situation: Situation) -> None
 
 def test_the_situations_are_what_they_say() -> None:
     """Guard the parameters themselves: each instant is the calendar case it names."""
-    calendar = MarketCalendar("XNYS")
+    calendar = shipped_calendar()
     by_name = {s.name: s.at for s in (p.values[0] for p in situations())}  # type: ignore[attr-defined]
     assert calendar.is_regular_session(by_name["weekday-regular-hours"])
     assert by_name["saturday"].weekday() == 5

@@ -19,14 +19,13 @@ import pytest
 import requests
 import yaml
 
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
 from riskwatch.alerting import calendar
-from riskwatch.alerting.limits import LIMITS_FILE, load_limits
-from riskwatch.alerting.limits import MarketCalendar as Market
+from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import system_clock
 from riskwatch.demo.runner import DemoRunner, ScenarioRun, mute_states
 from riskwatch.demo.scenarios import OPS_SLACK, SCENARIOS
 from riskwatch.demo.world import session_start
+from riskwatch.policy import POLICY_FILE, Market, load_policy
 from riskwatch.stack.runner import Stack
 from tests.conftest import Receiver
 from tests.support.calendar import SITUATIONS
@@ -84,7 +83,7 @@ def load_mute(stack: Stack, market: Market) -> None:
 @pytest.fixture(scope="module")
 def runs(stack: Stack) -> Iterator[dict[str, ScenarioRun]]:
     assert set(SHORT) == set(SCENARIOS), "every scenario is played"
-    mute = closed_all_along(load_limits(stack.settings.project_dir / LIMITS_FILE).market_calendar)
+    mute = closed_all_along(load_policy(stack.settings.project_dir / POLICY_FILE).market)
     # The runner judges the mute from the market Alertmanager's interval is rendered
     # from, at the real instants notifications were due: here always closed.
     runner = DemoRunner(stack.settings, SPEED, market=mute)
@@ -97,7 +96,7 @@ def runs(stack: Stack) -> Iterator[dict[str, ScenarioRun]]:
             prefix=lambda name: f"{SHORT[name]}-",
             agent_id=lambda name: f"demo-{SHORT[name]}",
             start=session_start(
-                MarketCalendar(stack.settings.agent.calendar), WEDNESDAY.at, length=longest
+                MarketCalendar(stack.settings.policy.market), WEDNESDAY.at, length=longest
             ),
         )
         # The premise of the fixed outcome: the mute held from the first run's start on.

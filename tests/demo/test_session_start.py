@@ -7,10 +7,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
+from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.demo.scenarios import SCENARIOS
 from riskwatch.demo.world import session_start
-from tests.support.calendar import SITUATIONS, Situation, situations
+from tests.support.calendar import SITUATIONS, Situation, shipped_calendar, situations
 
 LONGEST = max(s.duration for s in SCENARIOS.values())
 
@@ -30,7 +30,7 @@ DAY = {
 
 @pytest.fixture(scope="module")
 def calendar() -> MarketCalendar:
-    return MarketCalendar()
+    return shipped_calendar()
 
 
 def test_every_situation_has_an_expected_day() -> None:

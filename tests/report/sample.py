@@ -7,14 +7,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 
+from riskwatch.calendar import NEW_YORK
 from riskwatch.report.collect import (
     FIRM,
-    NEW_YORK,
     AlertRow,
     ComplianceRow,
     FirmKpis,
+    LimitsInForce,
     PortfolioKpis,
-    PortfolioLimits,
     ReportData,
     ReportWindow,
     Series,
@@ -22,7 +22,7 @@ from riskwatch.report.collect import (
 )
 
 DAY = date(2026, 11, 24)  # a Tuesday
-LIMITS = PortfolioLimits(0.05, 0.10, 0.02, 0.02, 0.025, 0.5)
+LIMITS = LimitsInForce(0.05, 0.10, 0.02, 0.02, 0.025, 0.5)
 
 # The NYSE's regular session on the day of each of tests/support/calendar.py's
 # situations, from its published calendar; None when it did not open.

@@ -31,9 +31,9 @@ import pytest
 import requests
 from matplotlib.image import imread
 
+from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import system_clock
 from riskwatch.report import fmt
-from riskwatch.report.collect import NEW_YORK
 from riskwatch.stack.runner import Stack
 from tests.conftest import (
     TEST_TOKEN,

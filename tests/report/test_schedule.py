@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from riskwatch.agents.runtime import TaskContext
-from riskwatch.agents.schedule import MarketPhase
+from riskwatch.calendar import MarketPhase
 from riskwatch.report.mail import MailError
 from riskwatch.report.schedule import STATE_FILE, DailyReport, report_task
 from riskwatch.settings import Settings, load_settings

@@ -13,21 +13,22 @@ from pathlib import Path
 
 import pytest
 
+from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import FixedClock
 from riskwatch.report.build import build_report
 from riskwatch.report.collect import (
-    NEW_YORK,
     ReportData,
     ReportError,
     collect,
     report_window,
-    session_times,
 )
 from riskwatch.report.html import build_view
 from riskwatch.settings import load_settings
 from tests.conftest import free_port
 from tests.report.sample import SESSIONS
-from tests.support.calendar import SITUATIONS, Situation, situations
+from tests.support.calendar import SITUATIONS, Situation, shipped_calendar, situations
+
+CALENDAR = shipped_calendar()
 
 # Hours in the day; every situation on a daylight-saving day is after the 02:00 change.
 DAY_HOURS = {"dst-spring-forward": 23, "dst-fall-back": 25}
@@ -46,7 +47,7 @@ def test_every_situation_has_its_expected_session() -> None:
 def test_the_day_so_far(s: Situation) -> None:
     clock = FixedClock(s.at)
     day = s.at.date()
-    w = report_window(day, clock())
+    w = report_window(day, clock(), CALENDAR)
     assert w.day == day
     assert w.start == datetime.combine(day, time(0), NEW_YORK)
     assert w.end == s.at and not w.complete
@@ -74,7 +75,7 @@ def test_the_day_once_it_is_over(s: Situation) -> None:
     # The same instant in New York time or in UTC (what system_clock returns): the
     # same window, of the day's true length.
     for now in (clock(), clock().astimezone(UTC)):
-        w = report_window(s.at.date(), now)
+        w = report_window(s.at.date(), now, CALENDAR)
         assert w.complete
         assert w.end == datetime.combine(s.at.date() + timedelta(days=1), time(0), NEW_YORK)
         assert w.seconds == hours_of(s) * 3600
@@ -116,7 +117,7 @@ def test_a_days_session_does_not_depend_on_when_it_is_asked(
 ) -> None:
     # The calendar library's default span follows the wall clock (twenty years back,
     # one ahead); past it, a holiday would read as a regular weekday.
-    times = session_times("XNYS", day)
+    times = CALENDAR.session_times(day)
     if expected is None:
         assert times is None
     else:

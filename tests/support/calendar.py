@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar, MarketPhase
+from riskwatch.calendar import NEW_YORK, MarketCalendar, MarketPhase
+from riskwatch.policy import POLICY_FILE, load_policy
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ SITUATIONS = (
 def situations() -> list[object]:
     """`SITUATIONS` as pytest parameters, with readable ids."""
     return [pytest.param(s, id=s.name) for s in SITUATIONS]
+
+
+def shipped_calendar() -> MarketCalendar:
+    """The market calendar of the shipped policy."""
+    return MarketCalendar(load_policy(ROOT / POLICY_FILE).market)
 
 
 def last_run(calendar: MarketCalendar, when: datetime) -> datetime:

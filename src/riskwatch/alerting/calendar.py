@@ -2,7 +2,7 @@
 
 alertmanager.yml is edited by hand except for one block between two marker
 comments: the `market-closed` time interval, which low-severity ops routes use in
-`mute_time_intervals`. It is rendered from `market_calendar` in alerts/limits.yaml:
+`mute_time_intervals`. It is rendered from `market_calendar` in policy.yaml:
 nights and weekends in the exchange's time zone, plus each holiday, so the muting
 follows the exchange calendar without anyone editing Alertmanager's config.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from itertools import groupby
 
-from riskwatch.alerting.limits import MarketCalendar
+from riskwatch.policy import Market
 
 ALERTMANAGER_CONFIG = "alerts/alertmanager.yml"
-BEGIN = "# BEGIN market calendar, rendered by `riskwatch alerts render` from alerts/limits.yaml"
+BEGIN = "# BEGIN market calendar, rendered by `riskwatch alerts render` from policy.yaml"
 END = "# END market calendar"
 INTERVAL_NAME = "market-closed"
 
@@ -42,7 +42,7 @@ class CalendarError(Exception):
     """alertmanager.yml lacks the markers the calendar is rendered between."""
 
 
-def market_closed_lines(calendar: MarketCalendar) -> list[str]:
+def market_closed_lines(calendar: Market) -> list[str]:
     """The `market-closed` time interval as YAML lines, indented for `time_intervals:`."""
     tz = calendar.timezone
     lines = [
@@ -55,8 +55,8 @@ def market_closed_lines(calendar: MarketCalendar) -> list[str]:
         '    - weekdays: ["monday:friday"]',
         "      times:",
         '        - start_time: "00:00"',
-        f'          end_time: "{calendar.open}"',
-        f'        - start_time: "{calendar.close}"',
+        f'          end_time: "{calendar.extended_open}"',
+        f'        - start_time: "{calendar.extended_close}"',
         '          end_time: "24:00"',
         f"      location: {tz}",
     ]
@@ -74,7 +74,7 @@ def market_closed_lines(calendar: MarketCalendar) -> list[str]:
     return lines
 
 
-def splice(config_text: str, calendar: MarketCalendar) -> str:
+def splice(config_text: str, calendar: Market) -> str:
     """`config_text` with the block between the markers replaced by the rendered calendar."""
     match = _BLOCK.search(config_text)
     if match is None:

@@ -22,8 +22,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from riskwatch.alerting import calendar, lint
-from riskwatch.alerting.limits import LIMITS_FILE, LimitsError, load_limits
 from riskwatch.alerting.rules import RULES_DIR, is_generated, render_rule_files
+from riskwatch.policy import POLICY_FILE, PolicyError, load_policy
+from riskwatch.settings import DEFAULT_GRAFANA_URL
 
 TESTS_GLOB = "alerts/tests/*.test.yml"
 ROUTE_CASES = "alerts/tests/routes.yml"
@@ -56,32 +57,38 @@ class _RouteCases(BaseModel):
 
 
 def load_route_cases(path: Path) -> tuple[RouteCase, ...]:
-    """The route cases in `path`; LimitsError names the problem in one line."""
+    """The route cases in `path`; PolicyError names the problem in one line."""
     try:
         return _RouteCases.model_validate(yaml.safe_load(path.read_text())).cases
     except (OSError, yaml.YAMLError) as exc:
-        raise LimitsError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+        raise PolicyError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise LimitsError(f"{path}: {loc}: {first['msg']}") from None
+        raise PolicyError(f"{path}: {loc}: {first['msg']}") from None
 
 
 # ------------------------------------------------------------------ render
 def expected_files(project_dir: Path) -> dict[Path, str]:
-    """Every generated file's path and the content a fresh render gives it."""
-    limits = load_limits(project_dir / LIMITS_FILE)
+    """Every generated file's path and the content a fresh render gives it.
+
+    The committed rules link to Grafana at its default address, whoever renders them;
+    `riskwatch stack up` renders the running rules with the deployment's `grafana_url`
+    and policy file.
+    """
+    limits = load_policy(project_dir / POLICY_FILE)
     rules_dir = project_dir / RULES_DIR
-    files = {rules_dir / name: text for name, text in render_rule_files(limits).items()}
+    rendered = render_rule_files(limits, DEFAULT_GRAFANA_URL)
+    files = {rules_dir / name: text for name, text in rendered.items()}
     am = project_dir / calendar.ALERTMANAGER_CONFIG
     try:
         current = am.read_text()
     except OSError as exc:
-        raise LimitsError(f"cannot read {am}: {exc.strerror}") from None
+        raise PolicyError(f"cannot read {am}: {exc.strerror}") from None
     try:
-        files[am] = calendar.splice(current, limits.market_calendar)
+        files[am] = calendar.splice(current, limits.market)
     except calendar.CalendarError as exc:
-        raise LimitsError(str(exc)) from None
+        raise PolicyError(str(exc)) from None
     return files
 
 
@@ -118,7 +125,7 @@ def in_sync(project_dir: Path) -> Step:
     """Whether the committed generated files equal a fresh render."""
     try:
         expected = expected_files(project_dir)
-    except LimitsError as exc:
+    except PolicyError as exc:
         return Step("generated files in sync", False, str(exc))
     problems = []
     for path, text in expected.items():
@@ -134,7 +141,7 @@ def in_sync(project_dir: Path) -> Step:
             )
             problems.append("".join(diff) or f"{rel} is missing")
     problems += [
-        f"{p.relative_to(project_dir)} is not generated from {LIMITS_FILE}"
+        f"{p.relative_to(project_dir)} is not generated from {POLICY_FILE}"
         for p in _stray_rule_files(project_dir, expected)
     ]
     if problems:
@@ -209,7 +216,7 @@ def route_cases(project_dir: Path, amtool: str = "amtool") -> Iterator[Step]:
     """One step per case in alerts/tests/routes.yml."""
     try:
         cases = load_route_cases(project_dir / ROUTE_CASES)
-    except LimitsError as exc:
+    except PolicyError as exc:
         yield Step("route cases", False, str(exc))
         return
     for case in cases:

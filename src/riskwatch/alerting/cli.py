@@ -6,43 +6,29 @@ Registered on the main CLI with `cli.add_command(alerts)`; also runs on its own 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
 
 import click
 
 from riskwatch.alerting import check as checks
-from riskwatch.alerting.limits import LimitsError
-from riskwatch.settings import ConfigError, Settings, load_settings
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"riskwatch: error: {message}", err=True)
-    sys.exit(code)
-
-
-def _settings(ctx: click.Context) -> Settings:
-    obj: dict[str, Any] = ctx.obj if isinstance(ctx.obj, dict) else {}
-    try:
-        return load_settings(obj.get("config"))
-    except ConfigError as exc:
-        _fail(str(exc), 2)
+from riskwatch.cliutil import cli_settings as _settings
+from riskwatch.cliutil import fail as _fail
+from riskwatch.policy import PolicyError
 
 
 @click.group("alerts")
 def alerts() -> None:
-    """Alert rules, routes and their checks (limits in alerts/limits.yaml)."""
+    """Alert rules, routes and their checks (limits in policy.yaml)."""
 
 
 @alerts.command("render")
 @click.pass_context
 def render_cmd(ctx: click.Context) -> None:
-    """Regenerate alerts/rules/*.yml and the market calendar from alerts/limits.yaml."""
+    """Regenerate alerts/rules/*.yml and the market calendar from policy.yaml."""
     project_dir: Path = _settings(ctx).project_dir
     try:
         changed = checks.render(project_dir)
-    except LimitsError as exc:
+    except PolicyError as exc:
         _fail(str(exc), 2)
     for line in changed:
         click.echo(line)

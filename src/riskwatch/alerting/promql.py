@@ -99,13 +99,15 @@ def percent(value: float) -> str:
     return f"{round(value * 100, 6):g}%"
 
 
-def human_duration(seconds: int) -> str:
-    """Seconds as Prometheus writes durations, for people: 300 -> 5m, 90 -> 1m30s."""
-    if seconds == 0:
+def human_duration(seconds: float) -> str:
+    """Seconds as Prometheus writes durations, for people: 300 -> 5m, 90 -> 1m30s,
+    0.3 -> 300ms."""
+    millis = round(seconds * 1000)
+    if millis == 0:
         return "0s"
     parts = []
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        count, millis = divmod(millis, size)
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)

@@ -5,8 +5,7 @@ dataclasses that the settings layer builds from configuration.
 """
 
 from riskwatch.analytics.compliance import (
-    DEFAULT_LIMITS,
-    DEFAULT_RULES,
+    MEASURES,
     ComplianceLimits,
     ComplianceSnapshot,
     Measurement,
@@ -18,7 +17,7 @@ from riskwatch.analytics.compliance import (
     alert_severity,
     evaluate,
     over_limit,
-    regular_session_open,
+    rules_from,
     violations,
 )
 from riskwatch.analytics.crowding import (
@@ -56,8 +55,7 @@ from riskwatch.analytics.tail_risk import VaRMethod, expected_shortfall, value_a
 
 __all__ = [
     "BENCHMARK_METRICS",
-    "DEFAULT_LIMITS",
-    "DEFAULT_RULES",
+    "MEASURES",
     "RETURN_METRICS",
     "ComplianceLimits",
     "ComplianceSnapshot",
@@ -93,7 +91,7 @@ __all__ = [
     "performance_metrics",
     "portfolio_figures",
     "position_weights",
-    "regular_session_open",
+    "rules_from",
     "sector_weights",
     "turnover",
     "value_at_risk",

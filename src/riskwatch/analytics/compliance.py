@@ -3,7 +3,9 @@
 A rule is data: an id, a description, a severity, a default limit and a measure that
 reads the snapshot and returns the observed value with its evidence. Every rule has
 the form "observed <= limit"; a rule is violated when the observed value exceeds its
-limit. Limits come from settings (``ComplianceLimits``) with per-portfolio overrides.
+limit. This module holds the measures (``MEASURES``); the rules' descriptions,
+severities, limits and per-portfolio overrides are policy (riskwatch.policy), turned
+into rules by ``rules_from`` and into ``ComplianceLimits``.
 
 Adding a rule is one ``Rule(...)`` entry: for instance, a cap on gross leverage::
 
@@ -21,14 +23,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from zoneinfo import ZoneInfo
-
-NEW_YORK = ZoneInfo("America/New_York")
-_SESSION_OPEN = time(9, 30)
-_SESSION_CLOSE = time(16, 0)
 
 
 class Severity(StrEnum):
@@ -50,21 +47,6 @@ def alert_severity(severity: Severity | str) -> str:
         return _ALERT_SEVERITY[Severity(severity)]
     except ValueError:
         raise ValueError(f"unknown severity {severity!r}; expected HIGH, MEDIUM or LOW") from None
-
-
-def regular_session_open(timestamp: datetime) -> bool:
-    """Whether ``timestamp`` falls in 09:30 (inclusive) to 16:00 (exclusive) New York
-    time on a weekday.
-
-    This default knows no exchange holidays or early closes: pass a calendar-backed
-    callable (e.g. from exchange-calendars) to ``evaluate`` for those.
-
-    Raises:
-        ValueError: if ``timestamp`` is naive.
-    """
-    _require_aware(timestamp, "order timestamp")
-    local = timestamp.astimezone(NEW_YORK)
-    return local.weekday() < 5 and _SESSION_OPEN <= local.time() < _SESSION_CLOSE
 
 
 @dataclass(frozen=True)
@@ -250,29 +232,45 @@ def _data_age(snapshot: ComplianceSnapshot, context: RuleContext) -> Measurement
     return over_limit(ages, context.limit)
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (
-    Rule("RISK_001", "single position value <= limit (USD)", Severity.HIGH, 50_000.0,
-         _position_value),
-    Rule("RISK_002", "1-day 99% VaR <= limit (fraction of value)", Severity.HIGH, 0.02,
-         _var_ratio),
-    Rule("POS_001", "number of open positions <= limit", Severity.MEDIUM, 30.0, _position_count),
-    Rule("CON_001", "single position <= limit (fraction of value)", Severity.HIGH, 0.25,
-         _position_weight),
-    Rule("CON_002", "single sector <= limit (fraction of value)", Severity.MEDIUM, 0.40,
-         _sector_weight),
-    Rule("EXE_001", "order size <= limit (fraction of 20-day ADV)", Severity.MEDIUM, 0.10,
-         _order_adv),
-    Rule("OPS_001", "orders outside 09:30-16:00 America/New_York exchange days <= limit",
-         Severity.MEDIUM, 0.0, _off_hours_orders),
-    Rule("DAT_001", "market data age <= limit (seconds)", Severity.LOW, 300.0, _data_age),
-)  # fmt: skip
-"""The shipped rules, in evaluation order. Their default limits are the issue's:
-RISK_001 50,000 USD; RISK_002 0.02; POS_001 30; CON_001 0.25; CON_002 0.40;
-EXE_001 0.10; OPS_001 0 off-hours orders; DAT_001 300 s."""
-
-DEFAULT_LIMITS: Mapping[str, float] = MappingProxyType(
-    {rule.rule_id: rule.default_limit for rule in DEFAULT_RULES}
+MEASURES: Mapping[str, Measure] = MappingProxyType(
+    {
+        "RISK_001": _position_value,
+        "RISK_002": _var_ratio,
+        "POS_001": _position_count,
+        "CON_001": _position_weight,
+        "CON_002": _sector_weight,
+        "EXE_001": _order_adv,
+        "OPS_001": _off_hours_orders,
+        "DAT_001": _data_age,
+    }
 )
+"""What each shipped rule measures. Descriptions, severities and limits are policy:
+they come from the policy file (riskwatch.policy), through `rules_from`."""
+
+
+def rules_from(specs: Iterable[tuple[str, str, str, float]]) -> tuple[Rule, ...]:
+    """Rules from `(rule id, description, severity, limit)` specs, in their order,
+    each measured by its entry in `MEASURES`.
+
+    Raises:
+        ValueError: an id with no measure, an unknown severity or a non-finite limit.
+    """
+    rules = []
+    for rule_id, description, severity, limit in specs:
+        if rule_id not in MEASURES:
+            raise ValueError(
+                f"compliance rule {rule_id!r} has no measure; known: {', '.join(MEASURES)}"
+            )
+        try:
+            level = Severity(severity)
+        except ValueError:
+            raise ValueError(
+                f"{rule_id}: unknown severity {severity!r}; expected HIGH, MEDIUM or LOW"
+            ) from None
+        if not math.isfinite(limit):
+            raise ValueError(f"{rule_id}: limit must be a finite number, got {limit!r}")
+        rules.append(Rule(rule_id, description, level, float(limit), MEASURES[rule_id]))
+    return tuple(rules)
 
 
 @dataclass(frozen=True)
@@ -291,9 +289,10 @@ class ComplianceLimits:
         cls,
         defaults: Mapping[str, float] | None = None,
         overrides: Mapping[str, Mapping[str, float]] | None = None,
-        rules: Iterable[Rule] = DEFAULT_RULES,
+        *,
+        rules: Iterable[Rule],
     ) -> ComplianceLimits:
-        """Build from settings mappings, rejecting unknown rule ids and bad limits.
+        """Build from policy mappings, rejecting unknown rule ids and bad limits.
 
         Args:
             defaults: rule id to limit for every portfolio (missing: the rule's default).
@@ -339,17 +338,17 @@ def evaluate(
     snapshot: ComplianceSnapshot,
     limits: ComplianceLimits | None = None,
     *,
-    rules: Sequence[Rule] = DEFAULT_RULES,
-    is_session_open: Callable[[datetime], bool] = regular_session_open,
+    rules: Sequence[Rule],
+    is_session_open: Callable[[datetime], bool],
 ) -> tuple[RuleResult, ...]:
     """Evaluate every rule on ``snapshot``; one result per rule, in rule order.
 
     Args:
         snapshot: the portfolio state.
-        limits: configured limits (default: every rule's default limit).
-        rules: the rule set (default ``DEFAULT_RULES``).
+        limits: per-portfolio limits (default: each rule's own limit).
+        rules: the rule set (`rules_from` the policy's rules).
         is_session_open: whether an order timestamp is inside an exchange session, for
-            OPS_001. The default knows weekdays and hours but not holidays.
+            OPS_001: the market calendar's (holidays and half days included).
     """
     configured = limits or ComplianceLimits()
     results = []

@@ -18,12 +18,12 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
 
-from riskwatch.alerting.limits import LIMITS_FILE, Limits, load_limits
 from riskwatch.dashboards import compliance, executive, operations, risk
+from riskwatch.policy import POLICY_FILE, Policy, load_policy
 
 DASHBOARDS_DIR = "dashboards"
 
-BUILDERS: Mapping[str, Callable[[Limits], dashboard_builder.Dashboard]] = {
+BUILDERS: Mapping[str, Callable[[Policy], dashboard_builder.Dashboard]] = {
     "executive": executive.build,
     "risk": risk.build,
     "compliance": compliance.build,
@@ -48,7 +48,7 @@ def _number(board: model.Dashboard) -> None:
                 target.ref_id = next(free)
 
 
-def build_dashboard(name: str, limits: Limits) -> dict[str, Any]:
+def build_dashboard(name: str, limits: Policy) -> dict[str, Any]:
     """One dashboard as the JSON object Grafana stores."""
     board = BUILDERS[name](limits).build()
     _number(board)
@@ -56,7 +56,7 @@ def build_dashboard(name: str, limits: Limits) -> dict[str, Any]:
     return encoded
 
 
-def build_all(limits: Limits) -> dict[str, dict[str, Any]]:
+def build_all(limits: Policy) -> dict[str, dict[str, Any]]:
     """Every dashboard by file stem."""
     return {name: build_dashboard(name, limits) for name in BUILDERS}
 
@@ -66,14 +66,14 @@ def to_text(board: Mapping[str, Any]) -> str:
     return json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def render(limits: Limits) -> dict[str, str]:
+def render(limits: Policy) -> dict[str, str]:
     """File name -> text of every generated dashboard file."""
     return {f"{name}.json": to_text(board) for name, board in build_all(limits).items()}
 
 
-def project_limits(project_dir: Path) -> Limits:
-    """The limits config of the checkout (LimitsError names a bad field in one line)."""
-    return load_limits(project_dir / LIMITS_FILE)
+def project_limits(project_dir: Path) -> Policy:
+    """The limits config of the checkout (PolicyError names a bad field in one line)."""
+    return load_policy(project_dir / POLICY_FILE)
 
 
 def write(project_dir: Path) -> list[str]:

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import click
 
-from riskwatch.alerting.limits import LimitsError
+from riskwatch.policy import PolicyError
 from riskwatch.settings import Settings
 
 URL_ENV = "RISKWATCH_GRAFANA_URL"
@@ -21,17 +21,15 @@ TOKEN_ENV = "RISKWATCH_GRAFANA_TOKEN"
 
 def _fail(message: str, code: int = 1) -> NoReturn:
     # Imported when needed: the main CLI imports this module to register the group.
-    from riskwatch.cli import fail
+    from riskwatch.cliutil import fail
 
     fail(message, code)
 
 
 def _settings(ctx: click.Context) -> Settings:
-    from riskwatch.cli import _settings as main_settings
+    from riskwatch.cliutil import cli_settings
 
-    ctx.ensure_object(dict)  # run on its own, the group has no parent to set it
-    settings: Settings = main_settings(ctx)
-    return settings
+    return cli_settings(ctx)
 
 
 @click.group("dashboards")
@@ -42,12 +40,12 @@ def dashboards() -> None:
 @dashboards.command("build")
 @click.pass_context
 def build_cmd(ctx: click.Context) -> None:
-    """Regenerate dashboards/*.json from the code and alerts/limits.yaml."""
+    """Regenerate dashboards/*.json from the code and policy.yaml."""
     from riskwatch.dashboards import build
 
     try:
         changed = build.write(_settings(ctx).project_dir)
-    except LimitsError as exc:
+    except PolicyError as exc:
         _fail(str(exc), 2)
     for path in changed:
         click.echo(f"wrote {path}")
@@ -66,7 +64,7 @@ def check_cmd(ctx: click.Context) -> None:
     try:
         stale = build.stale(project_dir)
         boards = build.build_all(build.project_limits(project_dir))
-    except LimitsError as exc:
+    except PolicyError as exc:
         _fail(str(exc), 2)
     for problem in stale:
         click.echo(problem)
@@ -110,7 +108,7 @@ def _read_token(token_file: Path | None, settings: Settings) -> str:
 def push_cmd(
     ctx: click.Context, grafana_url: str | None, token_file: Path | None, folder: str | None
 ) -> None:
-    """Upload the committed dashboards to Grafana, overwriting them by uid."""
+    """Upload the dashboards, built with the running policy, to Grafana (by uid)."""
     from riskwatch.dashboards import build
     from riskwatch.dashboards.push import PushError, push
 
@@ -120,11 +118,9 @@ def push_cmd(
         _fail(f"no Grafana URL: pass --grafana-url or set {URL_ENV}", 2)
     token = _read_token(token_file, settings)
     folder = folder or settings.grafana_folder
-    project_dir = settings.project_dir
-    try:
-        boards = build.load_committed(project_dir)
-    except (OSError, ValueError) as exc:
-        _fail(f"cannot read the dashboards in {project_dir / build.DASHBOARDS_DIR}: {exc}")
+    # Built from the policy in force, not read from the committed files: those carry
+    # the repository's policy, and an operator's limits must reach the panels.
+    boards = build.build_all(settings.policy)
     try:
         pushed = push(boards, grafana_url, token, folder)
     except PushError as exc:
@@ -162,16 +158,16 @@ def preview_cmd(
     names: tuple[str, ...],
 ) -> None:
     """Render a PNG of each dashboard from the real Prometheus, in its layout."""
-    from riskwatch.alerting.limits import duration_seconds
     from riskwatch.dashboards import build, preview
     from riskwatch.dashboards.queries import Prometheus, PrometheusError
+    from riskwatch.policy import duration_seconds
 
     settings = _settings(ctx)
     try:
         seconds = float(duration_seconds(range_)) if range_ else None
     except ValueError as exc:
         _fail(f"--range: {exc}", 2)
-    boards = build.load_committed(settings.project_dir)
+    boards = build.build_all(settings.policy)
     unknown = sorted(set(names) - set(boards))
     if unknown:
         _fail(f"no dashboard {', '.join(unknown)}; there are {', '.join(boards)}", 2)

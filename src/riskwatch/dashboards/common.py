@@ -5,7 +5,7 @@ so a panel reads as what it shows and every panel of a kind looks the same: USD
 with no cents, ratios as percentages, red past a limit, green inside it.
 
 Thresholds are never written here: the panels get them from the limits config
-(`alerts/limits.yaml`, via `riskwatch.alerting.limits`), the same file the alert
+(`policy.yaml`, via `riskwatch.alerting.limits`), the same file the alert
 rules are rendered from, so a gauge turns red exactly when its alert fires.
 """
 
@@ -35,8 +35,7 @@ from grafana_foundation_sdk.models import piechart as piechart_model
 from grafana_foundation_sdk.models import prometheus as prom_model
 from grafana_foundation_sdk.models import text as text_model
 
-from riskwatch.alerting.limits import Limits
-from riskwatch.settings import CrowdingSettings
+from riskwatch.policy import Policy
 
 TAG = "riskwatch"
 """Every riskwatch dashboard carries this tag; the dashboard links menu lists them by it."""
@@ -114,25 +113,23 @@ class Measure:
     limit_name: str = ""
 
 
-def tail_risk(limits: Limits) -> tuple[Measure, Measure]:
+def tail_risk(limits: Policy) -> tuple[Measure, Measure]:
     """VaR and ES, the highest estimate over methods, as the tail-risk alerts watch them."""
     tail, d = limits.tail_risk, limits.defaults
     return (
         Measure(
-            f"VaR {float(tail.var_confidence):.0%} 1-day",
+            f"VaR {tail.var_confidence:.0%} 1-day",
             "Value at Risk",
-            portfolio_selector(
-                "portfolio:risk_var_ratio:max", f'confidence="{tail.var_confidence}"'
-            ),
+            portfolio_selector("portfolio:risk_var_ratio:max", f'confidence="{tail.var_label}"'),
             (d.var,),
             "var",
         ),
         Measure(
-            f"ES {float(tail.expected_shortfall_confidence):.1%} 1-day",
+            f"ES {tail.expected_shortfall_confidence:.1%} 1-day",
             "Expected Shortfall (the average loss beyond the VaR)",
             portfolio_selector(
                 "portfolio:risk_expected_shortfall_ratio:max",
-                f'confidence="{tail.expected_shortfall_confidence}"',
+                f'confidence="{tail.expected_shortfall_label}"',
             ),
             (d.expected_shortfall,),
             "expected_shortfall",
@@ -140,13 +137,13 @@ def tail_risk(limits: Limits) -> tuple[Measure, Measure]:
     )
 
 
-def crowding_indices() -> tuple[Measure, Measure]:
+def crowding_indices(policy: Policy) -> tuple[Measure, Measure]:
     """HHI and Gini with the medium and high thresholds the trading agent classifies by.
 
-    They are the agent's defaults (riskwatch.settings.CrowdingSettings), so a tile turns
-    orange or red exactly when the agent calls the level medium or high.
+    Both read the policy's crowding thresholds, so a tile turns orange or red exactly
+    when the agent calls the level medium or high.
     """
-    crowd = CrowdingSettings()
+    crowd = policy.crowding
     return (
         Measure(
             "Crowding HHI",
@@ -203,7 +200,7 @@ def zero_is_good() -> dashboard.ThresholdsConfig:
 
 def limit_overrides(
     panel: stat.Panel | gauge.Panel | bargauge.Panel | timeseries.Panel | table.Panel,
-    limits: Limits,
+    limits: Policy,
     names: Sequence[str],
     thresholds: Callable[..., dashboard.ThresholdsConfig],
     *,

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from riskwatch.alerting.limits import Limits
-from riskwatch.analytics.compliance import DEFAULT_RULES
 from riskwatch.dashboards.common import (
     GREEN,
     OK_BREACH,
@@ -37,33 +35,32 @@ from riskwatch.dashboards.common import (
     variable,
     zero_is_good,
 )
-
-UID = "riskwatch-compliance"
+from riskwatch.policy import Policy
 
 _CHOSEN = ('portfolio=~"$portfolio"', 'rule=~"$rule"')
 
 
-def _rule_book(limits: Limits) -> str:
-    """The shipped rules as a Markdown table, so a reader knows what each id means."""
+def _rule_book(limits: Policy) -> str:
+    """The policy's rules as a Markdown table, so a reader knows what each id means."""
     alert = limits.compliance.severity
     lines = [
         "| Rule | Observed ≤ limit | Severity | Alert | Default limit |",
         "|---|---|---|---|---|",
     ]
-    for rule in DEFAULT_RULES:
+    for rule_id, description, severity, limit in limits.compliance_specs():
         lines.append(
-            f"| {rule.rule_id} | {rule.description} | {rule.severity.value} | "
-            f"{alert.get(rule.severity.value, 'critical')} | {rule.default_limit:g} |"
+            f"| {rule_id} | {description} | {severity} | "
+            f"{alert.get(severity, 'critical')} | {limit:g} |"  # type: ignore[call-overload]
         )
     lines.append("")
     lines.append(
-        "A rule is in breach when its observed value exceeds its limit. Limits may be "
+        "A rule is in breach when its observed value exceeds its limit. Policy may be "
         "overridden per portfolio; the table above shows the limit in force."
     )
     return "\n".join(lines)
 
 
-def build(limits: Limits) -> dashboard.Dashboard:
+def build(limits: Policy) -> dashboard.Dashboard:
     """The compliance dashboard."""
     active = selector("compliance_violation_active", *_CHOSEN)
     high = selector("compliance_violation_active", *_CHOSEN, 'severity="HIGH"')
@@ -73,7 +70,7 @@ def build(limits: Limits) -> dashboard.Dashboard:
     # regular hours) have no share: any value is a breach, shown by their status.
     used = f"{value} / ({limit} > 0)"
     board = new_dashboard(
-        UID,
+        limits.links.uid("compliance"),
         "riskwatch: Compliance",
         "Every compliance rule of every portfolio: status, observed value against its "
         "limit, evidence and breach history.",

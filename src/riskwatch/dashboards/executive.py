@@ -3,14 +3,13 @@
 Top to bottom it answers: how much is the firm worth and what did it make today; is
 any portfolio near its drawdown limit; what does it hold and trade; can the models
 be trusted; how much tail risk and crowding does it run; is anything in breach.
-Its uid is fixed by the alerts' `dashboard_url` (alerts/limits.yaml `links`).
+Its uid is fixed by the alerts' `dashboard_url` (policy.yaml `links`).
 """
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from riskwatch.alerting.limits import Limits
 from riskwatch.dashboards.common import (
     ALERTS_FIRING,
     BLUE,
@@ -45,8 +44,8 @@ from riskwatch.dashboards.common import (
     warning_critical,
     zero_is_good,
 )
+from riskwatch.policy import Policy
 
-UID = "riskwatch-executive"
 TOP_POSITIONS = 15
 
 
@@ -56,12 +55,12 @@ def _drawdown_max(warning: float, critical: float) -> float:
     return round(critical * 2, 6)
 
 
-def build(limits: Limits) -> dashboard.Dashboard:
+def build(limits: Policy) -> dashboard.Dashboard:
     """The executive dashboard, with thresholds from `limits`."""
     p = portfolio_selector
     d = limits.defaults
     board = new_dashboard(
-        UID,
+        limits.links.uid("executive"),
         "riskwatch: Executive",
         "Firm and portfolio value, P&L, drawdown, positions, models, tail risk, crowding "
         "and compliance against their limits.",
@@ -362,7 +361,7 @@ def build(limits: Limits) -> dashboard.Dashboard:
         )
         limit_overrides(tail_panel, limits, [measure.limit_name], ceiling)
         board.with_panel(tail_panel)
-    for measure in crowding_indices():
+    for measure in crowding_indices(limits):
         medium, high = measure.levels
         board.with_panel(
             stat_panel(

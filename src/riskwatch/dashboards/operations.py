@@ -11,7 +11,6 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
-from riskwatch.alerting.limits import Limits
 from riskwatch.dashboards.common import (
     BLUE,
     GREEN,
@@ -31,21 +30,20 @@ from riskwatch.dashboards.common import (
     variable,
     zero_is_good,
 )
-
-UID = "riskwatch-operations"
+from riskwatch.policy import Policy
 
 # Quantiles of storage latency are read over a fixed window: a short one has too few
 # webhook payloads (one per Alertmanager group interval) to estimate a p95 from.
 LATENCY_WINDOW = "5m"
 
 
-def build(limits: Limits) -> dashboard.Dashboard:
+def build(limits: Policy) -> dashboard.Dashboard:
     """The operations dashboard, with staleness limits from `limits.ops`."""
     ops = limits.ops
     agent = 'agent=~"$agent"'
     window = ops.task_failure_window
     board = new_dashboard(
-        UID,
+        limits.links.uid("operations"),
         "riskwatch: Operations",
         "Agents' heartbeats, tasks and pushes; the health of Prometheus, Alertmanager, "
         "the Pushgateway and the receiver; notification failures.",
@@ -220,7 +218,7 @@ def build(limits: Limits) -> dashboard.Dashboard:
         stat_panel(
             "Market data age",
             f"Time since each feed's newest accepted update. Red from "
-            f"{ops.market_data_stale_seconds} s: MarketDataStale and rule DAT_001.",
+            f"{ops.market_data_stale_seconds:g} s: MarketDataStale and rule DAT_001.",
             unit=SECONDS,
             decimals=0,
             width=6,

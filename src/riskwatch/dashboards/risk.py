@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from riskwatch.alerting.limits import Limits
 from riskwatch.dashboards.common import (
     BLUE,
     GREEN,
@@ -35,9 +34,7 @@ from riskwatch.dashboards.common import (
     timeseries_panel,
     warning_critical,
 )
-from riskwatch.settings import ComplianceSettings, CrowdingSettings
-
-UID = "riskwatch-risk"
+from riskwatch.policy import Policy
 
 # (metric, column header, unit or None for a plain number); the order of the table.
 PERFORMANCE: tuple[tuple[str, str, str | None], ...] = (
@@ -61,17 +58,17 @@ def _letter(i: int) -> str:
     return chr(ord("A") + i)
 
 
-def build(limits: Limits) -> dashboard.Dashboard:
+def build(limits: Policy) -> dashboard.Dashboard:
     """The risk detail dashboard, with thresholds from `limits`."""
     p = portfolio_selector
     d = limits.defaults
     tail = limits.tail_risk
     # The agents' own compliance limits: position and sector weights are coloured
-    # against the limits of rules CON_001 and CON_002 as shipped.
-    compliance = ComplianceSettings().limits
-    crowd = CrowdingSettings()
+    # against the policy's limits of rules CON_001 and CON_002.
+    compliance = {rule: limits.compliance_limit(rule) for rule in ("CON_001", "CON_002")}
+    crowd = limits.crowding
     board = new_dashboard(
-        UID,
+        limits.links.uid("risk"),
         "riskwatch: Risk detail",
         "Every performance and risk figure of each portfolio: returns, ratios, tail risk "
         "by method, exposures, positions and crowding.",
@@ -103,8 +100,8 @@ def build(limits: Limits) -> dashboard.Dashboard:
 
     # ------------------------------------------------------------ tail risk
     board.with_row(dashboard.Row("Tail risk"))
-    var_header = f"VaR {float(tail.var_confidence):.0%}"
-    es_header = f"ES {float(tail.expected_shortfall_confidence):.1%}"
+    var_header = f"VaR {tail.var_confidence:.0%}"
+    es_header = f"ES {tail.expected_shortfall_confidence:.1%}"
     by_method = table_panel(
         "VaR and ES by method",
         f"1-day Value at Risk and Expected Shortfall as shares of portfolio value, by "
@@ -119,10 +116,8 @@ def build(limits: Limits) -> dashboard.Dashboard:
         width=8,
         height=8,
     )
-    var_series = p("risk_var_ratio", f'confidence="{tail.var_confidence}"')
-    es_series = p(
-        "risk_expected_shortfall_ratio", f'confidence="{tail.expected_shortfall_confidence}"'
-    )
+    var_series = p("risk_var_ratio", f'confidence="{tail.var_label}"')
+    es_series = p("risk_expected_shortfall_ratio", f'confidence="{tail.expected_shortfall_label}"')
     by_method.with_target(table_query(f"max by (portfolio, method) ({var_series})", "A"))
     by_method.with_target(table_query(f"max by (portfolio, method) ({es_series})", "B"))
     column(
@@ -235,7 +230,7 @@ def build(limits: Limits) -> dashboard.Dashboard:
 
     # -------------------------------------------------------------- crowding
     board.with_row(dashboard.Row("Factor crowding"))
-    for measure in crowding_indices():
+    for measure in crowding_indices(limits):
         medium, high = measure.levels
         board.with_panel(
             timeseries_panel(

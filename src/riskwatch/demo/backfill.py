@@ -81,13 +81,14 @@ import pandas as pd
 from riskwatch import analytics, catalog
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.publish import PUSH_JOB
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar, MarketPhase
 from riskwatch.agents.sources.base import Execution
 from riskwatch.agents.sources.synthetic import HISTORY_DAYS, SyntheticBroker, SyntheticMarket
 from riskwatch.agents.trading import ADV_WINDOW, CROWDING_LEVELS, PERFORMANCE_METRICS
 from riskwatch.alerting.rules import RECORDING_RULES, RecordingRule
+from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import Clock, system_clock
 from riskwatch.dashboards.queries import Prometheus, PrometheusError
+from riskwatch.policy import duration_seconds
 from riskwatch.settings import PortfolioSettings, Settings
 from riskwatch.stack.runner import Stack
 
@@ -112,21 +113,8 @@ MODEL_READ_SECONDS = 300
 LOAD_TIMEOUT_SECONDS = 150.0
 """Two of Prometheus's one-minute block reloads, and slack for a slow compaction."""
 DEFAULT_END_MARGIN = timedelta(minutes=1)
-TRADING_PHASES_START_MINUTE = 4 * 60  # PRE_MARKET opens at 04:00 New York
-AFTER_HOURS_END_MINUTE = 20 * 60
-HALF_DAY_AFTER_HOURS_END_MINUTE = 17 * 60
 SIDES = ("buy", "sell")
 
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_DURATION_UNIT_SECONDS = {
-    "ms": 0.001,
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-    "d": DAY_SECONDS,
-    "w": 7 * DAY_SECONDS,
-    "y": 365 * DAY_SECONDS,
-}
 _AGGREGATION = re.compile(r"^(sum|max)(?: by \(([\w, ]*)\) )?\(([\w:]+)\)$")
 _RATIO = re.compile(r"^([\w:]+) / ([\w:]+)$")
 
@@ -271,7 +259,7 @@ def history(
 
 def max_days(settings: Settings) -> int:
     """The longest history worth writing: Prometheus deletes what is older than retention."""
-    return int(_duration_seconds(settings.stack.prometheus_retention) // DAY_SECONDS)
+    return int(duration_seconds(settings.stack.prometheus_retention) // DAY_SECONDS)
 
 
 def _check_arguments(
@@ -301,14 +289,6 @@ def _check_arguments(
             f"the synthetic market's {HISTORY_DAYS}-day history"
         )
     return longest
-
-
-def _duration_seconds(text: str) -> float:
-    """Seconds in a Prometheus duration such as ``35d`` or ``1w2d12h``."""
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a Prometheus duration like 35d or 1w2d")
-    return sum(int(n) * _DURATION_UNIT_SECONDS[u] for n, u in parts)
 
 
 def _block_seconds(retention_days: int) -> int:
@@ -460,9 +440,9 @@ class _Timeline:
         day = np.searchsorted(unique.to_numpy(), dates.to_numpy()).astype(np.int64)
         minute = (local.hour * 60 + local.minute).to_numpy().astype(np.int64)
         days = [d.date() for d in unique]
-        # Trading phases per day, from the exchange calendar (holidays, half days).
-        ends = np.array([_trading_phases_end(calendar, d) for d in days], dtype=np.int64)
-        recorded = (minute >= TRADING_PHASES_START_MINUTE) & (minute < ends[day])
+        # Trading phases per day, from the market calendar (holidays, half days).
+        hours = np.array([_trading_minutes(calendar, d) for d in days], dtype=np.int64)
+        recorded = (minute >= hours[day, 0]) & (minute < hours[day, 1])
         return cls(
             times=times,
             first=int(np.searchsorted(times, math.ceil(start.timestamp()))),
@@ -516,14 +496,15 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), NEW_YORK)
 
 
-def _trading_phases_end(calendar: MarketCalendar, day: date) -> int:
-    """Minute of the day at which the trading phases end (0 on a day without session)."""
-    noon = _midnight(day) + timedelta(hours=12)
-    if calendar.phase_at(noon) is not MarketPhase.REGULAR:
-        return 0
-    # Half days close at 13:00, and their extended hours end at 17:00.
-    half_day = calendar.phase_at(noon + timedelta(minutes=90)) is MarketPhase.AFTER_HOURS
-    return HALF_DAY_AFTER_HOURS_END_MINUTE if half_day else AFTER_HOURS_END_MINUTE
+def _trading_minutes(calendar: MarketCalendar, day: date) -> tuple[int, int]:
+    """Minutes of the day at which the trading phases begin and end ((0, 0) on a day
+    without a session), as the agent's calendar has them."""
+    hours = calendar.trading_hours(day)
+    if hours is None:
+        return 0, 0
+    midnight = _midnight(day)
+    start, end = ((t.replace(tzinfo=None) - midnight.replace(tzinfo=None)) for t in hours)
+    return int(start.total_seconds()) // 60, int(end.total_seconds()) // 60
 
 
 # ---------------------------------------------------------------- series
@@ -610,7 +591,7 @@ class History:
         self.market = market
         self.clock = clock
         self.books = books
-        self.calendar = MarketCalendar(settings.agent.calendar)
+        self.calendar = MarketCalendar(settings.policy.market)
         self.symbols = sorted({s for b in books for s in b.symbols})
         self.prices: FloatArray = np.empty((0, 0))
         self.fills: dict[str, list[_Fill]] = {b.settings.name: [] for b in books}
@@ -629,7 +610,7 @@ class History:
     ) -> History:
         """Prices, fills and every figure of every book over [start, end)."""
         began = time.monotonic()
-        calendar = MarketCalendar(settings.agent.calendar)
+        calendar = MarketCalendar(settings.policy.market)
         timeline = _Timeline.build(start, end, resolution, calendar)
         clock = _Clock(now)
         market = SyntheticMarket(settings.trading.seed, clock=clock)
@@ -967,6 +948,7 @@ class _BookFigures:
     def _daily(self) -> None:
         """Risk, crowding and compliance, once per exchange day (see the module doc)."""
         s, d, b = self.h.settings.trading, self.daily, self.book
+        tail = self.h.settings.policy.tail_risk
         n = len(d.updates)
         equity = d.closes[:, d.columns(b.symbols)] @ b.quantity + b.cash
         returns = d.returns(equity)
@@ -977,18 +959,20 @@ class _BookFigures:
             for key, metric in PERFORMANCE_METRICS.items():
                 if key in performance:
                     figures[metric, ()] = np.asarray(performance[key], dtype=np.float64)
-            for method in s.var_methods:
-                var = analytics.value_at_risk(returns, s.var_confidence, method)
-                es = analytics.expected_shortfall(returns, s.es_confidence, method)
-                var_labels = (("confidence", f"{s.var_confidence:g}"), ("method", method))
-                es_labels = (("confidence", f"{s.es_confidence:g}"), ("method", method))
+            for method in tail.methods:
+                var = analytics.value_at_risk(returns, tail.var_confidence, method)
+                es = analytics.expected_shortfall(
+                    returns, tail.expected_shortfall_confidence, method
+                )
+                var_labels = (("confidence", tail.var_label), ("method", method))
+                es_labels = (("confidence", tail.expected_shortfall_label), ("method", method))
                 figures["risk_var_ratio", var_labels] = np.asarray(var, dtype=np.float64)
                 figures["risk_expected_shortfall_ratio", es_labels] = np.asarray(
                     es, dtype=np.float64
                 )
             var_99 = (
-                np.asarray(analytics.value_at_risk(returns, s.var_confidence, "historical"))
-                if "historical" in s.var_methods
+                np.asarray(analytics.value_at_risk(returns, tail.var_confidence, "historical"))
+                if "historical" in tail.methods
                 else np.zeros(n)
             )
             figures.update(self._crowding())
@@ -1002,10 +986,11 @@ class _BookFigures:
         factors = list(s.factor_proxies)
         proxies = d.returns(d.closes[:, d.columns(list(s.factor_proxies.values()))])
         held = d.returns(d.closes[:, d.columns(b.symbols)])
+        crowding = self.h.settings.policy.crowding
         thresholds = analytics.CrowdingThresholds(
-            s.crowding.hhi_medium, s.crowding.hhi_high, s.crowding.gini_medium, s.crowding.gini_high
+            crowding.hhi_medium, crowding.hhi_high, crowding.gini_medium, crowding.gini_high
         )
-        top_k = min(s.crowding.absorption_top_k, len(b.symbols))
+        top_k = min(crowding.absorption_top_k, len(b.symbols))
         out = np.full((len(d.updates), 4), np.nan)
         for j, u in enumerate(d.updates.tolist()):
             design = np.column_stack([np.ones(proxies.shape[0]), proxies[:, j]])
@@ -1022,9 +1007,11 @@ class _BookFigures:
     def _compliance(
         self, var_99: FloatArray
     ) -> dict[tuple[str, tuple[tuple[str, str], ...]], FloatArray]:
-        s, d, b, h = self.h.settings.trading, self.daily, self.book, self.h
+        d, b, h = self.daily, self.book, self.h
+        policy = self.h.settings.policy
+        rules = analytics.rules_from(policy.compliance_specs())
         limits = analytics.ComplianceLimits.from_mapping(
-            s.compliance.limits, s.compliance.overrides
+            overrides=policy.compliance_overrides(), rules=rules
         )
         out: dict[tuple[str, tuple[tuple[str, str], ...]], FloatArray] = {}
 
@@ -1058,7 +1045,7 @@ class _BookFigures:
                 market_data_updated={self.h.market.name: now},
             )
             results = analytics.evaluate(
-                snapshot, limits, is_session_open=h.calendar.is_regular_session
+                snapshot, limits, rules=rules, is_session_open=h.calendar.is_regular_session
             )
             for r in results:
                 rule = (("rule", r.rule_id),)

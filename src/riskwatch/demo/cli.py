@@ -20,7 +20,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from riskwatch.agents.schedule import NEW_YORK
+from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.runner import DemoRunner, Narrator, ScenarioRun
 from riskwatch.demo.scenarios import SCENARIOS, TOUR
@@ -98,7 +98,7 @@ def _summary(console: Console, runs: Sequence[ScenarioRun]) -> None:
 def _backfill(settings: Settings, console: Console, days: int, clock: Clock) -> None:
     from rich.progress import Progress
 
-    from riskwatch.cli import fail
+    from riskwatch.cliutil import fail
     from riskwatch.demo.backfill import BackfillError, NothingToBackfill, backfill
 
     try:
@@ -161,7 +161,7 @@ def demo(
 ) -> None:
     """The CRO demo: a synthetic trading day with scripted incidents, on the local stack."""
     from riskwatch import logs
-    from riskwatch.cli import fail
+    from riskwatch.cliutil import fail
 
     console = Console()
     clock: Clock = system_clock

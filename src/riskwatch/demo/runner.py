@@ -27,12 +27,11 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
-from riskwatch.alerting.limits import LIMITS_FILE, load_limits
-from riskwatch.alerting.limits import MarketCalendar as Market
+from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.scenarios import SCENARIOS, ExpectedAlert, Scenario
 from riskwatch.demo.world import World, WorldConfig, session_start
+from riskwatch.policy import Market
 from riskwatch.settings import Settings
 from riskwatch.stack.runner import Stack
 
@@ -47,7 +46,7 @@ NOTIFY_SKEW = timedelta(seconds=5)
 
 def market_closed_at(market: Market, when: datetime) -> bool:
     """Whether Alertmanager's `market-closed` mute interval, as rendered from `market`
-    (alerts/limits.yaml), is in force at `when`: weekends, holidays and weekday hours outside
+    (policy.yaml), is in force at `when`: weekends, holidays and weekday hours outside
     the extended hours [open, close), in the market's time zone. Alertmanager counts a
     start time in and an end time out, and so does this."""
     if when.tzinfo is None or when.utcoffset() is None:
@@ -55,7 +54,7 @@ def market_closed_at(market: Market, when: datetime) -> bool:
     local = when.astimezone(ZoneInfo(market.timezone))
     if local.weekday() >= 5 or local.date() in market.holidays:
         return True
-    return not (market.open <= local.strftime("%H:%M") < market.close)
+    return not (market.extended_open <= local.strftime("%H:%M") < market.extended_close)
 
 
 def mute_states(market: Market, start: datetime, end: datetime) -> set[bool]:
@@ -166,7 +165,7 @@ class DemoRunner:
     """Runs scenarios on the stack of `settings` (which must be up).
 
     `clock` is the real "now" (see the module's docstring); `market` is what the stack's
-    Alertmanager mute was rendered from, by default the market calendar of alerts/limits.yaml.
+    Alertmanager mute was rendered from, by default the market of policy.yaml.
     """
 
     def __init__(
@@ -187,7 +186,7 @@ class DemoRunner:
         token = settings.receiver_token
         self.headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
         self.outbox = Outbox(self.stack.layout.outbox)
-        self.market = market or load_limits(settings.project_dir / LIMITS_FILE).market_calendar
+        self.market = market or settings.policy.market
 
     # ------------------------------------------------------------- the stack
     def compress_time(self) -> None:
@@ -229,7 +228,7 @@ class DemoRunner:
             raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
         if start is None:
             start = session_start(
-                MarketCalendar(self.settings.agent.calendar),
+                MarketCalendar(self.settings.policy.market),
                 self.clock(),
                 length=max((SCENARIOS[n].duration for n in names), default=timedelta(0)),
             )

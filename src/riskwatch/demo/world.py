@@ -20,9 +20,9 @@ from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.publish import Publisher, RetryPolicy
 from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.schedule import NEW_YORK, MarketCalendar
 from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.agents.trading import Book, TradingAgent
+from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.settings import Settings
 
 # The agent never pushes more often than this, however fast the simulated clock runs:
@@ -94,7 +94,7 @@ class World:
         self.settings = settings
         self.config = config
         self.clock = SimClock(start, speed)
-        self.calendar = MarketCalendar(settings.agent.calendar)
+        self.calendar = MarketCalendar(settings.policy.market)
         self.market = SyntheticMarket(settings.trading.seed, clock=self.clock.now)
         base = list(settings.trading.portfolios)
         portfolios = [
@@ -117,7 +117,13 @@ class World:
             retry=RetryPolicy(a.push_timeout_seconds, 2, 0.2, 1.0),
         )
         self.agent = TradingAgent(
-            trading, self.publisher, self.market, self.books, EquityStore(None), self.calendar
+            trading,
+            self.publisher,
+            self.market,
+            self.books,
+            EquityStore(None),
+            self.calendar,
+            policy=settings.policy,
         )
         self.runtime = AgentRuntime(
             "trading",

@@ -23,8 +23,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, FuncFormatter, Locator, MaxNLocator
 
+from riskwatch.calendar import NEW_YORK
 from riskwatch.report import fmt
-from riskwatch.report.collect import FIRM, NEW_YORK, ReportData, Series
+from riskwatch.report.collect import FIRM, ReportData, Series
 
 RED = "#c62828"
 AMBER = "#ef8f00"

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import click
 
+from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import Clock, system_clock
-from riskwatch.report.collect import NEW_YORK, ReportError
+from riskwatch.report.collect import ReportError
 from riskwatch.report.mail import MailError
 from riskwatch.settings import ConfigError
 
@@ -67,7 +68,7 @@ def report(
     # Imported here: riskwatch.cli registers this command, so a module-level import
     # would be circular.
     from riskwatch import logs
-    from riskwatch.cli import fail
+    from riskwatch.cliutil import fail
     from riskwatch.report.build import build_report, send_report
     from riskwatch.settings import load_settings
 

@@ -15,28 +15,25 @@ section says so and the rest of the report stands.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import requests
 
-from riskwatch.alerting.limits import LIMITS_FILE, Limits, LimitsError, load_limits
+from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import Clock, system_clock
+from riskwatch.policy import Policy
 from riskwatch.settings import Settings
 
 if TYPE_CHECKING:
-    from exchange_calendars import ExchangeCalendar
+    pass
 
 log = logging.getLogger("riskwatch.report")
 
-NEW_YORK = ZoneInfo("America/New_York")
 FIRM = "Firm"
 # One chart point a minute: 1,440 points for a whole day, fine for a line chart, and a
 # breach shorter than a minute still shows in the KPIs (they use *_over_time).
@@ -44,19 +41,6 @@ STEP_SECONDS = 60
 # An alert that started up to a week before the day and was still open counts too.
 ALERT_LOOKBACK = timedelta(days=7)
 HTTP_TIMEOUT_SECONDS = 15.0
-
-# Compliance rules as the agents publish them (riskwatch.analytics.compliance): what
-# each limits, and the unit of its value and limit, to print them the way a CRO reads.
-RULE_INFO: Mapping[str, tuple[str, str]] = {
-    "RISK_001": ("Largest position value", "usd"),
-    "RISK_002": ("1-day 99% VaR, share of value", "percent"),
-    "POS_001": ("Open positions", "count"),
-    "CON_001": ("Largest position, share of value", "percent"),
-    "CON_002": ("Largest sector, share of value", "percent"),
-    "EXE_001": ("Largest order, share of 20-day ADV", "percent"),
-    "OPS_001": ("Orders outside regular hours", "count"),
-    "DAT_001": ("Market data age", "seconds"),
-}
 
 
 class ReportError(Exception):
@@ -90,55 +74,7 @@ class ReportWindow:
         return max(STEP_SECONDS, int(self.end.timestamp() - self.start.timestamp()))
 
 
-@functools.lru_cache(maxsize=8)
-def _exchange_calendar(name: str, year: int) -> ExchangeCalendar | None:
-    """`name`'s calendar over `year` and a month either side, or None for a year it does
-    not record.
-
-    Built per year rather than with the library's default span, which runs from twenty
-    years before the wall clock to one year after it: with that span a given date's
-    session (Thanksgiving next year, say) would depend on the day the code runs.
-    """
-    import exchange_calendars as xc
-    import pandas as pd
-
-    base = xc.get_calendar(name)  # only for its bounds, which are fixed per calendar
-    low, high = base.bound_min(), base.bound_max()
-    start = pd.Timestamp(year - 1, 12, 1)
-    end = pd.Timestamp(year + 1, 1, 31)
-    if low is not None:
-        start = max(start, low)
-    if high is not None:
-        end = min(end, high)
-    if start.year > year or end.year < year:
-        return None
-    calendar: ExchangeCalendar = xc.get_calendar(name, start=start, end=end)
-    return calendar
-
-
-def session_times(calendar_name: str, day: date) -> tuple[datetime, datetime] | None:
-    """The exchange's regular open and close on `day` in New York time, or None.
-
-    For a year the calendar does not record, weekdays are taken as regular sessions, as
-    the agents' scheduler does outside its horizon.
-    """
-    import pandas as pd
-
-    cal = _exchange_calendar(calendar_name, day.year)
-    ts = pd.Timestamp(day)
-    if cal is not None and cal.first_session <= ts <= cal.last_session:
-        if not cal.is_session(ts):
-            return None
-        return (
-            cal.session_open(ts).tz_convert(NEW_YORK).to_pydatetime(),
-            cal.session_close(ts).tz_convert(NEW_YORK).to_pydatetime(),
-        )
-    if day.weekday() >= 5:
-        return None
-    return datetime.combine(day, time(9, 30), NEW_YORK), datetime.combine(day, time(16), NEW_YORK)
-
-
-def report_window(day: date, now: datetime, calendar_name: str = "XNYS") -> ReportWindow:
+def report_window(day: date, now: datetime, calendar: MarketCalendar) -> ReportWindow:
     """The window of `day` as seen at `now`; a day in the future is an error.
 
     Its instants are in UTC: Python subtracts and compares two datetimes of the same
@@ -150,7 +86,7 @@ def report_window(day: date, now: datetime, calendar_name: str = "XNYS") -> Repo
     now = now.astimezone(UTC)
     if start > now:
         raise ReportError(f"{day} has not started yet in New York; pick today or a past date")
-    return ReportWindow(day, start, min(now, day_end), day_end, session_times(calendar_name, day))
+    return ReportWindow(day, start, min(now, day_end), day_end, calendar.session_times(day))
 
 
 # ------------------------------------------------------------------------ the data
@@ -164,8 +100,8 @@ class Series:
 
 
 @dataclass(frozen=True)
-class PortfolioLimits:
-    """The alert limits in force for one portfolio (alerts/limits.yaml); None if unknown."""
+class LimitsInForce:
+    """The policy's limits in force for one portfolio; None where a report has none."""
 
     drawdown_warning: float | None = None
     drawdown_critical: float | None = None
@@ -180,7 +116,7 @@ class PortfolioKpis:
     """One portfolio's figures at the window's end, and the day's extremes."""
 
     name: str
-    limits: PortfolioLimits
+    limits: LimitsInForce
     value: float | None = None
     pnl: float | None = None
     daily_return: float | None = None
@@ -382,20 +318,9 @@ class ReceiverClient:
 
 
 # ----------------------------------------------------------------------- collecting
-def load_portfolio_limits(settings: Settings) -> tuple[Limits | None, str | None]:
-    """alerts/limits.yaml of the checkout, or None and why (the report then says so)."""
-    path = Path(settings.project_dir) / LIMITS_FILE
-    try:
-        return load_limits(path), None
-    except LimitsError as exc:
-        return None, f"alert limits unavailable ({exc}); limits are not shown"
-
-
-def limits_for(limits: Limits | None, portfolio: str) -> PortfolioLimits:
+def limits_for(limits: Policy, portfolio: str) -> LimitsInForce:
     """The limits in force for `portfolio`, with its overrides."""
-    if limits is None:
-        return PortfolioLimits()
-    return PortfolioLimits(
+    return LimitsInForce(
         drawdown_warning=limits.limit("drawdown_warning", portfolio),
         drawdown_critical=limits.limit("drawdown_critical", portfolio),
         daily_loss=limits.limit("daily_loss", portfolio),
@@ -433,12 +358,10 @@ class Collector:
             receiver_url, token, settings.receiver.max_page_size, HTTP_TIMEOUT_SECONDS
         )
         self.data = ReportData(window, now, prometheus_url.rstrip("/"), receiver_url.rstrip("/"))
-        self.limits, problem = load_portfolio_limits(settings)
-        if problem:
-            self.data.notes.append(problem)
-        tail = self.limits.tail_risk if self.limits else None
-        self.var_conf = tail.var_confidence if tail else "0.99"
-        self.es_conf = tail.expected_shortfall_confidence if tail else "0.975"
+        self.limits = settings.policy
+        self.calendar = MarketCalendar(settings.policy.market)
+        self.var_conf = self.limits.tail_risk.var_label
+        self.es_conf = self.limits.tail_risk.expected_shortfall_label
 
     # -- query helpers, all instant queries at the window's end.
     def _at_end(self, fn: str, selector: str, agg: str = "") -> list[tuple[dict[str, str], float]]:
@@ -571,7 +494,9 @@ class Collector:
         rows = []
         for metric, state in active:
             key = (metric.get("portfolio", ""), metric.get("rule", ""))
-            description, unit = RULE_INFO.get(key[1], (key[1], "number"))
+            rule = self.limits.compliance.rules.get(key[1])
+            # A rule the policy does not know (an agent's own) still shows, by its id.
+            description, unit = (rule.title, rule.unit) if rule else (key[1], "number")
             breached = during.get(key, state) > 0
             rows.append(
                 ComplianceRow(
@@ -588,7 +513,7 @@ class Collector:
                 )
             )
         # The shipped rules in their evaluation order, any others after them.
-        order = {rule: i for i, rule in enumerate(RULE_INFO)}
+        order = {rule: i for i, rule in enumerate(self.limits.compliance.rules)}
         self.data.compliance = sorted(
             rows, key=lambda r: (r.portfolio, order.get(r.rule, len(order)), r.rule)
         )
@@ -745,7 +670,7 @@ def collect(
     replay passes its own). A `day` that has not started by then is a ReportError.
     """
     now = now if now is not None else clock()
-    window = report_window(day, now, settings.agent.calendar)
+    window = report_window(day, now, MarketCalendar(settings.policy.market))
     collector = Collector(
         settings,
         window,

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import jinja2
 
+from riskwatch.calendar import NEW_YORK
 from riskwatch.report import fmt
 from riskwatch.report.charts import Chart
-from riskwatch.report.collect import NEW_YORK, AlertRow, ComplianceRow, PortfolioKpis, ReportData
+from riskwatch.report.collect import AlertRow, ComplianceRow, PortfolioKpis, ReportData
 
 DASH = "\u2013"  # en dash, for ranges of time
 # How close to a limit a figure turns amber: 80% of the way there.

@@ -25,8 +25,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from riskwatch.agents.runtime import Task, TaskContext
+from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.report.build import BuiltReport, build_report, send_report
-from riskwatch.report.collect import NEW_YORK, session_times
 from riskwatch.settings import ALL_PHASES, Settings, TaskSchedule
 
 log = logging.getLogger("riskwatch.report.schedule")
@@ -86,7 +86,7 @@ class DailyReport:
             return None
         if self.last_sent is not None and self.last_sent >= day:
             return None
-        if session_times(self.settings.agent.calendar, day) is None:
+        if MarketCalendar(self.settings.policy.market).session_times(day) is None:
             return None  # weekend or exchange holiday: no trading day to report on
         return day
 

@@ -66,12 +66,9 @@ def render_prometheus(settings: Settings, out: Path) -> Path:
     source = settings.project_dir / PROMETHEUS_CONFIG
     config = copy.deepcopy(load_yaml(source))
     targets = local_scrape_targets(settings)
-    if settings.stack.time_scale == 1:
-        config["rule_files"] = [
-            str((source.parent / pattern).resolve()) for pattern in config.get("rule_files", [])
-        ]
-    else:
-        config["rule_files"] = [str(_compressed_rules(settings, out.parent / "rules") / "*.yml")]
+    # prometheus.yml names the committed alerts/rules (rendered from the repository's
+    # policy); the stack runs the same rules rendered from the deployment's policy.
+    config["rule_files"] = [str(_running_rules(settings, out.parent / "rules") / "*.yml")]
     for job in config.get("scrape_configs", []):
         name = job["job_name"]
         if name not in targets:
@@ -85,18 +82,17 @@ def render_prometheus(settings: Settings, out: Path) -> Path:
     return _dump(config, out)
 
 
-def _compressed_rules(settings: Settings, folder: Path) -> Path:
-    """Render the rules with every duration divided by stack.time_scale (the demo)."""
-    from riskwatch.alerting.limits import LIMITS_FILE, load_limits, time_compressed
+def _running_rules(settings: Settings, folder: Path) -> Path:
+    """The rules Prometheus runs: rendered from the deployment's policy file and
+    Grafana URL, with every duration divided by stack.time_scale (the demo)."""
     from riskwatch.alerting.rules import render_rule_files
+    from riskwatch.policy import time_compressed
 
-    limits = time_compressed(
-        load_limits(settings.project_dir / LIMITS_FILE), settings.stack.time_scale
-    )
+    policy = time_compressed(settings.policy, settings.stack.time_scale)
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.yml"):
         stale.unlink()
-    for name, text in render_rule_files(limits).items():
+    for name, text in render_rule_files(policy, settings.grafana_url).items():
         (folder / name).write_text(text)
     return folder
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from riskwatch.database import STACK_FILE
 from riskwatch.settings import ENV_PREFIX, Settings
 from riskwatch.stack import binaries
 from riskwatch.stack.errors import StackError
@@ -34,8 +35,6 @@ from riskwatch.stack.processes import (
     wait_until,
 )
 from riskwatch.stack.render import render_alertmanager, render_prometheus
-
-STACK_FILE = "stack.json"
 
 
 @dataclass(frozen=True)
@@ -87,18 +86,6 @@ def _check_port(settings: Settings, setting: str, port: int) -> None:
             f"port {port} on {settings.stack.host} is already in use; "
             f"change {setting} (or {_env_var(setting)}) or stop what holds it"
         )
-
-
-def local_database_url(settings: Settings) -> str | None:
-    """The DSN to use: the configured one, else the running local stack's, else None."""
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
-    stack_file = settings.state_dir / STACK_FILE
-    try:
-        recorded: str = json.loads(stack_file.read_text())["database"]
-    except (OSError, ValueError, KeyError):
-        return None
-    return recorded if "***" not in recorded else None
 
 
 def redact_dsn(dsn: str) -> str:

@@ -1,4 +1,4 @@
-"""alerts/limits.yaml: the issue's defaults, per-portfolio overrides, one-line errors."""
+"""policy.yaml: the issue's defaults, per-portfolio overrides, one-line errors."""
 
 from __future__ import annotations
 
@@ -11,30 +11,35 @@ import yaml
 from click.testing import CliRunner
 
 from riskwatch.alerting.cli import alerts
-from riskwatch.alerting.limits import (
-    LIMITS_FILE,
-    Limits,
-    LimitsError,
-    duration_seconds,
-    load_limits,
-    parse_limits,
-)
 from riskwatch.alerting.rules import alert_rules
+from riskwatch.policy import (
+    POLICY_FILE,
+    Policy,
+    PolicyError,
+    duration_seconds,
+    load_policy,
+    parse_policy,
+)
 
 
-def test_defaults_are_the_issue_s_limits(limits: Limits) -> None:
+def test_defaults_are_the_issue_s_limits(limits: Policy) -> None:
     d = limits.defaults
     assert (d.drawdown_warning, d.drawdown_critical, d.daily_loss) == (0.05, 0.10, 0.02)
     assert (d.var, d.expected_shortfall, d.model_confidence) == (0.02, 0.025, 0.5)
-    assert limits.tail_risk.var_confidence == "0.99"
-    assert limits.tail_risk.expected_shortfall_confidence == "0.975"
+    assert limits.tail_risk.var_confidence == 0.99
+    assert limits.tail_risk.expected_shortfall_confidence == 0.975
+    # The labels the agents publish them under, and the rules select.
+    assert (limits.tail_risk.var_label, limits.tail_risk.expected_shortfall_label) == (
+        "0.99",
+        "0.975",
+    )
     assert limits.crowding.high_level == 2
     assert limits.ops.market_data_stale_seconds == 300
     assert limits.for_["FactorCrowdingHigh"] == "10m"
     assert limits.for_["ModelConfidenceLow"] == "15m"
 
 
-def test_breach_alerts_fire_without_waiting_for_the_latency_budget(limits: Limits) -> None:
+def test_breach_alerts_fire_without_waiting_for_the_latency_budget(limits: Policy) -> None:
     for name in (
         "PortfolioDrawdownWarning",
         "PortfolioDrawdownCritical",
@@ -45,7 +50,7 @@ def test_breach_alerts_fire_without_waiting_for_the_latency_budget(limits: Limit
         assert duration_seconds(limits.for_[name]) == 0, name
 
 
-def test_an_override_applies_to_its_portfolio_only(limits: Limits) -> None:
+def test_an_override_applies_to_its_portfolio_only(limits: Policy) -> None:
     assert limits.limit("drawdown_critical", "fund-b") == 0.15
     assert limits.limit("drawdown_critical", "fund-a") == 0.10
     assert limits.limit("drawdown_warning", "fund-b") == 0.05
@@ -54,14 +59,22 @@ def test_an_override_applies_to_its_portfolio_only(limits: Limits) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("0s", 0), ("30s", 30), ("10m", 600), ("1h30m", 5400)]
+    ("text", "seconds"),
+    [
+        ("0s", 0),
+        ("30s", 30),
+        ("10m", 600),
+        ("1h30m", 5400),
+        ("35d", 35 * 86_400),
+        ("2w", 1_209_600),
+    ],
 )
 def test_durations(text: str, seconds: int) -> None:
     assert duration_seconds(text) == seconds
 
 
 def _raw(project_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((project_dir / LIMITS_FILE).read_text())
+    data: dict[str, Any] = yaml.safe_load((project_dir / POLICY_FILE).read_text())
     return data
 
 
@@ -101,16 +114,36 @@ BAD = [
         "for.FactorCrowdingHigh (got '10 minutes'): '10 minutes' is not a duration",
     ),
     ("ops/market_data_stale_seconds", -5, "ops.market_data_stale_seconds (got -5)"),
+    ("rules", {}, "rules: Extra inputs are not permitted"),
     ("tail_risk/methods", ["historical", "monte_carlo"], "tail_risk.methods.1"),
     ("compliance/severity/HIGH", "page", "compliance.severity.HIGH (got 'page')"),
     (
-        "market_calendar/holidays",
+        "market/holidays",
         ["2026-01-03"],
-        "market_calendar: holiday 2026-01-03 is a weekend day",
+        "market: holiday 2026-01-03 is a weekend day",
     ),
+    ("market/timezone", "America/Gotham", "'America/Gotham' is not an IANA time zone"),
+    ("market/half_day_extended_close", "21:00", "must lie within the extended hours"),
+    ("links/teams/risk", "riskdash", "links.teams.risk: no dashboard 'riskdash'"),
+    ("compliance/overrides", {"fund-b": {"RISK_002": 0.05}}, "RISK_002 is the var limit"),
+    ("compliance/overrides", {"fund-b": {"LEV_001": 2}}, "compliance.overrides.fund-b.LEV_001"),
+    (
+        "compliance/rules/POS_001",
+        {
+            "title": "t",
+            "unit": "count",
+            "description": "d",
+            "severity": "MEDIUM",
+            "limit": 3,
+            "limit_from": "var",
+        },
+        "set exactly one of limit and limit_from",
+    ),
+    ("compliance/rules/POS_001/severity", "URGENT", "compliance.rules.POS_001.severity"),
+    ("tail_risk/var_confidence", 1.2, "tail_risk.var_confidence (got 1.2)"),
+    ("crowding/hhi_medium", 0.5, "a medium threshold must not exceed its high one"),
     ("links/runbook_url", "https://example.com/runbook.md", "links.runbook_url"),
     ("crowding/rising_level", 2, "ok"),
-    ("crowding", {"high_level": 1, "rising_level": 2}, "crowding: rising_level must not exceed"),
     ("for", _DELETE, "for: Field required"),
 ]
 
@@ -122,13 +155,13 @@ def test_an_invalid_limit_is_one_line_naming_the_field(
     data = copy.deepcopy(_raw(project_dir))
     _set(data, path, value)
     if message == "ok":  # rising == high is allowed: both at the same level
-        parse_limits(data)
+        parse_policy(data)
         return
-    with pytest.raises(LimitsError) as caught:
-        parse_limits(data)
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data)
     text = str(caught.value)
     assert "\n" not in text
-    assert text.startswith(f"{LIMITS_FILE}: ")
+    assert text.startswith(f"{POLICY_FILE}: ")
     assert message in text
 
 
@@ -144,25 +177,47 @@ def test_the_for_section_names_every_alert_exactly(
 ) -> None:
     data = copy.deepcopy(_raw(project_dir))
     _set(data, path, value)
-    with pytest.raises(LimitsError, match=message):
-        alert_rules(parse_limits(data))
+    with pytest.raises(PolicyError, match=message):
+        alert_rules(parse_policy(data))
+
+
+def test_crowding_rising_may_not_exceed_high(project_dir: Path) -> None:
+    data = copy.deepcopy(_raw(project_dir))
+    data["crowding"].update(high_level=1, rising_level=2)
+    with pytest.raises(PolicyError, match="crowding: rising_level must not exceed high_level"):
+        parse_policy(data)
+
+
+def test_one_number_for_each_limit_with_two_names(limits: Policy) -> None:
+    """RISK_002 is the VaR limit and DAT_001 the stale-data limit: one number each,
+    per portfolio too."""
+    data = copy.deepcopy(_raw(Path(__file__).resolve().parents[2]))
+    data["portfolios"]["fund-b"]["var"] = 0.03
+    data["ops"]["market_data_stale_seconds"] = 120
+    policy = parse_policy(data)
+    assert policy.compliance_limit("RISK_002") == policy.limit("var") == 0.02
+    assert policy.compliance_limit("RISK_002", "fund-b") == 0.03
+    assert policy.compliance_limit("DAT_001", "fund-b") == 120
+    assert policy.compliance_overrides() == {"fund-b": {"RISK_002": 0.03}}
+    specs = {rule: limit for rule, _, _, limit in policy.compliance_specs()}
+    assert specs["RISK_002"] == 0.02 and specs["DAT_001"] == 120
 
 
 def test_unreadable_or_non_mapping_files_are_one_line(tmp_path: Path) -> None:
-    broken = tmp_path / "limits.yaml"
+    broken = tmp_path / "policy.yaml"
     broken.write_text("defaults: [unclosed\n")
-    with pytest.raises(LimitsError, match=r"^cannot read .*limits.yaml: ") as caught:
-        load_limits(broken)
+    with pytest.raises(PolicyError, match=r"^cannot read .*policy.yaml: ") as caught:
+        load_policy(broken)
     assert "\n" not in str(caught.value)
     broken.write_text("- a list\n")
-    with pytest.raises(LimitsError, match="not a YAML mapping"):
-        load_limits(broken)
-    with pytest.raises(LimitsError, match="cannot read"):
-        load_limits(tmp_path / "missing.yaml")
+    with pytest.raises(PolicyError, match="not a YAML mapping"):
+        load_policy(broken)
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policy(tmp_path / "missing.yaml")
 
 
 def test_render_reports_a_bad_limit_in_one_line_and_writes_nothing(scratch: Path) -> None:
-    limits_file = scratch / LIMITS_FILE
+    limits_file = scratch / POLICY_FILE
     limits_file.write_text(
         limits_file.read_text().replace("drawdown_critical: 0.10", "drawdown_critical: 10")
     )

@@ -1,0 +1,141 @@
+"""Market phases from the exchange calendar of the policy (holidays and half days).
+
+PRE_MARKET from the policy's `extended_open` (04:00) to the open, REGULAR the open
+to the close (13:00 on half days), AFTER_HOURS the close to `extended_close` (20:00;
+`half_day_extended_close`, 17:00, after a half day), CLOSED otherwise and all day on
+weekends and holidays; all in the market's time zone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import exchange_calendars as xc
+import pandas as pd
+
+from riskwatch.policy import Market
+
+log = logging.getLogger("riskwatch.calendar")
+
+NEW_YORK = ZoneInfo("America/New_York")
+# Only past the exchange calendar's horizon, where sessions are guessed (and said so).
+REGULAR_OPEN = time(9, 30)
+REGULAR_CLOSE = time(16, 0)
+
+
+class MarketPhase(StrEnum):
+    PRE_MARKET = "PRE_MARKET"
+    REGULAR = "REGULAR"
+    AFTER_HOURS = "AFTER_HOURS"
+    CLOSED = "CLOSED"
+
+
+@lru_cache(maxsize=16)
+def _calendar(name: str, year: int) -> xc.ExchangeCalendar | None:
+    """`name`'s calendar over `year` and a month either side, or None for a year it
+    does not record.
+
+    Built per year rather than over the library's default span, which runs from twenty
+    years before the wall clock to one year after it: with that span a given date's
+    session (Thanksgiving next year, say) would depend on the day the code runs.
+    Loading one parses its rules (~0.3 s), so each is kept.
+    """
+    base = xc.get_calendar(name)  # only for its bounds, which are fixed per calendar
+    low, high = base.bound_min(), base.bound_max()
+    start = pd.Timestamp(year - 1, 12, 1)
+    end = pd.Timestamp(year + 1, 1, 31)
+    if low is not None:
+        start = max(start, low)
+    if high is not None:
+        end = min(end, high)
+    if start.year > year or end.year < year:
+        return None
+    return xc.get_calendar(name, start=start, end=end)
+
+
+def _clock(text: str) -> timedelta:
+    """``HH:MM`` (24:00 allowed) as the wall-clock time since midnight."""
+    hours, minutes = (int(part) for part in text.split(":"))
+    return timedelta(hours=hours, minutes=minutes)
+
+
+class MarketCalendar:
+    """Answers 'which phase is it?' for the policy's market (exchange and hours)."""
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        self.name = market.exchange
+        self._pre_open = _clock(market.extended_open)
+        self._after_close = _clock(market.extended_close)
+        self._half_day_after_close = _clock(market.half_day_extended_close)
+
+    def session_times(self, day: date) -> tuple[datetime, datetime] | None:
+        """Regular open and close in the market's zone, or None when there is no session."""
+        cal = _calendar(self.name, day.year)
+        ts = pd.Timestamp(day)
+        if cal is not None and cal.first_session <= ts <= cal.last_session:
+            if not cal.is_session(ts):
+                return None
+            open_ = cal.session_open(ts).tz_convert(NEW_YORK).to_pydatetime()
+            close = cal.session_close(ts).tz_convert(NEW_YORK).to_pydatetime()
+            return open_, close
+        # Past the calendar's horizon we know weekends but not holidays: say so.
+        log.warning(
+            "%s: %s is outside the calendar; assuming a regular weekday session", self.name, day
+        )
+        if day.weekday() >= 5:
+            return None
+        return (
+            datetime.combine(day, REGULAR_OPEN, NEW_YORK),
+            datetime.combine(day, REGULAR_CLOSE, NEW_YORK),
+        )
+
+    def trading_hours(self, day: date) -> tuple[datetime, datetime] | None:
+        """When the trading phases (extended hours) of `day` begin and end, in the
+        market's zone; None on a day without a session."""
+        session = self.session_times(day)
+        if session is None:
+            return None
+        half_day = session[1].time() < REGULAR_CLOSE
+        # Wall-clock arithmetic on an aware datetime: 04:00 local on DST days too.
+        midnight = datetime.combine(day, time(0, 0), NEW_YORK)
+        end = self._half_day_after_close if half_day else self._after_close
+        return midnight + self._pre_open, midnight + end
+
+    def phase_at(self, when: datetime) -> MarketPhase:
+        """The market phase at an aware datetime."""
+        local = when.astimezone(NEW_YORK)
+        session = self.session_times(local.date())
+        hours = self.trading_hours(local.date())
+        if session is None or hours is None:
+            return MarketPhase.CLOSED
+        open_, close = session
+        if open_ <= local < close:
+            return MarketPhase.REGULAR
+        if hours[0] <= local < open_:
+            return MarketPhase.PRE_MARKET
+        if close <= local < hours[1]:
+            return MarketPhase.AFTER_HOURS
+        return MarketPhase.CLOSED
+
+    def is_regular_session(self, when: datetime) -> bool:
+        """True during regular hours of an exchange day (compliance rule OPS_001)."""
+        return self.phase_at(when) is MarketPhase.REGULAR
+
+    def session_start(self, when: datetime) -> datetime:
+        """Midnight New York time of `when`'s day: where 'today' starts for daily P&L."""
+        local = when.astimezone(NEW_YORK)
+        return datetime.combine(local.date(), time(0, 0), NEW_YORK)
+
+    def previous_session_close(self, when: datetime) -> datetime:
+        """The regular close of the last session that ended before `when`."""
+        day = when.astimezone(NEW_YORK).date()
+        for back in range(0, 15):
+            session = self.session_times(day - timedelta(days=back))
+            if session is not None and session[1] <= when:
+                return session[1]
+        raise ValueError(f"no session in the two weeks before {when}")

@@ -1,0 +1,492 @@
+"""The desk's policy (`policy.yaml`), validated: one file, read by this one module.
+
+It holds every risk limit (with per-portfolio overrides), the VaR and ES confidences
+and methods, the compliance rules' limits, severities and descriptions, the crowding
+thresholds, the staleness and liveness limits, every alert's `for`, the market's
+calendar, hours and time zone, and which team's alerts open which dashboard. The
+agents, the rule generator, the dashboards, the report, the backfill and the demo
+all take their policy from here, so changing one number in one file changes all of
+them. Settings keep only deployment values (ports, URLs, paths, secrets, intervals).
+
+Where two names mean one limit, there is one number: compliance rule RISK_002 is the
+VaR limit (`limit_from: var`) and DAT_001 is the stale-market-data limit
+(`limit_from: market_data_stale_seconds`).
+
+An invalid file is reported as one line that names the field (`PolicyError`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+POLICY_FILE = "policy.yaml"
+"""Where the policy lives in a checkout, relative to the project directory."""
+
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_DURATION_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86_400,
+    "w": 7 * 86_400,
+    "y": 365 * 86_400,
+}
+# Portfolio names are spliced into PromQL regex matchers (`portfolio!~"a|b"`), so they
+# may not hold regex or quoting metacharacters.
+_PORTFOLIO = r"^[A-Za-z0-9_-]+$"
+_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_RULE_ID = r"^[A-Z]{2,8}_\d{3}$"
+
+AlertSeverity = Literal["critical", "warning", "info"]
+RuleSeverity = Literal["HIGH", "MEDIUM", "LOW"]
+
+
+class PolicyError(Exception):
+    """An invalid policy file, already phrased as one line."""
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration such as ``10m``, ``1h30m`` or ``35d``."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration like 0s, 30s, 10m, 1h30m or 35d")
+    return sum(int(n) * _DURATION_UNIT_SECONDS[u] for n, u in parts)
+
+
+def _check_duration(text: str) -> str:
+    duration_seconds(text)
+    return text
+
+
+def _check_clock(text: str) -> str:
+    if not _CLOCK.match(text) or (text.startswith("24") and text != "24:00"):
+        raise ValueError(f"{text!r} is not a time of day like 09:30")
+    return text
+
+
+def _check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone like America/New_York") from None
+    return name
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+Ratio = Annotated[float, Field(gt=0, lt=1)]
+Seconds = Annotated[int, Field(gt=0)]
+ClockTime = Annotated[str, AfterValidator(_check_clock)]
+PortfolioName = Annotated[str, Field(pattern=_PORTFOLIO)]
+Confidence = Annotated[float, Field(gt=0.5, lt=1)]
+
+
+class _Strict(BaseModel):
+    # An unknown key is a typo that would silently keep a default: reject it.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Links(_Strict):
+    """Where an alert's runbook and dashboard live. The Grafana base URL is a
+    deployment value (settings `grafana_url`); the dashboards' UIDs are declared here."""
+
+    runbook_url: str = Field(pattern=r"\{alertname\}")
+    dashboards: dict[str, str] = Field(min_length=1)
+    """Dashboard name -> UID, each declared once."""
+    teams: dict[str, str] = Field(min_length=1)
+    """Alert `team` label -> the name of the dashboard its alerts open."""
+    portfolio_dashboards: tuple[str, ...]
+    """The dashboards with a `portfolio` variable: a portfolio's alert opens them on it."""
+
+    @model_validator(mode="after")
+    def _known_dashboards(self) -> Links:
+        named = [(f"links.teams.{t}", b) for t, b in self.teams.items()]
+        named += [("links.portfolio_dashboards", b) for b in self.portfolio_dashboards]
+        for where, board in named:
+            if board not in self.dashboards:
+                raise ValueError(
+                    f"{where}: no dashboard {board!r}; "
+                    f"declared: {', '.join(sorted(self.dashboards))}"
+                )
+        return self
+
+    def runbook(self, alertname: str) -> str:
+        """The runbook URL of `alertname`."""
+        return self.runbook_url.replace("{alertname}", alertname)
+
+    def uid(self, dashboard: str) -> str:
+        """The UID of the dashboard named `dashboard` (executive, risk, ...)."""
+        try:
+            return self.dashboards[dashboard]
+        except KeyError:
+            raise KeyError(f"policy declares no dashboard {dashboard!r}") from None
+
+    def dashboard_url(self, grafana_url: str, team: str, per_portfolio: bool) -> str:
+        """The URL an alert of `team` opens: its team's dashboard, on the alert's
+        portfolio when it has one and the dashboard can select it."""
+        try:
+            board = self.teams[team]
+        except KeyError:
+            raise KeyError(f"policy links.teams has no dashboard for team {team!r}") from None
+        url = f"{grafana_url.rstrip('/')}/d/{self.dashboards[board]}"
+        if per_portfolio and board in self.portfolio_dashboards:
+            return url + "?var-portfolio={{ $labels.portfolio }}"
+        return url
+
+
+class PortfolioLimits(_Strict):
+    """Limits that may differ per portfolio; all are fractions between 0 and 1."""
+
+    drawdown_warning: Ratio
+    drawdown_critical: Ratio
+    daily_loss: Ratio
+    var: Ratio
+    expected_shortfall: Ratio
+    model_confidence: Ratio
+    model_accuracy: Ratio
+
+
+PortfolioLimitName = str
+"""A field name of `PortfolioLimits`, e.g. `drawdown_critical`."""
+
+
+class TailRisk(_Strict):
+    """The VaR and ES the agents compute, and the limits apply to."""
+
+    var_confidence: Confidence
+    expected_shortfall_confidence: Confidence
+    methods: tuple[Literal["historical", "gaussian", "cornish_fisher"], ...] = Field(min_length=1)
+
+    @property
+    def var_label(self) -> str:
+        """The `confidence` label value of the VaR series (``0.99``)."""
+        return confidence_label(self.var_confidence)
+
+    @property
+    def expected_shortfall_label(self) -> str:
+        """The `confidence` label value of the ES series (``0.975``)."""
+        return confidence_label(self.expected_shortfall_confidence)
+
+
+def confidence_label(confidence: float) -> str:
+    """A confidence as the agents label it: the shortest exact form, ``0.99``."""
+    return f"{confidence:g}"
+
+
+class Crowding(_Strict):
+    """Factor-crowding thresholds: the levels the agents publish, and the alerts'."""
+
+    hhi_medium: float = Field(ge=0, le=1)
+    hhi_high: float = Field(ge=0, le=1)
+    gini_medium: float = Field(ge=0, le=1)
+    gini_high: float = Field(ge=0, le=1)
+    absorption_top_k: int = Field(ge=1)
+    high_level: int = Field(ge=1, le=2)
+    """crowding_level (0 low, 1 medium, 2 high) from which FactorCrowdingHigh fires."""
+    rising_level: int = Field(ge=1, le=2)
+    """...and from which FactorCrowdingRising fires."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Crowding:
+        if self.rising_level > self.high_level:
+            raise ValueError("crowding: rising_level must not exceed high_level")
+        if self.hhi_medium > self.hhi_high or self.gini_medium > self.gini_high:
+            raise ValueError("crowding: a medium threshold must not exceed its high one")
+        return self
+
+
+LinkedLimit = Literal["var", "market_data_stale_seconds"]
+
+
+RuleUnit = Literal["usd", "percent", "seconds", "count"]
+
+
+class ComplianceRule(_Strict):
+    """One compliance rule: what it checks, how severe a breach is, and its limit."""
+
+    title: str = Field(min_length=1)
+    """What the rule limits, as a report's reader says it ("Largest sector")."""
+    description: str = Field(min_length=1)
+    unit: RuleUnit
+    """How its value and limit read: dollars, a share, seconds or a count."""
+    severity: RuleSeverity
+    limit: float | None = Field(None, ge=0, allow_inf_nan=False)
+    limit_from: LinkedLimit | None = None
+    """The rule's limit is another policy number: `var` (per portfolio) or
+    `market_data_stale_seconds`. Exactly one of `limit` and `limit_from` is set."""
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> ComplianceRule:
+        if (self.limit is None) == (self.limit_from is None):
+            raise ValueError("set exactly one of limit and limit_from")
+        return self
+
+
+class Compliance(_Strict):
+    """The compliance rules, their per-portfolio overrides, and alert severities."""
+
+    severity: dict[RuleSeverity, AlertSeverity]
+    """The alert severity of each rule severity (compliance_violation_active{severity})."""
+    rules: dict[Annotated[str, Field(pattern=_RULE_ID)], ComplianceRule] = Field(min_length=1)
+    overrides: dict[PortfolioName, dict[str, float]] = {}
+
+    @model_validator(mode="after")
+    def _overrides_known(self) -> Compliance:
+        for portfolio, limits in self.overrides.items():
+            for rule, value in limits.items():
+                where = f"compliance.overrides.{portfolio}.{rule}"
+                if rule not in self.rules:
+                    raise ValueError(f"{where}: no such rule; have {', '.join(self.rules)}")
+                linked = self.rules[rule].limit_from
+                if linked is not None:
+                    raise ValueError(
+                        f"{where}: {rule} is the {linked} limit; override that instead"
+                    )
+                if not value >= 0:
+                    raise ValueError(f"{where}: a limit must be >= 0, got {value!r}")
+        missing = set(RuleSeverity.__args__) - set(self.severity)  # type: ignore[attr-defined]
+        if missing:
+            raise ValueError(f"compliance.severity: missing {', '.join(sorted(missing))}")
+        return self
+
+
+class Ops(_Strict):
+    """Staleness and liveness limits, and the selectors of the jobs they watch."""
+
+    market_data_stale_seconds: float = Field(gt=0, allow_inf_nan=False)
+    agent_push_stale_seconds: Seconds
+    agent_success_stale_seconds: Seconds
+    task_failure_window: Duration
+    task_failure_ratio: Ratio
+    task_failure_min_runs: int = Field(ge=1)
+    notification_failure_window: Duration
+    reconciliation_max_breaks: int = Field(ge=0)
+    agent_job: str = Field(pattern=r'^[a-z_]+="[^"]+"$')
+    pushgateway_job: str = Field(pattern=r'^[a-z_]+="[^"]+"$')
+    alertmanager_job: str = Field(pattern=r'^[a-z_]+="[^"]+"$')
+
+
+class Market(_Strict):
+    """The exchange whose calendar the desk follows, its time zone and trading hours.
+
+    Regular sessions (holidays, half days) come from the exchange calendar
+    (exchange-calendars' `exchange` code). The desk also trades the extended hours:
+    from `extended_open` to `extended_close`, or `half_day_extended_close` after a
+    half day. Outside them the market counts as closed: agents run only their
+    every-phase tasks, and low-severity ops alerts are muted on Slack (`holidays` are
+    rendered into Alertmanager's `market-closed` interval).
+    """
+
+    exchange: str = Field(min_length=1)
+    timezone: Annotated[str, AfterValidator(_check_zone)]
+    extended_open: ClockTime
+    extended_close: ClockTime
+    half_day_extended_close: ClockTime
+    holidays: tuple[date, ...]
+
+    @model_validator(mode="after")
+    def _sane(self) -> Market:
+        if self.extended_open >= self.extended_close:
+            raise ValueError(
+                f"extended_open ({self.extended_open}) must be before "
+                f"extended_close ({self.extended_close})"
+            )
+        if not self.extended_open < self.half_day_extended_close <= self.extended_close:
+            raise ValueError("half_day_extended_close must lie within the extended hours")
+        for day in self.holidays:
+            if day.weekday() >= 5:
+                raise ValueError(f"holiday {day} is a weekend day; list exchange closures only")
+        if len(set(self.holidays)) != len(self.holidays):
+            raise ValueError("a holiday is listed twice")
+        return self
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The market's time zone."""
+        return ZoneInfo(self.timezone)
+
+
+class Policy(_Strict):
+    """The whole of policy.yaml."""
+
+    links: Links
+    defaults: PortfolioLimits
+    portfolios: dict[PortfolioName, dict[PortfolioLimitName, Ratio]] = {}
+    tail_risk: TailRisk
+    crowding: Crowding
+    compliance: Compliance
+    ops: Ops
+    for_: dict[str, Duration] = Field(alias="for")
+    market: Market
+
+    @field_validator("portfolios")
+    @classmethod
+    def _known_limits(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        known = set(PortfolioLimits.model_fields)
+        for portfolio, overrides in value.items():
+            for name in overrides:
+                if name not in known:
+                    raise ValueError(
+                        f"portfolios.{portfolio}.{name}: not a portfolio limit; "
+                        f"expected one of {', '.join(sorted(known))}"
+                    )
+        return value
+
+    @model_validator(mode="after")
+    def _warning_below_critical(self) -> Policy:
+        for portfolio in ("", *self.portfolios):
+            warning = self.limit("drawdown_warning", portfolio)
+            critical = self.limit("drawdown_critical", portfolio)
+            if warning >= critical:
+                where = f"portfolios.{portfolio}" if portfolio else "defaults"
+                raise ValueError(
+                    f"{where}: drawdown_warning ({warning}) must be below "
+                    f"drawdown_critical ({critical})"
+                )
+        return self
+
+    def limit(self, name: PortfolioLimitName, portfolio: str = "") -> float:
+        """The limit `name` in force for `portfolio` ("" for the default)."""
+        override = self.portfolios.get(portfolio, {}).get(name)
+        if override is not None:
+            return override
+        value: float = getattr(self.defaults, name)
+        return value
+
+    def overrides(self, name: PortfolioLimitName) -> dict[str, float]:
+        """Portfolios whose limit `name` differs from the default, sorted by portfolio."""
+        return {
+            portfolio: values[name]
+            for portfolio, values in sorted(self.portfolios.items())
+            if name in values
+        }
+
+    def compliance_limit(self, rule: str, portfolio: str = "") -> float:
+        """The limit of compliance rule `rule` in force for `portfolio`."""
+        spec = self.compliance.rules[rule]
+        if spec.limit_from == "var":
+            return self.limit("var", portfolio)
+        if spec.limit_from == "market_data_stale_seconds":
+            return float(self.ops.market_data_stale_seconds)
+        override = self.compliance.overrides.get(portfolio, {}).get(rule)
+        if override is not None:
+            return override
+        assert spec.limit is not None  # the model's validator guarantees one of the two
+        return spec.limit
+
+    def compliance_specs(self) -> list[tuple[str, str, str, float]]:
+        """Each rule as `(id, description, severity, default limit)`, in file order:
+        what `riskwatch.analytics.rules_from` builds the evaluated rules from."""
+        return [
+            (rule, spec.description, spec.severity, self.compliance_limit(rule))
+            for rule, spec in self.compliance.rules.items()
+        ]
+
+    def compliance_overrides(self) -> dict[str, dict[str, float]]:
+        """Per portfolio, the rule limits that differ from the defaults, linked limits
+        included (a portfolio's own `var` is its RISK_002 limit)."""
+        overrides: dict[str, dict[str, float]] = {}
+        for portfolio in sorted({*self.compliance.overrides, *self.portfolios}):
+            differ = {
+                rule: self.compliance_limit(rule, portfolio)
+                for rule in self.compliance.rules
+                if self.compliance_limit(rule, portfolio) != self.compliance_limit(rule)
+            }
+            if differ:
+                overrides[portfolio] = differ
+        return overrides
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        loc = ".".join(str(p) for p in problem["loc"]) or "policy"
+        message = problem["msg"].removeprefix("Value error, ")
+        given = problem.get("input")
+        shown = "" if isinstance(given, dict | list) or given is None else f" (got {given!r})"
+        # Validators that know a finer location than pydantic's put it first themselves.
+        where = "" if message.startswith(f"{loc}.") or loc == "policy" else f"{loc}{shown}: "
+        parts.append(f"{where}{message}")
+    return "; ".join(parts)
+
+
+def parse_policy(data: Any, source: str = POLICY_FILE) -> Policy:
+    """Validate already-loaded YAML data; PolicyError names the field in one line."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: not a YAML mapping")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(f"{source}: {_describe(exc)}") from None
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate a policy file; PolicyError names the field in one line."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    return parse_policy(data, str(path))
+
+
+def _scaled(text: str, factor: float, floor: int) -> str:
+    seconds = duration_seconds(text)
+    if seconds == 0:
+        return "0s"
+    return f"{max(floor, round(seconds / factor))}s"
+
+
+# Scrapes every 5 s and evaluations every 5 s make anything shorter than this a coin
+# toss: a compressed age or window never goes below it.
+_AGE_FLOOR_SECONDS = 20
+_WINDOW_FLOOR_SECONDS = 30
+
+
+def time_compressed(policy: Policy, factor: float) -> Policy:
+    """`policy` with every duration divided by `factor`, for the demo's simulated clock.
+
+    At `riskwatch demo --speed X` the market and the agents run X times faster than
+    the wall clock; rendering the rules with the same factor keeps a `for: 10m` meaning
+    ten simulated minutes. Ages and windows are divided by a smaller factor where
+    needed, so that the shortest stays one the 5 s scrape can resolve and their order
+    is kept (an agent counts as down before its market data counts as stale, so
+    AgentDown inhibits the rest as it does in production). Thresholds that are not
+    durations are unchanged.
+    """
+    if factor < 1:
+        raise ValueError(f"time compression factor must be >= 1, got {factor!r}")
+    if factor == 1:
+        return policy
+    o = policy.ops
+    ages = {
+        "market_data_stale_seconds": o.market_data_stale_seconds,
+        "agent_push_stale_seconds": o.agent_push_stale_seconds,
+        "agent_success_stale_seconds": o.agent_success_stale_seconds,
+    }
+    age_factor = min(factor, min(ages.values()) / _AGE_FLOOR_SECONDS)
+    windows = {
+        "task_failure_window": o.task_failure_window,
+        "notification_failure_window": o.notification_failure_window,
+    }
+    shortest_window = min(duration_seconds(w) for w in windows.values())
+    window_factor = min(factor, shortest_window / _WINDOW_FLOOR_SECONDS)
+    update: dict[str, object] = {k: round(v / age_factor) for k, v in ages.items()}
+    update.update({k: _scaled(v, window_factor, _WINDOW_FLOOR_SECONDS) for k, v in windows.items()})
+    for_ = {name: _scaled(value, factor, 0) for name, value in policy.for_.items()}
+    return policy.model_copy(update={"ops": o.model_copy(update=update), "for_": for_})
