@@ -42,7 +42,6 @@ FACTOR_PROXIES = DEFAULT_FACTOR_PROXIES
 FACTORS = tuple(FACTOR_PROXIES)  # style factors, then one per sector
 STYLES = tuple(f for f in FACTORS if f not in SECTORS)
 BENCHMARK = "SPY"
-TRADING_DAYS_PER_YEAR = 252
 # A generous history, so any history_days setting up to ~8 years is served.
 HISTORY_DAYS = 2_000
 

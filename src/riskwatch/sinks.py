@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -136,8 +135,3 @@ def run(outbox_dir: Path, host: str, smtp_port: int, slack_port: int) -> None:
     log.info("sinks: smtp %s:%d, slack http://%s:%d", host, smtp_port, host, slack_port)
     stop.wait()
     sinks.stop()
-
-
-def read_slack(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """The recorded Slack posts, oldest first."""
-    return [json.loads(p.read_text()) for p in paths]

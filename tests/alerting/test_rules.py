@@ -11,9 +11,9 @@ import yaml
 
 from riskwatch import catalog
 from riskwatch.alerting import check, lint
-from riskwatch.alerting.promql import metric_names, template_queries
 from riskwatch.alerting.rules import HEADER, RULES_DIR, alert_names, render_rule_files
 from riskwatch.policy import POLICY_FILE, Policy, parse_policy
+from riskwatch.promql import metric_names, template_queries
 from riskwatch.settings import DEFAULT_GRAFANA_URL
 
 ISSUE_ALERTS = {

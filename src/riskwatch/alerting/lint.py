@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from riskwatch import catalog
-from riskwatch.alerting.promql import metric_names, template_queries
+from riskwatch.promql import metric_names, template_queries
 
 RUNBOOK_DIR = "docs/runbooks"
 TEAMS = frozenset({"risk", "compliance", "ops"})

@@ -26,20 +26,20 @@ from typing import Literal
 
 import yaml
 
-from riskwatch.alerting.promql import (
-    human_duration,
-    matcher,
-    number,
-    percent,
-    selector,
-    words,
-)
 from riskwatch.policy import (
     POLICY_FILE,
     Policy,
     PolicyError,
     PortfolioLimitName,
     duration_seconds,
+)
+from riskwatch.promql import (
+    human_duration,
+    matcher,
+    number,
+    percent,
+    selector,
+    words,
 )
 
 RULES_DIR = "alerts/rules"

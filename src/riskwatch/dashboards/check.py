@@ -18,13 +18,13 @@ from typing import Any
 
 from riskwatch import catalog
 from riskwatch.alerting.lint import BUILTIN_METRICS, load_rules
-from riskwatch.alerting.promql import metric_names, template_queries
 from riskwatch.dashboards.queries import (
     annotation_targets,
     label_values_query,
     query_variables,
     targets,
 )
+from riskwatch.promql import metric_names, template_queries
 
 RULES_GLOB = "alerts/rules/*.yml"
 

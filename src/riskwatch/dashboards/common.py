@@ -36,6 +36,7 @@ from grafana_foundation_sdk.models import prometheus as prom_model
 from grafana_foundation_sdk.models import text as text_model
 
 from riskwatch.policy import Policy
+from riskwatch.promql import selector
 
 TAG = "riskwatch"
 """Every riskwatch dashboard carries this tag; the dashboard links menu lists them by it."""
@@ -52,13 +53,11 @@ USD = "currencyUSD"
 PERCENT = "percentunit"  # a 0-1 ratio, shown as a percentage
 SECONDS = "s"
 COUNT = "none"
-PER_MINUTE = "short"
 
 GREEN = "green"
 ORANGE = "orange"
 RED = "red"
 BLUE = "blue"
-GREY = "text"
 
 # Money is left to Grafana's scaled currency format ($1.25M, $19.2K): fixed decimals
 # would print a $1,254,000 book as "$1M". Percentages get two decimals: a 0.05%
@@ -94,11 +93,6 @@ def table_query(expr: str, ref_id: str) -> prometheus.Dataquery:
 def portfolio_selector(metric: str, *matchers: str) -> str:
     """`metric{portfolio=~"$portfolio",...}`: a selector limited to the chosen portfolios."""
     return selector(metric, 'portfolio=~"$portfolio"', *matchers)
-
-
-def selector(metric: str, *matchers: str) -> str:
-    """`metric{m1,m2}`; a selector with its label matchers."""
-    return f"{metric}{{{','.join(matchers)}}}"
 
 
 # ------------------------------------------------------------------- measures

@@ -23,7 +23,6 @@ from riskwatch.dashboards.common import (
     new_dashboard,
     portfolio_variable,
     query,
-    selector,
     stat_panel,
     state_timeline_panel,
     states,
@@ -36,6 +35,7 @@ from riskwatch.dashboards.common import (
     zero_is_good,
 )
 from riskwatch.policy import Policy
+from riskwatch.promql import selector
 
 _CHOSEN = ('portfolio=~"$portfolio"', 'rule=~"$rule"')
 

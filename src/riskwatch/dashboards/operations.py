@@ -21,7 +21,6 @@ from riskwatch.dashboards.common import (
     instant,
     new_dashboard,
     query,
-    selector,
     stat_panel,
     states,
     status_grid,
@@ -31,6 +30,7 @@ from riskwatch.dashboards.common import (
     zero_is_good,
 )
 from riskwatch.policy import Policy
+from riskwatch.promql import selector
 
 # Quantiles of storage latency are read over a fixed window: a short one has too few
 # webhook payloads (one per Alertmanager group interval) to estimate a p95 from.
