@@ -23,7 +23,8 @@ from prometheus_client import delete_from_gateway
 
 from riskwatch.agents.publish import Publisher
 from riskwatch.dashboards import build
-from riskwatch.dashboards.queries import Prometheus, resolve_variables, verify
+from riskwatch.dashboards.queries import resolve_variables, verify
+from riskwatch.prometheus_api import Prometheus
 from riskwatch.stack.runner import Stack
 from tests.conftest import prom_query, run_cli, stack_env, wait_for
 from tests.dashboards.support import run_dashboards

@@ -159,8 +159,8 @@ def preview_cmd(
 ) -> None:
     """Render a PNG of each dashboard from the real Prometheus, in its layout."""
     from riskwatch.dashboards import build, preview
-    from riskwatch.dashboards.queries import Prometheus, PrometheusError
     from riskwatch.policy import duration_seconds
+    from riskwatch.prometheus_api import Prometheus, PrometheusError
 
     settings = _settings(ctx)
     try:

@@ -31,13 +31,13 @@ from matplotlib.patches import FancyBboxPatch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from riskwatch.dashboards.queries import (
-    Prometheus,
     Target,
     legend,
     resolve_variables,
     substitute,
     targets,
 )
+from riskwatch.prometheus_api import Prometheus
 
 # Grafana's dark theme.
 PAGE = "#111217"

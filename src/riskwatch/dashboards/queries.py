@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import requests
+from riskwatch.prometheus_api import Prometheus, PrometheusError
 
 # Grafana's built-in interval variables, replaced by fixed values outside Grafana.
 # $__rate_interval is at least four scrape intervals (the Pushgateway is scraped every
@@ -124,60 +124,6 @@ def substitute(
         return _regex_value(variables[name])
 
     return _VARIABLE.sub(replace, expr)
-
-
-class PrometheusError(Exception):
-    """Prometheus refused a query (a syntax error) or could not be reached."""
-
-
-class Prometheus:
-    """The two query endpoints of the Prometheus HTTP API, as Grafana calls them."""
-
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.session = requests.Session()
-
-    def _get(self, path: str, params: Mapping[str, str | float]) -> Any:
-        try:
-            resp = self.session.get(f"{self.url}{path}", params=params, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise PrometheusError(f"cannot reach Prometheus at {self.url}: {exc}") from None
-        try:
-            body = resp.json()
-        except ValueError:
-            raise PrometheusError(f"{self.url}{path}: HTTP {resp.status_code}") from None
-        if body.get("status") != "success":
-            raise PrometheusError(f"{body.get('errorType', 'error')}: {body.get('error', body)}")
-        return body["data"]
-
-    def instant(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
-        """The result vector of an instant query (`value` is [time, "text"])."""
-        params: dict[str, str | float] = {"query": expr}
-        if at is not None:
-            params["time"] = at
-        data = self._get("/api/v1/query", params)
-        result = data["result"]
-        if data.get("resultType") == "scalar":
-            return [{"metric": {}, "value": result}]
-        assert isinstance(result, list)
-        return result
-
-    def range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-        """The result matrix of a range query (`values` is [[time, "text"], ...])."""
-        data = self._get(
-            "/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": step}
-        )
-        result = data["result"]
-        assert isinstance(result, list)
-        return result
-
-    def label_values(self, selector: str, label: str) -> list[str]:
-        """Values of `label` over the series `selector` matches, as a variable lists them."""
-        params: dict[str, str | float] = {"match[]": selector} if selector else {}
-        values = self._get(f"/api/v1/label/{label}/values", params)
-        assert isinstance(values, list)
-        return sorted(str(v) for v in values)
 
 
 def resolve_variables(

@@ -87,8 +87,8 @@ from riskwatch.agents.trading import ADV_WINDOW, CROWDING_LEVELS, PERFORMANCE_ME
 from riskwatch.alerting.rules import RECORDING_RULES, RecordingRule
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import Clock, system_clock
-from riskwatch.dashboards.queries import Prometheus, PrometheusError
 from riskwatch.policy import duration_seconds
+from riskwatch.prometheus_api import Prometheus, PrometheusError
 from riskwatch.settings import PortfolioSettings, Settings
 from riskwatch.stack.runner import Stack
 
@@ -324,7 +324,7 @@ class _Api(Prometheus):
 
     def _data(self, path: str, params: Mapping[str, str | float]) -> object:
         try:
-            return self._get(path, params)
+            return self.get(path, params)
         except PrometheusError as exc:
             raise BackfillError(f"{exc} (is the stack up? `riskwatch stack up`)") from None
 

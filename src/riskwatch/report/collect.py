@@ -27,6 +27,7 @@ import requests
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import Clock, system_clock
 from riskwatch.policy import Policy
+from riskwatch.prometheus_api import Prometheus, PrometheusError
 from riskwatch.settings import Settings
 
 if TYPE_CHECKING:
@@ -226,29 +227,18 @@ def _one_line(exc: BaseException) -> str:
 
 
 class PrometheusClient:
-    """The instant and range query endpoints; every failure is a ReportError."""
+    """The report's queries over the shared Prometheus API client; every failure is a
+    ReportError."""
 
     def __init__(self, url: str, timeout: float = HTTP_TIMEOUT_SECONDS) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.session = requests.Session()
+        self.api = Prometheus(url, timeout)
+        self.url = self.api.url
 
     def _data(self, path: str, params: dict[str, str | float]) -> Any:
         try:
-            resp = self.session.get(self.url + path, params=params, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ReportError(f"cannot reach Prometheus at {self.url}: {_one_line(exc)}") from None
-        try:
-            body = resp.json()
-        except ValueError:
-            raise ReportError(
-                f"Prometheus at {self.url} answered HTTP {resp.status_code}, not its API"
-            ) from None
-        if body.get("status") != "success":
-            raise ReportError(
-                f"Prometheus refused {params.get('query')!r}: {body.get('error', body)}"
-            )
-        return body["data"]
+            return self.api.get(path, params)
+        except PrometheusError as exc:
+            raise ReportError(str(exc)) from None
 
     def vector(self, expr: str, at: datetime) -> list[tuple[dict[str, str], float]]:
         """(labels, value) of each series of an instant query; NaN values are dropped."""
