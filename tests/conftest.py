@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
+from riskwatch.receiver_client import ReceiverClient
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
 
@@ -91,25 +92,13 @@ def stack(stack_settings: Settings) -> Iterator[Stack]:
         runner.down()
 
 
-class Receiver:
-    """A client for the receiver's API with the session's token."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def alerts(self, **params: Any) -> list[dict[str, Any]]:
-        resp = requests.get(
-            f"{self.url}/api/alerts", params=params, headers=self.headers, timeout=5
-        )
-        resp.raise_for_status()
-        alerts: list[dict[str, Any]] = resp.json()["alerts"]
-        return alerts
+Receiver = ReceiverClient
 
 
 @pytest.fixture(scope="session")
-def receiver(stack: Stack) -> Receiver:
-    return Receiver(stack.settings.url.receiver, TEST_TOKEN)
+def receiver(stack: Stack) -> ReceiverClient:
+    """The receiver's API with the session's token."""
+    return ReceiverClient(stack.settings.url.receiver, TEST_TOKEN, timeout=5)
 
 
 @pytest.fixture(scope="session")

@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
-
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.scenarios import SCENARIOS, ExpectedAlert, Scenario
 from riskwatch.demo.world import World, WorldConfig, session_start
 from riskwatch.policy import Market
+from riskwatch.receiver_client import ReceiverClient
 from riskwatch.settings import Settings
 from riskwatch.stack.runner import Stack
 
@@ -182,9 +181,10 @@ class DemoRunner:
         self.narrator = narrator or Narrator()
         self.clock = clock
         self.stack = Stack(settings)
-        self.receiver = settings.url.receiver
         token = settings.receiver_token
-        self.headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        self.receiver_client = ReceiverClient(
+            settings.url.receiver, token.get_secret_value() if token else None
+        )
         self.outbox = Outbox(self.stack.layout.outbox)
         self.market = market or settings.policy.market
 
@@ -292,17 +292,8 @@ class DemoRunner:
 
     # ------------------------------------------------------------- judging
     def alerts_of(self, run: ScenarioRun) -> list[dict[str, Any]]:
-        since = (run.started_real - timedelta(seconds=1)).isoformat()
-        resp = requests.get(
-            f"{self.receiver}/api/alerts",
-            params={"since": since, "limit": "1000"},
-            headers=self.headers,
-            timeout=10,
-        )
-        resp.raise_for_status()
-        return [
-            a for a in resp.json()["alerts"] if a["alertname"] != "Watchdog" and _identity(run, a)
-        ]
+        alerts = self.receiver_client.alerts(since=run.started_real - timedelta(seconds=1))
+        return [a for a in alerts if a["alertname"] != "Watchdog" and _identity(run, a)]
 
     def _expected_instances(self, run: ScenarioRun) -> list[tuple[ExpectedAlert, str]]:
         scope = run.scenario.portfolios

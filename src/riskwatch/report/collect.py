@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import Clock, system_clock
 from riskwatch.policy import Policy
 from riskwatch.prometheus_api import Prometheus, PrometheusError
+from riskwatch.receiver_client import ReceiverClient, ReceiverError
 from riskwatch.settings import Settings
 
 if TYPE_CHECKING:
@@ -271,42 +270,6 @@ class PrometheusClient:
         return out
 
 
-class ReceiverClient:
-    """The receiver's alert list, with the bearer token when one is configured."""
-
-    def __init__(self, url: str, token: str | None, page_size: int, timeout: float) -> None:
-        self.url = url.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.page_size = page_size
-        self.timeout = timeout
-
-    def alerts_since(self, since: datetime) -> list[dict[str, Any]]:
-        """Alerts that started at or after `since`, newest first (one page)."""
-        params: dict[str, str | int] = {
-            "since": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "limit": self.page_size,
-        }
-        try:
-            resp = requests.get(
-                f"{self.url}/api/alerts", params=params, headers=self.headers, timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            raise ReportError(
-                f"cannot reach the receiver at {self.url}: {_one_line(exc)}"
-            ) from None
-        if resp.status_code != 200:
-            try:
-                detail = str(resp.json().get("error", ""))
-            except ValueError:
-                detail = ""
-            raise ReportError(
-                f"the receiver at {self.url} answered HTTP {resp.status_code}"
-                + (f": {detail}" if detail else "")
-            )
-        alerts: list[dict[str, Any]] = resp.json()["alerts"]
-        return alerts
-
-
 # ----------------------------------------------------------------------- collecting
 def limits_for(limits: Policy, portfolio: str) -> LimitsInForce:
     """The limits in force for `portfolio`, with its overrides."""
@@ -518,8 +481,8 @@ class Collector:
     def _alerts(self) -> None:
         w = self.window
         try:
-            raw = self.receiver.alerts_since(w.start - ALERT_LOOKBACK)
-        except ReportError as exc:
+            raw = self.receiver.alerts(since=w.start - ALERT_LOOKBACK)
+        except ReceiverError as exc:
             self.data.alerts_error = str(exc)
             log.warning("alert history unavailable: %s", exc)
             return
