@@ -16,6 +16,7 @@ import requests
 
 from riskwatch.receiver_client import ReceiverClient
 from riskwatch.settings import Settings, load_settings
+from riskwatch.sinks import Outbox
 from riskwatch.stack.runner import Stack
 
 T = TypeVar("T")
@@ -149,18 +150,12 @@ def delete_group(gateway: str, agent: str) -> None:
 
 def outbox_emails(outbox: Path) -> list[Any]:
     """Every email in the outbox, parsed, oldest first."""
-    import email
-
-    return [
-        email.message_from_bytes(p.read_bytes()) for p in sorted((outbox / "email").glob("*.eml"))
-    ]
+    return list(Outbox(outbox).emails())
 
 
 def outbox_slack(outbox: Path) -> list[dict[str, Any]]:
-    """Every Slack post in the outbox, oldest first."""
-    import json
-
-    return [json.loads(p.read_text()) for p in sorted((outbox / "slack").glob("*.json"))]
+    """Every Slack post in the outbox (records with the posted `message`), oldest first."""
+    return Outbox(outbox).slack_posts()
 
 
 def email_text(message: Any) -> str:

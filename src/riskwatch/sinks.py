@@ -7,6 +7,7 @@ Every notification becomes a file in the outbox, `<outbox>/email/*.eml` and
 
 from __future__ import annotations
 
+import email
 import itertools
 import json
 import logging
@@ -14,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,8 +49,46 @@ class Outbox:
         os.replace(tmp, target)
         return target
 
-    def files(self, channel: str) -> list[Path]:
-        return sorted(p for p in (self.root / channel).iterdir() if not p.name.startswith("."))
+    def files(self, channel: str, since: float = 0.0) -> list[Path]:
+        """The channel's files in arrival order, written at or after `since` (epoch
+        seconds; file names start with the nanosecond they were written)."""
+        return sorted(
+            p
+            for p in (self.root / channel).iterdir()
+            if not p.name.startswith(".") and int(p.name.split("-", 1)[0]) / 1e9 >= since
+        )
+
+    def emails(self, since: float = 0.0) -> list[Message]:
+        """The emails received at or after `since`, oldest first, parsed."""
+        return [email.message_from_bytes(p.read_bytes()) for p in self.files("email", since)]
+
+    def slack_posts(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The Slack posts received at or after `since`, oldest first: each a record
+        with `path`, `received_at` and the posted `message`."""
+        posts = (json.loads(p.read_text()) for p in self.files("slack"))
+        return [post for post in posts if post["received_at"] >= since]
+
+    def channels(self, alertname: str, needle: str, since: float, also: str = "") -> frozenset[str]:
+        """Channels that carried a notification about `alertname` and `needle` (and
+        `also`, e.g. a rule id) received at or after `since` (epoch seconds):
+        ``email:<to>`` and ``slack:<channel>``."""
+        found = set()
+        for msg in self.emails(since):
+            body = str(msg["Subject"])
+            for part in msg.walk():
+                if part.get_content_type() == "text/plain":
+                    payload = part.get_payload(decode=True)
+                    if isinstance(payload, bytes):
+                        body += payload.decode(errors="replace")
+            if alertname in body and needle in body and also in body:
+                found.add(f"email:{msg['To']}")
+        for post in self.slack_posts(since):
+            message = post["message"]
+            for attachment in message.get("attachments", []):
+                text = attachment.get("title", "") + attachment.get("text", "")
+                if alertname in text and needle in text and also in text:
+                    found.add(f"slack:{message.get('channel')}")
+        return frozenset(found)
 
 
 class _MailHandler:

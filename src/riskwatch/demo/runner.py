@@ -14,14 +14,10 @@ only the simulated day may be chosen freely (`play(start=...)`).
 
 from __future__ import annotations
 
-import email
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import Message
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +28,7 @@ from riskwatch.demo.world import World, WorldConfig, session_start
 from riskwatch.policy import Market
 from riskwatch.receiver_client import ReceiverClient
 from riskwatch.settings import Settings
+from riskwatch.sinks import Outbox
 from riskwatch.stack.runner import Stack
 
 # Prometheus needs a scrape (5 s) and an evaluation (5 s), Alertmanager its group_wait,
@@ -119,45 +116,6 @@ def _identity(run: ScenarioRun, alert: dict[str, Any]) -> bool:
 def _describe(expected: ExpectedAlert, where: str) -> str:
     extra = "".join(f" {k}={v}" for k, v in expected.labels)
     return f"{expected.alertname}{extra} ({where})"
-
-
-class Outbox:
-    """Reads the sinks' outbox: which channels mentioned a given text."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _emails(self, since: float) -> list[Message]:
-        # Outbox files are named <time_ns>-<seq>: older ones belong to earlier runs.
-        return [
-            email.message_from_bytes(p.read_bytes())
-            for p in sorted((self.root / "email").glob("*.eml"))
-            if int(p.name.split("-", 1)[0]) / 1e9 >= since
-        ]
-
-    def channels(self, alertname: str, needle: str, since: float, also: str = "") -> frozenset[str]:
-        """Channels that carried a notification about `alertname` and `needle` (and
-        `also`, e.g. a rule id) written at or after `since` (epoch seconds)."""
-        found = set()
-        for msg in self._emails(since):
-            body = str(msg["Subject"])
-            for part in msg.walk():
-                if part.get_content_type() == "text/plain":
-                    payload = part.get_payload(decode=True)
-                    if isinstance(payload, bytes):
-                        body += payload.decode(errors="replace")
-            if alertname in body and needle in body and also in body:
-                found.add(f"email:{msg['To']}")
-        for path in sorted((self.root / "slack").glob("*.json")):
-            record = json.loads(path.read_text())
-            if record["received_at"] < since:
-                continue
-            message = record["message"]
-            for attachment in message.get("attachments", []):
-                text = attachment.get("title", "") + attachment.get("text", "")
-                if alertname in text and needle in text and also in text:
-                    found.add(f"slack:{message.get('channel')}")
-        return frozenset(found)
 
 
 class DemoRunner:
