@@ -115,9 +115,6 @@ LOAD_TIMEOUT_SECONDS = 150.0
 DEFAULT_END_MARGIN = timedelta(minutes=1)
 SIDES = ("buy", "sell")
 
-_AGGREGATION = re.compile(r"^(sum|max)(?: by \(([\w, ]*)\) )?\(([\w:]+)\)$")
-_RATIO = re.compile(r"^([\w:]+) / ([\w:]+)$")
-
 
 class BackfillError(RuntimeError):
     """The backfill could not be done; the message says why and what to do."""
@@ -735,28 +732,11 @@ class History:
 
 
 def _evaluate(rule: RecordingRule, sources: Mapping[str, list[_Series]]) -> list[_Series] | None:
-    """The rule's result over `sources`, for the two shapes recording rules have here:
-    `sum|max [by (labels)] (name)` and `name / name`; None for anything else."""
-    aggregation = _AGGREGATION.match(rule.expr)
-    if aggregation is not None:
-        op, by, name = aggregation.groups()
-        if name not in sources:
-            return None
-        keys = [k.strip() for k in (by or "").split(",") if k.strip()]
-        groups: dict[tuple[str, ...], list[FloatArray]] = {}
-        for s in sources[name]:
-            groups.setdefault(tuple(s.labels.get(k, "") for k in keys), []).append(s.values)
-        out = []
-        for key, members in groups.items():
-            stack = np.vstack(members)
-            absent = np.isnan(stack).all(axis=0)
-            reduced = np.fmax.reduce(stack) if op == "max" else np.nansum(stack, axis=0)
-            labels = {k: v for k, v in zip(keys, key, strict=True) if v}
-            out.append(_Series(labels, np.where(absent, np.nan, reduced)))
-        return out
-    ratio = _RATIO.match(rule.expr)
-    if ratio is not None:
-        numerators, denominators = (sources.get(name) for name in ratio.groups())
+    """The rule's result over `sources`, from its definition (a sum or max by labels, or
+    a ratio on matching labels); None when a series it reads is not backfilled."""
+    if rule.op == "ratio":
+        assert rule.denominator is not None  # RecordingRule checks it
+        numerators, denominators = sources.get(rule.source), sources.get(rule.denominator)
         if numerators is None or denominators is None:
             return None
         by_labels = {frozenset(s.labels.items()): s.values for s in denominators}
@@ -770,7 +750,19 @@ def _evaluate(rule: RecordingRule, sources: Mapping[str, list[_Series]]) -> list
                     _Series(dict(s.labels), np.where(np.isfinite(quotient), quotient, np.nan))
                 )
         return out
-    return None
+    if rule.source not in sources:
+        return None
+    groups: dict[tuple[str, ...], list[FloatArray]] = {}
+    for s in sources[rule.source]:
+        groups.setdefault(tuple(s.labels.get(k, "") for k in rule.by), []).append(s.values)
+    out = []
+    for key, members in groups.items():
+        stack = np.vstack(members)
+        absent = np.isnan(stack).all(axis=0)
+        reduced = np.fmax.reduce(stack) if rule.op == "max" else np.nansum(stack, axis=0)
+        labels = {k: v for k, v in zip(rule.by, key, strict=True) if v}
+        out.append(_Series(labels, np.where(absent, np.nan, reduced)))
+    return out
 
 
 class _DailyHistory:
