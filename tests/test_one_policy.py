@@ -17,7 +17,8 @@ import pytest
 from riskwatch.alerting.rules import render_rule_files
 from riskwatch.clock import FixedClock
 from riskwatch.dashboards import build
-from riskwatch.report.collect import derive_breaches, limits_for
+from riskwatch.report.breaches import derive_breaches
+from riskwatch.report.model import limits_for
 from riskwatch.settings import DEFAULT_GRAFANA_URL, Settings, load_settings
 from tests.report.sample import sample_report
 from tests.support.agents import synthetic_desk

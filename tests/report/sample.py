@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 
 from riskwatch.calendar import NEW_YORK
-from riskwatch.report.collect import (
+from riskwatch.report.breaches import derive_breaches
+from riskwatch.report.model import (
     FIRM,
     AlertRow,
     ComplianceRow,
@@ -18,7 +19,6 @@ from riskwatch.report.collect import (
     ReportData,
     ReportWindow,
     Series,
-    derive_breaches,
 )
 
 DAY = date(2026, 11, 24)  # a Tuesday

@@ -13,8 +13,8 @@ from matplotlib.image import imread
 from riskwatch.report import fmt
 from riskwatch.report.build import _write_atomically
 from riskwatch.report.charts import RED, render_charts
-from riskwatch.report.collect import AlertRow, ReportData
 from riskwatch.report.html import build_view, render_html, render_text
+from riskwatch.report.model import AlertRow, ReportData
 from tests.report.sample import LIMITS, empty_report, sample_report
 
 

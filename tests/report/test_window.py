@@ -16,13 +16,9 @@ import pytest
 from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import FixedClock
 from riskwatch.report.build import build_report
-from riskwatch.report.collect import (
-    ReportData,
-    ReportError,
-    collect,
-    report_window,
-)
+from riskwatch.report.collect import collect
 from riskwatch.report.html import build_view
+from riskwatch.report.model import ReportData, ReportError, report_window
 from riskwatch.settings import load_settings
 from tests.conftest import free_port
 from tests.report.sample import SESSIONS

@@ -1,7 +1,10 @@
 """The executive report: KPIs, charts, breaches and compliance, as HTML and email.
 
+- `model`: the report's data (`ReportData` and its parts), the New York day it covers
+  (`ReportWindow`) and the limits in force.
 - `collect`: what the report shows, from Prometheus and the alert receiver, for one
-  New York day (`ReportData`).
+  New York day.
+- `breaches`: the limits the day crossed, derived from the collected figures.
 - `charts`: value/P&L, drawdown and VaR/ES against their limits, as PNG.
 - `html`: the page and the plain text, from one formatted view of the data (`fmt`).
 - `mail`: the multipart email and its SMTP delivery with retries.

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from riskwatch.clock import Clock, system_clock
 from riskwatch.report.charts import Chart, render_charts
-from riskwatch.report.collect import ReportData, ReportError, collect
+from riskwatch.report.collect import collect
 from riskwatch.report.html import View, build_view, render_html, render_text
 from riskwatch.report.mail import build_message, content_id, send_message
+from riskwatch.report.model import ReportData, ReportError
 from riskwatch.settings import Settings
 
 HTML_FILE = "report.html"

@@ -25,7 +25,7 @@ from matplotlib.ticker import Formatter, FuncFormatter, Locator, MaxNLocator
 
 from riskwatch.calendar import NEW_YORK
 from riskwatch.report import fmt
-from riskwatch.report.collect import FIRM, ReportData, Series
+from riskwatch.report.model import FIRM, ReportData, Series
 
 RED = "#c62828"
 AMBER = "#ef8f00"

@@ -19,8 +19,8 @@ import click
 
 from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import Clock, system_clock
-from riskwatch.report.collect import ReportError
 from riskwatch.report.mail import MailError
+from riskwatch.report.model import ReportError
 from riskwatch.settings import ConfigError
 
 

@@ -1,12 +1,12 @@
 """What the executive report shows, read from Prometheus and the alert receiver.
 
-A report covers one New York trading date: from 00:00 America/New_York to 24:00, or
-to now while the day is still running. "Now" comes from an injected `Clock`
-(`riskwatch.clock`), so what a report of a given day shows never depends on when the
-code, or its test, happens to run. Charts come from range queries over that
-window; KPIs and the compliance table come from instant queries at the window's end
-over the whole window (`last_over_time(x[window])`), so a past day whose agents
-stopped at 20:00 still shows its closing figures rather than nothing.
+The `Collector` runs the report's queries for one `ReportWindow` and fills in
+`ReportData` (both in `riskwatch.report.model`); `collect()` is its entry point.
+Charts come from range queries over the window; KPIs and the compliance table come
+from instant queries at the window's end over the whole window
+(`last_over_time(x[window])`), so a past day whose agents stopped at 20:00 still shows
+its closing figures rather than nothing. The breaches are derived from the collected
+figures (`riskwatch.report.breaches`).
 
 Prometheus is the report's backbone: if it cannot be reached, there is no report
 (`ReportError`). The receiver only adds the alert history; if it is down, that
@@ -18,213 +18,37 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import Clock, system_clock
-from riskwatch.policy import Policy
 from riskwatch.prometheus_api import Prometheus, PrometheusError
 from riskwatch.receiver_client import ReceiverClient, ReceiverError
+from riskwatch.report.breaches import derive_breaches, first_crossing
+from riskwatch.report.model import (
+    FIRM,
+    STEP_SECONDS,
+    AlertRow,
+    ComplianceRow,
+    PortfolioKpis,
+    ReportData,
+    ReportError,
+    ReportWindow,
+    Series,
+    limits_for,
+    report_window,
+)
 from riskwatch.settings import Settings
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("riskwatch.report")
 
-FIRM = "Firm"
-# One chart point a minute: 1,440 points for a whole day, fine for a line chart, and a
-# breach shorter than a minute still shows in the KPIs (they use *_over_time).
-STEP_SECONDS = 60
 # An alert that started up to a week before the day and was still open counts too.
 ALERT_LOOKBACK = timedelta(days=7)
 HTTP_TIMEOUT_SECONDS = 15.0
 
 
-class ReportError(Exception):
-    """The report cannot be built; the message is one line for the operator."""
-
-
-# --------------------------------------------------------------------------- window
-@dataclass(frozen=True)
-class ReportWindow:
-    """The New York day a report covers and the part of it that has happened.
-
-    Lengths and comparisons go through unix time, so they are right on a
-    daylight-saving day whatever zone the instants carry (see `report_window`).
-    """
-
-    day: date
-    start: datetime
-    end: datetime
-    day_end: datetime
-    session: tuple[datetime, datetime] | None
-    """Regular open and close in New York time; None when the exchange is closed."""
-
-    @property
-    def complete(self) -> bool:
-        """True once the day is over: the report then shows it in full."""
-        return self.end.timestamp() >= self.day_end.timestamp()
-
-    @property
-    def seconds(self) -> int:
-        """The window's length for `[...]` ranges, at least one step."""
-        return max(STEP_SECONDS, int(self.end.timestamp() - self.start.timestamp()))
-
-
-def report_window(day: date, now: datetime, calendar: MarketCalendar) -> ReportWindow:
-    """The window of `day` as seen at `now`; a day in the future is an error.
-
-    Its instants are in UTC: Python subtracts and compares two datetimes of the same
-    zone by their wall clocks, which would make a daylight-saving day 24 hours long
-    instead of 23 or 25 and misplace the window's `[...]` ranges by an hour.
-    """
-    start = datetime.combine(day, time(0), NEW_YORK).astimezone(UTC)
-    day_end = datetime.combine(day + timedelta(days=1), time(0), NEW_YORK).astimezone(UTC)
-    now = now.astimezone(UTC)
-    if start > now:
-        raise ReportError(f"{day} has not started yet in New York; pick today or a past date")
-    return ReportWindow(day, start, min(now, day_end), day_end, calendar.session_times(day))
-
-
-# ------------------------------------------------------------------------ the data
-@dataclass(frozen=True)
-class Series:
-    """One line of a chart: unix times and values."""
-
-    label: str
-    times: tuple[float, ...]
-    values: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class LimitsInForce:
-    """The policy's limits in force for one portfolio; None where a report has none."""
-
-    drawdown_warning: float | None = None
-    drawdown_critical: float | None = None
-    daily_loss: float | None = None
-    var: float | None = None
-    expected_shortfall: float | None = None
-    model_confidence: float | None = None
-
-
-@dataclass
-class PortfolioKpis:
-    """One portfolio's figures at the window's end, and the day's extremes."""
-
-    name: str
-    limits: LimitsInForce
-    value: float | None = None
-    pnl: float | None = None
-    daily_return: float | None = None
-    worst_return: float | None = None
-    drawdown: float | None = None
-    worst_drawdown: float | None = None
-    var: float | None = None
-    worst_var: float | None = None
-    expected_shortfall: float | None = None
-    worst_expected_shortfall: float | None = None
-    crowding_level: float | None = None
-    worst_crowding_level: float | None = None
-    crowding_hhi: float | None = None
-    model_confidence: float | None = None
-    lowest_model_confidence: float | None = None
-    alerts: int = 0
-    compliance_breaches: int = 0
-
-
-@dataclass
-class FirmKpis:
-    """The firm's figures: the recording rules' firm:* series and the day's totals."""
-
-    value: float | None = None
-    pnl: float | None = None
-    daily_return: float | None = None
-    worst_drawdown: float | None = None
-    var_usd: float | None = None
-    alerts: int | None = None
-    unacknowledged: int | None = None
-    compliance_breaches: int = 0
-
-
-@dataclass(frozen=True)
-class ComplianceRow:
-    """One rule of one portfolio at the window's end."""
-
-    portfolio: str
-    rule: str
-    description: str
-    unit: str
-    severity: str
-    active: bool | None
-    breached_today: bool
-    value: float | None
-    limit: float | None
-    first_breach: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Breach:
-    """A limit crossed during the day, whether or not an alert went out for it."""
-
-    portfolio: str
-    measure: str
-    worst: float
-    limit: float
-    unit: str
-    level: str  # "critical" or "warning"
-    first_seen: datetime | None
-
-
-@dataclass(frozen=True)
-class AlertRow:
-    """One alert from the receiver's audit trail, with its acknowledgement."""
-
-    id: int
-    alertname: str
-    severity: str
-    portfolio: str
-    summary: str
-    status: str
-    starts_at: datetime
-    ends_at: datetime | None
-    acked: bool
-    acked_by: str | None
-    acked_at: datetime | None
-
-
-@dataclass
-class ReportData:
-    """Everything a report shows; the renderers only format it."""
-
-    window: ReportWindow
-    generated_at: datetime
-    prometheus_url: str
-    receiver_url: str
-    firm: FirmKpis = field(default_factory=FirmKpis)
-    portfolios: list[PortfolioKpis] = field(default_factory=list)
-    series: dict[str, list[Series]] = field(default_factory=dict)
-    compliance: list[ComplianceRow] = field(default_factory=list)
-    breaches: list[Breach] = field(default_factory=list)
-    alerts: list[AlertRow] | None = None
-    alerts_error: str | None = None
-    alerts_truncated: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def has_data(self) -> bool:
-        """False when Prometheus holds no portfolio figures for the day at all."""
-        return bool(self.portfolios)
-
-
 # ------------------------------------------------------------------------- clients
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 class PrometheusClient:
     """The report's queries over the shared Prometheus API client; every failure is a
     ReportError."""
@@ -271,18 +95,6 @@ class PrometheusClient:
 
 
 # ----------------------------------------------------------------------- collecting
-def limits_for(limits: Policy, portfolio: str) -> LimitsInForce:
-    """The limits in force for `portfolio`, with its overrides."""
-    return LimitsInForce(
-        drawdown_warning=limits.limit("drawdown_warning", portfolio),
-        drawdown_critical=limits.limit("drawdown_critical", portfolio),
-        daily_loss=limits.limit("daily_loss", portfolio),
-        var=limits.limit("var", portfolio),
-        expected_shortfall=limits.limit("expected_shortfall", portfolio),
-        model_confidence=limits.limit("model_confidence", portfolio),
-    )
-
-
 def _by(rows: Iterable[tuple[dict[str, str], float]], *labels: str) -> dict[Any, float]:
     """Values keyed by one label's value, or by a tuple of several labels' values."""
     out: dict[Any, float] = {}
@@ -462,7 +274,7 @@ class Collector:
                     breached_today=breached,
                     value=value.get(key),
                     limit=limit.get(key),
-                    first_breach=_first(history.get(key), 0.0) if breached else None,
+                    first_breach=first_crossing(history.get(key), 0.0) if breached else None,
                 )
             )
         # The shipped rules in their evaluation order, any others after them.
@@ -503,84 +315,6 @@ class Collector:
             p.alerts = counts.get(p.name, 0)
         self.data.firm.alerts = len(rows)
         self.data.firm.unacknowledged = sum(1 for r in rows if not r.acked)
-
-
-def derive_breaches(data: ReportData) -> list[Breach]:
-    """Limits crossed during the day, read from the figures themselves: a breach is
-    listed even if its alert never fired (a `for:` wait, or Alertmanager down)."""
-    found: list[Breach] = []
-    for p in data.portfolios:
-        found.extend(_portfolio_breaches(data, p))
-    for r in data.compliance:
-        if r.breached_today and r.limit is not None:
-            found.append(
-                Breach(
-                    r.portfolio,
-                    f"{r.rule} {r.description}",
-                    r.value if r.value is not None else math.nan,
-                    r.limit,
-                    r.unit,
-                    "critical" if r.severity == "HIGH" else "warning",
-                    r.first_breach,
-                )
-            )
-    # In the order they happened; those without a time (crowding) last.
-    found.sort(
-        key=lambda b: (
-            b.first_seen is None,
-            b.first_seen or datetime.min.replace(tzinfo=UTC),
-            b.portfolio,
-        )
-    )
-    return found
-
-
-def _portfolio_breaches(data: ReportData, p: PortfolioKpis) -> Iterable[Breach]:
-    def series(key: str) -> Series | None:
-        return next((x for x in data.series.get(key, []) if x.label == p.name), None)
-
-    lim = p.limits
-    dd = series("drawdown")
-    for level, dd_limit in (
-        ("critical", lim.drawdown_critical),
-        ("warning", lim.drawdown_warning),
-    ):
-        # A critical drawdown is not listed again as a warning.
-        if p.worst_drawdown is not None and dd_limit is not None and p.worst_drawdown > dd_limit:
-            first = _first(dd, dd_limit)
-            yield Breach(p.name, "Drawdown", p.worst_drawdown, dd_limit, "percent", level, first)
-            break
-    loss = None if p.worst_return is None else -p.worst_return
-    if loss is not None and lim.daily_loss is not None and loss > lim.daily_loss:
-        # A loss past the limit is a return below minus the limit.
-        first = _first(series("daily_return"), -lim.daily_loss, above=False)
-        yield Breach(p.name, "Daily loss", loss, lim.daily_loss, "percent", "critical", first)
-    for measure, key, worst, limit in (
-        ("1-day VaR", "var", p.worst_var, lim.var),
-        ("Expected shortfall", "expected_shortfall", p.worst_expected_shortfall,
-         lim.expected_shortfall),
-    ):  # fmt: skip
-        if worst is not None and limit is not None and worst > limit:
-            first = _first(series(key), limit)
-            yield Breach(p.name, measure, worst, limit, "percent", "critical", first)
-    low, floor = p.lowest_model_confidence, lim.model_confidence
-    if low is not None and floor is not None and low < floor:
-        first = _first(series("model_confidence"), floor, above=False)
-        yield Breach(p.name, "Model confidence (lowest)", low, floor, "percent", "warning", first)
-    if p.worst_crowding_level is not None and p.worst_crowding_level >= 2:
-        yield Breach(p.name, "Factor crowding", p.worst_crowding_level, 2.0, "crowding",
-                     "warning", None)  # fmt: skip
-
-
-def _first(series: Series | None, limit: float, *, above: bool = True) -> datetime | None:
-    """When `series` first went above `limit` (below it, with above=False), in New York
-    time, to the chart's minute."""
-    if series is None:
-        return None
-    for t, v in zip(series.times, series.values, strict=True):
-        if (v > limit) if above else (v < limit):
-            return datetime.fromtimestamp(t, NEW_YORK)
-    return None
 
 
 def _timestamp(text: str | None) -> datetime | None:

@@ -16,7 +16,7 @@ import jinja2
 from riskwatch.calendar import NEW_YORK
 from riskwatch.report import fmt
 from riskwatch.report.charts import Chart
-from riskwatch.report.collect import AlertRow, ComplianceRow, PortfolioKpis, ReportData
+from riskwatch.report.model import AlertRow, ComplianceRow, PortfolioKpis, ReportData
 
 DASH = "\u2013"  # en dash, for ranges of time
 # How close to a limit a figure turns amber: 80% of the way there.

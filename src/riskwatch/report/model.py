@@ -1,0 +1,213 @@
+"""The executive report's data: the day it covers and the figures it shows.
+
+A report covers one New York trading date: from 00:00 America/New_York to 24:00, or
+to now while the day is still running (`report_window`). "Now" is always passed in
+(the collection reads it from an injected `riskwatch.clock.Clock`), so what a report
+of a given day shows never depends on when the code, or its test, happens to run.
+
+This module owns the dataclasses the collection fills in and the renderers format
+(`ReportData` and its parts), the limits a portfolio's figures are judged against
+(`limits_for`) and `ReportError`. It holds data only: no queries, no rendering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.policy import Policy
+
+FIRM = "Firm"
+# One chart point a minute: 1,440 points for a whole day, fine for a line chart, and a
+# breach shorter than a minute still shows in the KPIs (they use *_over_time).
+STEP_SECONDS = 60
+
+
+class ReportError(Exception):
+    """The report cannot be built; the message is one line for the operator."""
+
+
+# --------------------------------------------------------------------------- window
+@dataclass(frozen=True)
+class ReportWindow:
+    """The New York day a report covers and the part of it that has happened.
+
+    Lengths and comparisons go through unix time, so they are right on a
+    daylight-saving day whatever zone the instants carry (see `report_window`).
+    """
+
+    day: date
+    start: datetime
+    end: datetime
+    day_end: datetime
+    session: tuple[datetime, datetime] | None
+    """Regular open and close in New York time; None when the exchange is closed."""
+
+    @property
+    def complete(self) -> bool:
+        """True once the day is over: the report then shows it in full."""
+        return self.end.timestamp() >= self.day_end.timestamp()
+
+    @property
+    def seconds(self) -> int:
+        """The window's length for `[...]` ranges, at least one step."""
+        return max(STEP_SECONDS, int(self.end.timestamp() - self.start.timestamp()))
+
+
+def report_window(day: date, now: datetime, calendar: MarketCalendar) -> ReportWindow:
+    """The window of `day` as seen at `now`; a day in the future is an error.
+
+    Its instants are in UTC: Python subtracts and compares two datetimes of the same
+    zone by their wall clocks, which would make a daylight-saving day 24 hours long
+    instead of 23 or 25 and misplace the window's `[...]` ranges by an hour.
+    """
+    start = datetime.combine(day, time(0), NEW_YORK).astimezone(UTC)
+    day_end = datetime.combine(day + timedelta(days=1), time(0), NEW_YORK).astimezone(UTC)
+    now = now.astimezone(UTC)
+    if start > now:
+        raise ReportError(f"{day} has not started yet in New York; pick today or a past date")
+    return ReportWindow(day, start, min(now, day_end), day_end, calendar.session_times(day))
+
+
+# ------------------------------------------------------------------------ the data
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart: unix times and values."""
+
+    label: str
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class LimitsInForce:
+    """The policy's limits in force for one portfolio; None where a report has none."""
+
+    drawdown_warning: float | None = None
+    drawdown_critical: float | None = None
+    daily_loss: float | None = None
+    var: float | None = None
+    expected_shortfall: float | None = None
+    model_confidence: float | None = None
+
+
+def limits_for(limits: Policy, portfolio: str) -> LimitsInForce:
+    """The limits in force for `portfolio`, with its overrides."""
+    return LimitsInForce(
+        drawdown_warning=limits.limit("drawdown_warning", portfolio),
+        drawdown_critical=limits.limit("drawdown_critical", portfolio),
+        daily_loss=limits.limit("daily_loss", portfolio),
+        var=limits.limit("var", portfolio),
+        expected_shortfall=limits.limit("expected_shortfall", portfolio),
+        model_confidence=limits.limit("model_confidence", portfolio),
+    )
+
+
+@dataclass
+class PortfolioKpis:
+    """One portfolio's figures at the window's end, and the day's extremes."""
+
+    name: str
+    limits: LimitsInForce
+    value: float | None = None
+    pnl: float | None = None
+    daily_return: float | None = None
+    worst_return: float | None = None
+    drawdown: float | None = None
+    worst_drawdown: float | None = None
+    var: float | None = None
+    worst_var: float | None = None
+    expected_shortfall: float | None = None
+    worst_expected_shortfall: float | None = None
+    crowding_level: float | None = None
+    worst_crowding_level: float | None = None
+    crowding_hhi: float | None = None
+    model_confidence: float | None = None
+    lowest_model_confidence: float | None = None
+    alerts: int = 0
+    compliance_breaches: int = 0
+
+
+@dataclass
+class FirmKpis:
+    """The firm's figures: the recording rules' firm:* series and the day's totals."""
+
+    value: float | None = None
+    pnl: float | None = None
+    daily_return: float | None = None
+    worst_drawdown: float | None = None
+    var_usd: float | None = None
+    alerts: int | None = None
+    unacknowledged: int | None = None
+    compliance_breaches: int = 0
+
+
+@dataclass(frozen=True)
+class ComplianceRow:
+    """One rule of one portfolio at the window's end."""
+
+    portfolio: str
+    rule: str
+    description: str
+    unit: str
+    severity: str
+    active: bool | None
+    breached_today: bool
+    value: float | None
+    limit: float | None
+    first_breach: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A limit crossed during the day, whether or not an alert went out for it."""
+
+    portfolio: str
+    measure: str
+    worst: float
+    limit: float
+    unit: str
+    level: str  # "critical" or "warning"
+    first_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One alert from the receiver's audit trail, with its acknowledgement."""
+
+    id: int
+    alertname: str
+    severity: str
+    portfolio: str
+    summary: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime | None
+    acked: bool
+    acked_by: str | None
+    acked_at: datetime | None
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows; the renderers only format it."""
+
+    window: ReportWindow
+    generated_at: datetime
+    prometheus_url: str
+    receiver_url: str
+    firm: FirmKpis = field(default_factory=FirmKpis)
+    portfolios: list[PortfolioKpis] = field(default_factory=list)
+    series: dict[str, list[Series]] = field(default_factory=dict)
+    compliance: list[ComplianceRow] = field(default_factory=list)
+    breaches: list[Breach] = field(default_factory=list)
+    alerts: list[AlertRow] | None = None
+    alerts_error: str | None = None
+    alerts_truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_data(self) -> bool:
+        """False when Prometheus holds no portfolio figures for the day at all."""
+        return bool(self.portfolios)
