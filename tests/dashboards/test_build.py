@@ -11,7 +11,7 @@ import yaml
 
 from riskwatch.alerting.rules import alert_rules
 from riskwatch.dashboards import build, check, queries
-from riskwatch.dashboards.common import DATASOURCE_UID
+from riskwatch.dashboards.board import DATASOURCE_UID
 from riskwatch.policy import POLICY_FILE, Policy, load_policy, parse_policy
 from tests.dashboards.support import run_dashboards
 

@@ -158,7 +158,8 @@ def preview_cmd(
     names: tuple[str, ...],
 ) -> None:
     """Render a PNG of each dashboard from the real Prometheus, in its layout."""
-    from riskwatch.dashboards import build, preview
+    from riskwatch.dashboards import build
+    from riskwatch.dashboards.preview.render import render_all
     from riskwatch.policy import duration_seconds
     from riskwatch.prometheus_api import Prometheus, PrometheusError
 
@@ -175,7 +176,7 @@ def preview_cmd(
     out_dir = out if out.is_absolute() else settings.project_dir / out
     prometheus = Prometheus(prometheus_url or settings.url.prometheus)
     try:
-        written = preview.render_all(chosen, prometheus, out_dir, window_seconds=seconds)
+        written = render_all(chosen, prometheus, out_dir, window_seconds=seconds)
     except PrometheusError as exc:
         _fail(str(exc))
     for path in written:

@@ -10,28 +10,26 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from riskwatch.dashboards.common import (
+from riskwatch.dashboards.board import new_dashboard, portfolio_variable, variable
+from riskwatch.dashboards.measures import instant, query, table_query
+from riskwatch.dashboards.panels import (
+    bar_gauge_panel,
+    column,
+    stat_panel,
+    state_timeline_panel,
+    status_grid,
+    table_panel,
+    text_panel,
+    timeseries_panel,
+)
+from riskwatch.dashboards.style import (
     GREEN,
     OK_BREACH,
     PERCENT,
     PERCENT_DECIMALS,
     RED,
-    bar_gauge_panel,
     ceiling,
-    column,
-    instant,
-    new_dashboard,
-    portfolio_variable,
-    query,
-    stat_panel,
-    state_timeline_panel,
     states,
-    status_grid,
-    table_panel,
-    table_query,
-    text_panel,
-    timeseries_panel,
-    variable,
     zero_is_good,
 )
 from riskwatch.policy import Policy

@@ -10,8 +10,25 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from riskwatch.dashboards.common import (
-    ALERTS_FIRING,
+from riskwatch.dashboards.board import ALERTS_FIRING, new_dashboard, portfolio_variable
+from riskwatch.dashboards.measures import (
+    crowding_indices,
+    instant,
+    portfolio_selector,
+    query,
+    table_query,
+    tail_risk,
+)
+from riskwatch.dashboards.panels import (
+    bar_gauge_panel,
+    gauge_panel,
+    pie_panel,
+    stat_panel,
+    status_grid,
+    table_panel,
+    timeseries_panel,
+)
+from riskwatch.dashboards.style import (
     BLUE,
     GREEN,
     OK_BREACH,
@@ -20,27 +37,12 @@ from riskwatch.dashboards.common import (
     PERCENT_DECIMALS,
     RED,
     USD,
-    bar_gauge_panel,
     ceiling,
-    crowding_indices,
     floor,
-    gauge_panel,
-    instant,
     limit_overrides,
-    new_dashboard,
-    pie_panel,
-    portfolio_selector,
-    portfolio_variable,
     profit_loss,
-    query,
-    stat_panel,
     states,
-    status_grid,
     steps,
-    table_panel,
-    table_query,
-    tail_risk,
-    timeseries_panel,
     warning_critical,
     zero_is_good,
 )

@@ -11,22 +11,18 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
-from riskwatch.dashboards.common import (
+from riskwatch.dashboards.board import new_dashboard, variable
+from riskwatch.dashboards.measures import instant, query
+from riskwatch.dashboards.panels import stat_panel, status_grid, timeseries_panel
+from riskwatch.dashboards.style import (
     BLUE,
     GREEN,
     RED,
     SECONDS,
     UP_DOWN,
     ceiling,
-    instant,
-    new_dashboard,
-    query,
-    stat_panel,
     states,
-    status_grid,
     steps,
-    timeseries_panel,
-    variable,
     zero_is_good,
 )
 from riskwatch.policy import Policy

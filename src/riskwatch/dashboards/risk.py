@@ -8,7 +8,23 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from riskwatch.dashboards.common import (
+from riskwatch.dashboards.board import new_dashboard, portfolio_variable
+from riskwatch.dashboards.measures import (
+    crowding_indices,
+    instant,
+    portfolio_selector,
+    query,
+    table_query,
+    tail_risk,
+)
+from riskwatch.dashboards.panels import (
+    bar_gauge_panel,
+    column,
+    stat_panel,
+    table_panel,
+    timeseries_panel,
+)
+from riskwatch.dashboards.style import (
     BLUE,
     GREEN,
     ORANGE,
@@ -16,22 +32,9 @@ from riskwatch.dashboards.common import (
     PERCENT_DECIMALS,
     RED,
     USD,
-    bar_gauge_panel,
     ceiling,
-    column,
-    crowding_indices,
-    instant,
     limit_overrides,
-    new_dashboard,
-    portfolio_selector,
-    portfolio_variable,
-    query,
-    stat_panel,
     steps,
-    table_panel,
-    table_query,
-    tail_risk,
-    timeseries_panel,
     warning_critical,
 )
 from riskwatch.policy import Policy
