@@ -22,8 +22,9 @@ from riskwatch.agents.sources.synthetic import SyntheticMarket
 from riskwatch.alerting.rules import RECORDING_RULES
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import FixedClock
-from riskwatch.demo import backfill as historical
 from riskwatch.demo.backfill import BackfillResult, backfill, max_days
+from riskwatch.demo.backfill.prometheus import Api
+from riskwatch.demo.backfill.writer import near
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
 from tests.conftest import delete_group, prom_query, push_gauges, wait_for
@@ -66,9 +67,9 @@ def test_nothing_is_written_near_existing_samples() -> None:
     """Data seen at t lies in (t - 5 min, t]; writes keep 5 minutes more away."""
     times = np.arange(0, 3600, 60, dtype=np.int64)
     present = np.array([1800], dtype=np.int64)
-    near = historical._near(times, present)
-    assert times[near].min() == 1260 and times[near].max() == 2340
-    assert not historical._near(times, np.empty(0, dtype=np.int64)).any()
+    kept_clear = near(times, present)
+    assert times[kept_clear].min() == 1260 and times[kept_clear].max() == 2340
+    assert not near(times, np.empty(0, dtype=np.int64)).any()
 
 
 # ------------------------------------------------------------- on the stack
@@ -247,5 +248,5 @@ def test_nothing_after_the_end(stack: Stack, backfilled: BackfillResult) -> None
     live = {"trading_portfolio_value_usd", "push_time_seconds", "push_failure_time_seconds"}
     assert {s["__name__"] for s in after} <= live
     head = requests.get(f"{url}/api/v1/status/tsdb", timeout=10).json()["data"]["headStats"]
-    capped = historical._Api(url).safe_end(datetime.now(UTC))
+    capped = Api(url).safe_end(datetime.now(UTC))
     assert capped.timestamp() * 1000 == pytest.approx(head["minTime"], abs=1)
