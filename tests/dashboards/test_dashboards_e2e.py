@@ -139,7 +139,7 @@ def test_an_empty_panel_or_a_syntax_error_fails_verification(
     problems = verify(broken, fed)
     assert len(problems) == 2
     assert problems[0].startswith("T / empty / A: no data")
-    assert problems[1].startswith("T / syntax / A: bad_data")
+    assert problems[1].startswith("T / syntax / A: Prometheus refused 'sum(up': bad_data: ")
 
 
 def _png_size(path: Path) -> tuple[int, int]:
