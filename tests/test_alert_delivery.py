@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from riskwatch.stack.runner import Stack
-from tests.conftest import (
+from tests.support.stack import (
     Receiver,
     delete_group,
     email_text,

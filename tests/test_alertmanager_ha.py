@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from riskwatch.stack.runner import Stack
-from tests.conftest import Receiver, free_port, wait_for
+from tests.support.stack import Receiver, free_port, wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -8,7 +8,7 @@ import pytest
 
 from riskwatch import catalog
 from riskwatch.catalog import MetricSpec
-from tests.conftest import run_cli
+from tests.support.stack import run_cli
 
 CONTRACT = {
     "trading_portfolio_value_usd": ("portfolio",),

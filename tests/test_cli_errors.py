@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from tests.conftest import free_ports, run_cli
+from tests.support.stack import free_ports, run_cli
 
 
 def one_line_error(result: object) -> str:

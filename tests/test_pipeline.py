@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from riskwatch.stack.runner import Stack
-from tests.conftest import Receiver, delete_group, push_gauges, wait_for
+from tests.support.stack import Receiver, delete_group, push_gauges, wait_for
 
 pytestmark = pytest.mark.stack
 

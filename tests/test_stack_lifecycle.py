@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_ports, run_cli
+from tests.support.stack import free_ports, run_cli
 
 pytestmark = pytest.mark.stack
 

@@ -24,8 +24,8 @@ from riskwatch.agents.runtime import AgentRuntime
 from riskwatch.agents.sources.synthetic import SyntheticMarket
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
-from tests.conftest import free_port, wait_for
 from tests.support.calendar import SITUATIONS, shipped_calendar
+from tests.support.stack import free_port, wait_for
 
 FIXED_DAY_START = shipped_calendar().session_start(SITUATIONS[0].at)
 

@@ -18,10 +18,10 @@ from riskwatch.agents.sources.base import SourceError
 from riskwatch.agents.trading import TradingAgent
 from riskwatch.calendar import MarketPhase
 from riskwatch.settings import load_settings
-from tests.conftest import free_port, wait_for
 from tests.sources.fake_tws import FakeContract, FakeTws, Holding, running
 from tests.sources.polygon_server import FakePolygon, Reply, serve_polygon
 from tests.support.policy import policy_copy
+from tests.support.stack import free_port, wait_for
 
 
 @pytest.fixture

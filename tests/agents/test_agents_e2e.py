@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from riskwatch.agents.sources.synthetic import SyntheticMarket
 from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 from riskwatch.stack.runner import Stack
-from tests.conftest import prom_query, run_cli, stack_env, wait_for
+from tests.support.stack import prom_query, run_cli, stack_env, wait_for
 
 pytestmark = pytest.mark.stack
 

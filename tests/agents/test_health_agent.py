@@ -11,7 +11,7 @@ from riskwatch.agents.cli import build_runtime
 from riskwatch.agents.health import HealthAgent
 from riskwatch.settings import load_settings
 from riskwatch.stack.runner import Stack
-from tests.conftest import free_port
+from tests.support.stack import free_port
 
 pytestmark = pytest.mark.stack
 

@@ -9,7 +9,7 @@ import requests
 
 from riskwatch.agents.publish import PositionFigures, Publisher
 from riskwatch.agents.sources.base import Execution
-from tests.conftest import free_port
+from tests.support.stack import free_port
 
 
 def test_closed_positions_disappear_and_trades_are_deduplicated() -> None:

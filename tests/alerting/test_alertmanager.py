@@ -21,7 +21,7 @@ from riskwatch.alerting.check import RouteCase, load_route_cases
 from riskwatch.policy import Policy as Limits
 from riskwatch.settings import load_settings
 from tests.alerting.conftest import PROJECT, tool
-from tests.conftest import free_port, wait_for
+from tests.support.stack import free_port, wait_for
 
 CASES = load_route_cases(PROJECT / check.ROUTE_CASES)
 

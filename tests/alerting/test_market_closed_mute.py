@@ -27,8 +27,8 @@ from riskwatch.demo.runner import market_closed_at, mute_states
 from riskwatch.policy import POLICY_FILE, Market, load_policy
 from riskwatch.settings import load_settings
 from tests.alerting.conftest import PROJECT, tool
-from tests.conftest import free_port, wait_for
 from tests.support.calendar import SITUATIONS, Situation, situations
+from tests.support.stack import free_port, wait_for
 
 # ---------------------------------------------- Alertmanager's time intervals, re-read
 # An evaluator of Alertmanager's `time_intervals` written from its documentation, not

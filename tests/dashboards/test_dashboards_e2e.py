@@ -26,9 +26,9 @@ from riskwatch.dashboards import build
 from riskwatch.dashboards.queries import resolve_variables, verify
 from riskwatch.prometheus_api import Prometheus
 from riskwatch.stack.runner import Stack
-from tests.conftest import prom_query, run_cli, stack_env, wait_for
 from tests.dashboards.support import run_dashboards
 from tests.support.policy import policy_copy
+from tests.support.stack import prom_query, run_cli, stack_env, wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -27,9 +27,9 @@ from riskwatch.demo.backfill.prometheus import Api
 from riskwatch.demo.backfill.writer import near
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
-from tests.conftest import delete_group, prom_query, push_gauges, wait_for
 from tests.support.agents import synthetic_desk
 from tests.support.calendar import SITUATIONS, last_run
+from tests.support.stack import delete_group, prom_query, push_gauges, wait_for
 
 AGENT = "backfill-test"
 LIVE_VALUE = 4242.0

@@ -27,8 +27,8 @@ from riskwatch.demo.scenarios import OPS_SLACK, SCENARIOS
 from riskwatch.demo.world import session_start
 from riskwatch.policy import POLICY_FILE, Market, load_policy
 from riskwatch.stack.runner import Stack
-from tests.conftest import Receiver
 from tests.support.calendar import SITUATIONS
+from tests.support.stack import Receiver
 
 pytestmark = pytest.mark.stack
 

@@ -12,9 +12,9 @@ from riskwatch.agents.sources.ibkr import IbkrSource
 from riskwatch.agents.sources.polygon import PolygonSource
 from riskwatch.exporters import ibkr, marketdata
 from riskwatch.source_settings import IbkrConfig, PolygonConfig
-from tests.conftest import free_port, wait_for
 from tests.sources.fake_tws import FakeContract, FakeTws, Holding, running
 from tests.sources.polygon_server import FakePolygon, Reply, serve_polygon
+from tests.support.stack import free_port, wait_for
 
 
 def registry_of(collector: object) -> CollectorRegistry:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from riskwatch.exporters.tradestore import ensure_schema, make_collector
 from riskwatch.stack.runner import Stack
-from tests.conftest import free_port
+from tests.support.stack import free_port
 
 pytestmark = pytest.mark.stack
 
@@ -119,7 +119,7 @@ def test_cli_serves_metrics_and_healthz(dsn: str) -> None:
 
     import requests
 
-    from tests.conftest import wait_for
+    from tests.support.stack import wait_for
 
     port = free_port()
     proc = subprocess.Popen(

@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 
 from riskwatch.clock import Clock, FixedClock
 from riskwatch.report.cli import report
-from tests.conftest import free_port
 from tests.support.calendar import Situation, situations
+from tests.support.stack import free_port
 
 # Two more instants on top of the shared ones. At 21:00 New York it is already the next
 # day in UTC, so a default day taken from the UTC date would be refused as "not started".

@@ -35,7 +35,7 @@ from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import system_clock
 from riskwatch.report import fmt
 from riskwatch.stack.runner import Stack
-from tests.conftest import (
+from tests.support.stack import (
     TEST_TOKEN,
     Receiver,
     delete_group,

@@ -20,9 +20,9 @@ from riskwatch.report.collect import collect
 from riskwatch.report.html import build_view
 from riskwatch.report.model import ReportData, ReportError, report_window
 from riskwatch.settings import load_settings
-from tests.conftest import free_port
 from tests.report.sample import SESSIONS
 from tests.support.calendar import SITUATIONS, Situation, shipped_calendar, situations
+from tests.support.stack import free_port
 
 CALENDAR = shipped_calendar()
 
