@@ -26,7 +26,7 @@ from riskwatch.alerting.rules.common import (
     threshold,
 )
 from riskwatch.policy import Policy, PortfolioLimitName
-from riskwatch.promql import matcher, percent, selector, words
+from riskwatch.promql import percent, selector
 
 
 def _portfolio_limit(
@@ -113,22 +113,12 @@ def _daily_loss(limits: Policy) -> Iterator[AlertRule]:
     )
 
 
-_METHOD_NAMES = {
-    "historical": "historical",
-    "gaussian": "Gaussian",
-    "cornish_fisher": "Cornish-Fisher",
-}
-
-
 def _tail_risk(limits: Policy) -> Iterator[AlertRule]:
     tail = limits.tail_risk
-    method_matcher = matcher("method", "=~", "|".join(tail.methods))
-    names = [_METHOD_NAMES[m] for m in tail.methods]
-    estimates = (
-        f"the highest of its {words(names)} estimates"
-        if len(names) > 1
-        else f"its {names[0]} estimate"
-    )
+    # No allowlist of methods: a desk's own estimate (a method label the rules have
+    # never seen, or none at all) is alerted like the agents' own. An allowlist is
+    # silent for everything it does not list.
+    estimates = "the highest of its estimates, whatever their method"
     measures: tuple[tuple[str, PortfolioLimitName, str, str, str], ...] = (
         ("VaRLimitBreached", "var", "risk_var_ratio", tail.var_label, "Value at Risk"),
         (
@@ -142,7 +132,7 @@ def _tail_risk(limits: Policy) -> Iterator[AlertRule]:
     for alert, limit_name, metric, confidence, measure in measures:
 
         def build(extra: str, metric: str = metric, confidence: str = confidence) -> str:
-            series = selector(metric, f'confidence="{confidence}"', method_matcher, extra)
+            series = selector(metric, f'confidence="{confidence}"', extra)
             return f"max by ({BY_PORTFOLIO}) ({series})"
 
         yield _portfolio_limit(
