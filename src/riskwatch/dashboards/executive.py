@@ -349,9 +349,8 @@ def build(limits: Policy) -> dashboard.Dashboard:
         tail_panel = (
             bar_gauge_panel(
                 measure.title,
-                f"{measure.meaning} as a share of portfolio value: the highest of the "
-                f"historical, Gaussian and Cornish-Fisher estimates. Red past the limit "
-                f"({limit:.1%}).",
+                f"{measure.meaning} as a share of portfolio value: the highest estimate "
+                f"of any method. Red past the limit ({limit:.1%}).",
                 unit=PERCENT,
                 decimals=PERCENT_DECIMALS,
                 maximum=round(limit * 2, 6),

@@ -315,9 +315,13 @@ def drawdown(data: ReportData) -> Chart:
 def tail_risk(data: ReportData) -> Chart:
     """Per portfolio: 1-day VaR and expected shortfall against their limits."""
     title = "Value at Risk and expected shortfall against their limits"
+    at = ""
+    if data.tail_confidences is not None:
+        var_at, es_at = data.tail_confidences
+        at = f" at {var_at:.1%} and {es_at:.1%}".replace(".0%", "%")
     caption = (
-        "1-day VaR (99%) and expected shortfall (97.5%) as a share of value: the highest "
-        "of the historical, Gaussian and Cornish-Fisher estimates. Red: past the limit."
+        f"1-day VaR and expected shortfall{at} as a share of value: the highest estimate "
+        "of any method. Red: past the limit."
     )
     var = {s.label: s for s in data.series.get("var", [])}
     es = {s.label: s for s in data.series.get("expected_shortfall", [])}

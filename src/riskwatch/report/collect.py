@@ -125,8 +125,9 @@ class Collector:
         self.data = ReportData(window, now, prometheus_url.rstrip("/"), receiver_url.rstrip("/"))
         self.limits = settings.policy
         self.calendar = MarketCalendar(settings.policy.market)
-        self.var_conf = self.limits.tail_risk.var_label
-        self.es_conf = self.limits.tail_risk.expected_shortfall_label
+        tail = self.limits.tail_risk
+        self.var_conf, self.es_conf = tail.var_label, tail.expected_shortfall_label
+        self.data.tail_confidences = (tail.var_confidence, tail.expected_shortfall_confidence)
 
     # -- query helpers, all instant queries at the window's end.
     def _at_end(self, fn: str, selector: str, agg: str = "") -> list[tuple[dict[str, str], float]]:

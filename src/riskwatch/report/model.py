@@ -206,6 +206,8 @@ class ReportData:
     alerts_error: str | None = None
     alerts_truncated: bool = False
     notes: list[str] = field(default_factory=list)
+    tail_confidences: tuple[float, float] | None = None
+    """The policy's VaR and ES confidences the tail-risk figures are at."""
 
     @property
     def has_data(self) -> bool:
