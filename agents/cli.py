@@ -19,7 +19,7 @@ from riskwatch.agents.tracing import make_tracer
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
 from riskwatch.database import local_database_url
-from riskwatch.settings import ConfigError, Settings, load_settings
+from riskwatch.settings import ConfigError, Settings
 
 
 def make_publisher(kind: str, settings: Settings) -> Publisher:
@@ -118,12 +118,10 @@ def build_runtime(
 
 
 def _run(kind: str, ctx: click.Context, config: Path | None, once: bool) -> None:
-    from riskwatch import logs
-    from riskwatch.cliutil import fail
+    from riskwatch.cliutil import cli_settings, fail
 
+    settings = cli_settings(ctx, config)
     try:
-        settings = load_settings(config or ctx.obj.get("config"))
-        logs.configure(settings.log_level)
         runtime, _ = build_runtime(kind, settings)
     except ConfigError as exc:
         fail(str(exc), 2)

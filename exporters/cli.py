@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from riskwatch.settings import ConfigError, Settings, load_settings
+from riskwatch.settings import ConfigError, Settings
 
 EXPORTERS = ("tradestore", "ibkr", "marketdata")
 
@@ -49,13 +49,11 @@ def build_collector(name: str, settings: Settings) -> object:
 @click.pass_context
 def exporter(ctx: click.Context, name: str, listen: str | None) -> None:
     """Serve a sidecar exporter's /metrics and /healthz: tradestore, ibkr or marketdata."""
-    from riskwatch import logs
-    from riskwatch.cliutil import fail, parse_listen
+    from riskwatch.cliutil import cli_settings, fail, parse_listen
     from riskwatch.exporters.base import TimedCollector, serve
 
+    settings = cli_settings(ctx)
     try:
-        settings = load_settings(ctx.obj.get("config"))
-        logs.configure(settings.log_level)
         collector = build_collector(name, settings)
     except ConfigError as exc:
         fail(str(exc), 2)

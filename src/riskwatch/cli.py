@@ -13,14 +13,9 @@ import click
 
 from riskwatch import catalog
 from riskwatch.cliutil import cli_settings, fail, parse_listen
-from riskwatch.settings import Settings
 from riskwatch.stack.errors import StackError
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    return cli_settings(ctx, **overrides)
 
 
 class _LazyGroup(click.Group):
@@ -71,7 +66,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 @click.pass_context
 def config_cmd(ctx: click.Context) -> None:
     """Print the effective settings as JSON (secrets masked)."""
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     click.echo(settings.model_dump_json(indent=2))
 
 
@@ -114,7 +109,7 @@ def _stack(ctx: click.Context, state_dir: Path | None) -> Any:
     from riskwatch.stack.runner import Stack
 
     overrides = {"state_dir": state_dir} if state_dir is not None else {}
-    return Stack(_settings(ctx, **overrides))
+    return Stack(cli_settings(ctx, **overrides))
 
 
 @stack.command("up")
@@ -138,7 +133,7 @@ def stack_install(ctx: click.Context) -> None:
     """Install any missing Debian package the stack needs (as root), then list the binaries."""
     from riskwatch.stack import binaries
 
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     try:
         found = binaries.resolve(settings, report=lambda line: click.echo(line, err=True))
     except StackError as exc:
@@ -187,7 +182,7 @@ def _print_status(status: dict[str, Any]) -> None:
 @click.pass_context
 def receiver_cmd(ctx: click.Context, listen: str | None) -> None:
     """Serve the Alertmanager webhook receiver (audit trail in PostgreSQL)."""
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     host, port = (
         parse_listen(listen) if listen else (settings.stack.host, settings.stack.receiver_port)
     )
@@ -207,7 +202,7 @@ def sinks_cmd(
     ctx: click.Context, outbox: Path | None, smtp_listen: str | None, slack_listen: str | None
 ) -> None:
     """Serve the demo notification sinks (SMTP and Slack) that write to the outbox."""
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     st = settings.stack
     smtp = parse_listen(smtp_listen) if smtp_listen else (st.host, st.smtp_port)
     slack = parse_listen(slack_listen) if slack_listen else (st.host, st.slack_port)

@@ -6,6 +6,7 @@ config file reads the same everywhere and no group imports the root CLI.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -20,12 +21,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def cli_settings(ctx: click.Context, **overrides: Any) -> Settings:
-    """The settings of a command (its group's `--config`), logging configured; an
-    invalid configuration exits 2 with one line."""
+def cli_settings(ctx: click.Context, config: Path | None = None, **overrides: Any) -> Settings:
+    """The settings of a command (`config`, else its group's `--config`), logging
+    configured; an invalid configuration exits 2 with one line."""
     obj = ctx.ensure_object(dict)
     try:
-        settings = load_settings(obj.get("config"), **overrides)
+        settings = load_settings(config or obj.get("config"), **overrides)
     except ConfigError as exc:
         fail(str(exc), 2)
     logs.configure(settings.log_level)

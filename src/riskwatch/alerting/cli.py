@@ -11,8 +11,7 @@ from pathlib import Path
 import click
 
 from riskwatch.alerting import check as checks
-from riskwatch.cliutil import cli_settings as _settings
-from riskwatch.cliutil import fail as _fail
+from riskwatch.cliutil import cli_settings, fail
 from riskwatch.policy import PolicyError
 
 
@@ -25,11 +24,11 @@ def alerts() -> None:
 @click.pass_context
 def render_cmd(ctx: click.Context) -> None:
     """Regenerate alerts/rules/*.yml and the market calendar from policy.yaml."""
-    project_dir: Path = _settings(ctx).project_dir
+    project_dir: Path = cli_settings(ctx).project_dir
     try:
         changed = checks.render(project_dir)
     except PolicyError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     for line in changed:
         click.echo(line)
     if not changed:
@@ -40,7 +39,7 @@ def render_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def check_cmd(ctx: click.Context) -> None:
     """Fail unless the generated files are in sync and promtool and amtool pass."""
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     failed = 0
     for step in checks.check(
         settings.project_dir, settings.stack.promtool_bin, settings.stack.amtool_bin
@@ -51,7 +50,7 @@ def check_cmd(ctx: click.Context) -> None:
             if step.detail:
                 click.echo("    " + step.detail.replace("\n", "\n    "))
     if failed:
-        _fail(f"{failed} alerting check(s) failed")
+        fail(f"{failed} alerting check(s) failed")
     click.echo("all alerting checks passed")
 
 

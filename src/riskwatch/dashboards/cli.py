@@ -8,28 +8,15 @@ with environment fallbacks; nothing secret has a default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
+from riskwatch.cliutil import cli_settings, fail
 from riskwatch.policy import PolicyError
 from riskwatch.settings import Settings
 
 URL_ENV = "RISKWATCH_GRAFANA_URL"
 TOKEN_ENV = "RISKWATCH_GRAFANA_TOKEN"
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    # Imported when needed: the main CLI imports this module to register the group.
-    from riskwatch.cliutil import fail
-
-    fail(message, code)
-
-
-def _settings(ctx: click.Context) -> Settings:
-    from riskwatch.cliutil import cli_settings
-
-    return cli_settings(ctx)
 
 
 @click.group("dashboards")
@@ -44,9 +31,9 @@ def build_cmd(ctx: click.Context) -> None:
     from riskwatch.dashboards import build
 
     try:
-        changed = build.write(_settings(ctx).project_dir)
+        changed = build.write(cli_settings(ctx).project_dir)
     except PolicyError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     for path in changed:
         click.echo(f"wrote {path}")
     if not changed:
@@ -60,21 +47,21 @@ def check_cmd(ctx: click.Context) -> None:
     a metric the catalog does not declare, or a catalog metric is read by nothing."""
     from riskwatch.dashboards import build, check
 
-    project_dir = _settings(ctx).project_dir
+    project_dir = cli_settings(ctx).project_dir
     try:
         stale = build.stale(project_dir)
         boards = build.build_all(build.project_limits(project_dir))
     except PolicyError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     for problem in stale:
         click.echo(problem)
     problems = check.problems(boards, check.rule_files(project_dir))
     for problem in problems:
         click.echo(problem)
     if stale:
-        _fail(f"{len(stale)} dashboard file(s) out of date: run `riskwatch dashboards build`")
+        fail(f"{len(stale)} dashboard file(s) out of date: run `riskwatch dashboards build`")
     if problems:
-        _fail(f"{len(problems)} dashboard/catalog problem(s)")
+        fail(f"{len(problems)} dashboard/catalog problem(s)")
     click.echo(f"{len(boards)} dashboards up to date; panels, rules and catalog agree")
 
 
@@ -83,11 +70,11 @@ def _read_token(token_file: Path | None, settings: Settings) -> str:
         try:
             return token_file.read_text().strip()
         except OSError as exc:
-            _fail(f"cannot read the token file {token_file}: {exc.strerror}", 2)
+            fail(f"cannot read the token file {token_file}: {exc.strerror}", 2)
     secret = settings.grafana_token
     token = secret.get_secret_value().strip() if secret is not None else ""
     if not token:
-        _fail(f"no Grafana token: pass --token-file or set {TOKEN_ENV}", 2)
+        fail(f"no Grafana token: pass --token-file or set {TOKEN_ENV}", 2)
     return token
 
 
@@ -112,10 +99,10 @@ def push_cmd(
     from riskwatch.dashboards import build
     from riskwatch.dashboards.push import PushError, push
 
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     grafana_url = grafana_url or settings.grafana_url
     if not grafana_url:
-        _fail(f"no Grafana URL: pass --grafana-url or set {URL_ENV}", 2)
+        fail(f"no Grafana URL: pass --grafana-url or set {URL_ENV}", 2)
     token = _read_token(token_file, settings)
     folder = folder or settings.grafana_folder
     # Built from the policy in force, not read from the committed files: those carry
@@ -124,7 +111,7 @@ def push_cmd(
     try:
         pushed = push(boards, grafana_url, token, folder)
     except PushError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for item in pushed:
         click.echo(f"pushed {item.uid} (version {item.version}) {item.url}")
 
@@ -163,22 +150,22 @@ def preview_cmd(
     from riskwatch.policy import duration_seconds
     from riskwatch.prometheus_api import Prometheus, PrometheusError
 
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     try:
         seconds = float(duration_seconds(range_)) if range_ else None
     except ValueError as exc:
-        _fail(f"--range: {exc}", 2)
+        fail(f"--range: {exc}", 2)
     boards = build.build_all(settings.policy)
     unknown = sorted(set(names) - set(boards))
     if unknown:
-        _fail(f"no dashboard {', '.join(unknown)}; there are {', '.join(boards)}", 2)
+        fail(f"no dashboard {', '.join(unknown)}; there are {', '.join(boards)}", 2)
     chosen = {n: b for n, b in boards.items() if not names or n in names}
     out_dir = out if out.is_absolute() else settings.project_dir / out
     prometheus = Prometheus(prometheus_url or settings.url.prometheus)
     try:
         written = render_all(chosen, prometheus, out_dir, window_seconds=seconds)
     except PrometheusError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for path in written:
         click.echo(f"wrote {path}")
 

@@ -24,7 +24,7 @@ from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.runner import DemoRunner, Narrator, ScenarioRun
 from riskwatch.demo.scenarios import SCENARIOS, TOUR
-from riskwatch.settings import ConfigError, Settings, load_settings
+from riskwatch.settings import Settings
 from riskwatch.stack.errors import StackError
 
 
@@ -161,14 +161,11 @@ def demo(
 ) -> None:
     """The CRO demo: a synthetic trading day with scripted incidents, on the local stack."""
     from riskwatch import logs
-    from riskwatch.cliutil import fail
+    from riskwatch.cliutil import cli_settings, fail
 
     console = Console()
     clock: Clock = system_clock
-    try:
-        settings = load_settings(ctx.obj.get("config"))
-    except ConfigError as exc:
-        fail(str(exc), 2)
+    settings = cli_settings(ctx)
     logs.configure("WARNING")  # the narration speaks; logs only for trouble
     # The worlds' agents fail on purpose (a feed outage) many times a second at demo
     # speed; the narration reports what that causes, so their own logs stay quiet.

@@ -18,10 +18,10 @@ from pathlib import Path
 import click
 
 from riskwatch.calendar import NEW_YORK
+from riskwatch.cliutil import cli_settings, fail
 from riskwatch.clock import Clock, system_clock
 from riskwatch.report.mail import MailError
 from riskwatch.report.model import ReportError
-from riskwatch.settings import ConfigError
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -65,20 +65,12 @@ def report(
     receiver_url: str | None,
 ) -> None:
     """The executive report: KPIs, charts, breaches, alerts and compliance for a day."""
-    # Imported here: riskwatch.cli registers this command, so a module-level import
-    # would be circular.
-    from riskwatch import logs
-    from riskwatch.cliutil import fail
+    # Imported here: loading the report's renderers pulls in matplotlib, which
+    # `riskwatch --help` should not pay for.
     from riskwatch.report.build import build_report, send_report
-    from riskwatch.settings import load_settings
 
-    obj = ctx.ensure_object(dict)
-    try:
-        settings = load_settings(obj.get("config"))
-    except ConfigError as exc:
-        fail(str(exc), 2)
-    logs.configure(settings.log_level)
-    clock: Clock = obj.get("clock") or system_clock
+    settings = cli_settings(ctx)
+    clock: Clock = ctx.obj.get("clock") or system_clock
     # One reading for both: a run that straddles midnight reports the day it started
     # on, as of the instant it started.
     now = clock()
