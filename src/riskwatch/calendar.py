@@ -98,9 +98,11 @@ class MarketCalendar:
         """When the trading phases (extended hours) of `day` begin and end, in the
         market's zone; None on a day without a session."""
         session = self.session_times(day)
-        if session is None:
-            return None
-        half_day = session[1].time() < REGULAR_CLOSE
+        return None if session is None else self._extended(day, session[1])
+
+    def _extended(self, day: date, close: datetime) -> tuple[datetime, datetime]:
+        """The extended hours of `day`, whose regular session closes at `close`."""
+        half_day = close.time() < REGULAR_CLOSE
         # Wall-clock arithmetic on an aware datetime: 04:00 local on DST days too.
         midnight = datetime.combine(day, time(0, 0), NEW_YORK)
         end = self._half_day_after_close if half_day else self._after_close
@@ -110,15 +112,15 @@ class MarketCalendar:
         """The market phase at an aware datetime."""
         local = when.astimezone(NEW_YORK)
         session = self.session_times(local.date())
-        hours = self.trading_hours(local.date())
-        if session is None or hours is None:
+        if session is None:
             return MarketPhase.CLOSED
         open_, close = session
+        pre_open, after_close = self._extended(local.date(), close)
         if open_ <= local < close:
             return MarketPhase.REGULAR
-        if hours[0] <= local < open_:
+        if pre_open <= local < open_:
             return MarketPhase.PRE_MARKET
-        if close <= local < hours[1]:
+        if close <= local < after_close:
             return MarketPhase.AFTER_HOURS
         return MarketPhase.CLOSED
 
