@@ -390,7 +390,7 @@ class Policy(_Strict):
         assert spec.limit is not None  # the model's validator guarantees one of the two
         return spec.limit
 
-    def compliance_specs(self) -> list[tuple[str, str, str, float]]:
+    def compliance_specs(self) -> list[tuple[str, str, RuleSeverity, float]]:
         """Each rule as `(id, description, severity, default limit)`, in file order:
         what `riskwatch.analytics.rules_from` builds the evaluated rules from."""
         return [
@@ -401,13 +401,11 @@ class Policy(_Strict):
     def compliance_overrides(self) -> dict[str, dict[str, float]]:
         """Per portfolio, the rule limits that differ from the defaults, linked limits
         included (a portfolio's own `var` is its RISK_002 limit)."""
+        defaults = {rule: self.compliance_limit(rule) for rule in self.compliance.rules}
         overrides: dict[str, dict[str, float]] = {}
         for portfolio in sorted({*self.compliance.overrides, *self.portfolios}):
-            differ = {
-                rule: self.compliance_limit(rule, portfolio)
-                for rule in self.compliance.rules
-                if self.compliance_limit(rule, portfolio) != self.compliance_limit(rule)
-            }
+            mine = {rule: self.compliance_limit(rule, portfolio) for rule in defaults}
+            differ = {rule: limit for rule, limit in mine.items() if limit != defaults[rule]}
             if differ:
                 overrides[portfolio] = differ
         return overrides

@@ -48,7 +48,7 @@ def _rule_book(limits: Policy) -> str:
     for rule_id, description, severity, limit in limits.compliance_specs():
         lines.append(
             f"| {rule_id} | {description} | {severity} | "
-            f"{alert.get(severity, 'critical')} | {limit:g} |"  # type: ignore[call-overload]
+            f"{alert.get(severity, 'critical')} | {limit:g} |"
         )
     lines.append("")
     lines.append(

@@ -124,7 +124,6 @@ class Collector:
         )
         self.data = ReportData(window, now, prometheus_url.rstrip("/"), receiver_url.rstrip("/"))
         self.limits = settings.policy
-        self.calendar = MarketCalendar(settings.policy.market)
         tail = self.limits.tail_risk
         self.var_conf, self.es_conf = tail.var_label, tail.expected_shortfall_label
         self.data.tail_confidences = (tail.var_confidence, tail.expected_shortfall_confidence)
