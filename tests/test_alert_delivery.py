@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
+from riskwatch.receiver_client import ReceiverClient
 from riskwatch.stack.runner import Stack
 from tests.support.stack import (
-    Receiver,
     delete_group,
     email_text,
     outbox_emails,
@@ -47,7 +47,7 @@ def emails_mentioning(outbox: Path, needle: str) -> list[Any]:
 
 
 def test_risk_compliance_and_ops_alerts_reach_exactly_their_channels(
-    stack: Stack, receiver: Receiver, outbox: Path
+    stack: Stack, receiver: ReceiverClient, outbox: Path
 ) -> None:
     gw = stack.settings.url.pushgateway
     run = datetime.now(UTC).strftime("%H%M%S%f")
@@ -120,7 +120,9 @@ def rejected_while_down(receiver_url: str) -> float:
     return 0.0
 
 
-def test_postgres_outage_loses_nothing_and_stores_once(stack: Stack, receiver: Receiver) -> None:
+def test_postgres_outage_loses_nothing_and_stores_once(
+    stack: Stack, receiver: ReceiverClient
+) -> None:
     gw = stack.settings.url.pushgateway
     pg = stack._postgres()
     assert pg is not None, "the session stack runs its own PostgreSQL"

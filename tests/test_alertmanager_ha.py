@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import requests
 
+from riskwatch.receiver_client import ReceiverClient
 from riskwatch.stack.runner import Stack
-from tests.support.stack import Receiver, free_port, wait_for
+from tests.support.stack import free_port, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -81,7 +82,7 @@ def ha_pair(stack: Stack, tmp_path: Path) -> Iterator[list[Peer]]:
             peer.proc.wait(timeout=10)
 
 
-def test_ha_pair_stores_each_alert_once(ha_pair: list[Peer], receiver: Receiver) -> None:
+def test_ha_pair_stores_each_alert_once(ha_pair: list[Peer], receiver: ReceiverClient) -> None:
     run = datetime.now(UTC).strftime("%H%M%S%f")
     starts = datetime.now(UTC).isoformat()
     alerts: list[dict[str, Any]] = [

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from riskwatch.receiver_client import ReceiverClient
 from riskwatch.stack.runner import Stack
-from tests.support.stack import Receiver, delete_group, push_gauges, wait_for
+from tests.support.stack import delete_group, push_gauges, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -43,7 +44,7 @@ def slack_about(outbox: Path, portfolio: str) -> list[dict[str, Any]]:
 
 
 def test_drawdown_push_reaches_receiver_email_and_slack_then_resolves(
-    stack: Stack, receiver: Receiver, outbox: Path
+    stack: Stack, receiver: ReceiverClient, outbox: Path
 ) -> None:
     pushed_at = time.time()
     push_drawdown(stack.settings.url.pushgateway, "t", 0.2)

@@ -1,4 +1,4 @@
-"""Fixtures for the alerting tests: the checkout, a scratch copy of it, the real tools."""
+"""Fixtures for the alerting tests: the checkout, its policy, a scratch copy of it."""
 
 from __future__ import annotations
 
@@ -37,10 +37,3 @@ def scratch(tmp_path: Path) -> Path:
         else:
             shutil.copy(source, target)
     return tmp_path
-
-
-def tool(name: str) -> str:
-    """The real promtool/amtool/alertmanager; the stack's Debian packages provide them."""
-    found = shutil.which(name)
-    assert found, f"{name} is not installed (`riskwatch stack install` installs it)"
-    return found

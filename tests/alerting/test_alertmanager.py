@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,10 +16,9 @@ import yaml
 
 from riskwatch.alerting import calendar, check
 from riskwatch.alerting.check import RouteCase, load_route_cases
-from riskwatch.policy import Policy as Limits
-from riskwatch.settings import load_settings
-from tests.alerting.conftest import PROJECT, tool
-from tests.support.stack import free_port, wait_for
+from riskwatch.policy import Policy
+from tests.alerting.conftest import PROJECT
+from tests.support.alertmanager import running_alertmanager, tool
 
 CASES = load_route_cases(PROJECT / check.ROUTE_CASES)
 
@@ -134,7 +131,7 @@ def test_secrets_come_from_files_never_inline(project_dir: Path) -> None:
     assert keys["credentials_file"].startswith("/etc/alertmanager/secrets/")
 
 
-def test_the_market_calendar_block_matches_the_policy(project_dir: Path, limits: Limits) -> None:
+def test_the_market_calendar_block_matches_the_policy(project_dir: Path, limits: Policy) -> None:
     text = (project_dir / calendar.ALERTMANAGER_CONFIG).read_text()
     assert calendar.splice(text, limits.market) == text
     (interval,) = [
@@ -144,7 +141,7 @@ def test_the_market_calendar_block_matches_the_policy(project_dir: Path, limits:
     assert sum(len(t["days_of_month"]) for t in holidays) == len(limits.market.holidays)
 
 
-def test_the_holidays_are_the_exchange_s(limits: Limits) -> None:
+def test_the_holidays_are_the_exchange_s(limits: Policy) -> None:
     xc = pytest.importorskip("exchange_calendars")
     nyse = xc.get_calendar("XNYS")
     days = sorted(limits.market.holidays)
@@ -237,41 +234,9 @@ def test_slack_and_email_tell_a_cro_value_limit_portfolio_since_and_links(
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Alertmanager on a free loopback port, loaded with alerts/alertmanager.yml."""
-    binary = tool(load_settings().stack.alertmanager_bin)
     state = tmp_path_factory.mktemp("alertmanager")
-    port = free_port()
-    log = (state / "log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={PROJECT / calendar.ALERTMANAGER_CONFIG}",
-            f"--storage.path={state}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert process.poll() is None, (state / "log").read_text()
-        try:
-            return requests.get(f"{url}/-/ready", timeout=1).ok
-        except requests.ConnectionError:
-            return False
-
-    try:
-        wait_for(ready, "Alertmanager to be ready", timeout=30)
+    with running_alertmanager(PROJECT / calendar.ALERTMANAGER_CONFIG, state) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 ALERTS = {

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import calendar as months_calendar
 import json
-import os
-import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,10 +22,10 @@ from riskwatch.alerting import calendar
 from riskwatch.calendar import NEW_YORK
 from riskwatch.demo.runner import market_closed_at, mute_states
 from riskwatch.policy import POLICY_FILE, Market, load_policy
-from riskwatch.settings import load_settings
-from tests.alerting.conftest import PROJECT, tool
+from tests.alerting.conftest import PROJECT
+from tests.support.alertmanager import running_alertmanager
 from tests.support.calendar import SITUATIONS, Situation, situations
-from tests.support.stack import free_port, wait_for
+from tests.support.stack import wait_for
 
 # ---------------------------------------------- Alertmanager's time intervals, re-read
 # An evaluator of Alertmanager's `time_intervals` written from its documentation, not
@@ -252,47 +249,6 @@ def _config_for_test(base_url: str, mute: list[dict[str, Any]]) -> dict[str, Any
     return config
 
 
-def _start_alertmanager(config: dict[str, Any], state: Path) -> tuple[subprocess.Popen[bytes], str]:
-    path = state / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    port = free_port()
-    log = (state / "log").open("wb")
-    process = subprocess.Popen(
-        [
-            tool(load_settings().stack.alertmanager_bin),
-            f"--config.file={path}",
-            f"--storage.path={state}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            # The mute stage says so at debug level: the proof a muted post is not late.
-            "--log.level=debug",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert process.poll() is None, (state / "log").read_text()
-        try:
-            return requests.get(f"{url}/-/ready", timeout=1).ok
-        except requests.ConnectionError:
-            return False
-
-    wait_for(ready, "Alertmanager to be ready", timeout=30)
-    return process, url
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 def _mentions(posts: list[tuple[str, Any]], path: str, agent: str) -> list[Any]:
     return [body for where, body in posts if where.startswith(path) and agent in json.dumps(body)]
 
@@ -302,10 +258,11 @@ def test_ops_warning_reaches_slack_only_outside_the_mute(
     muted: bool, capture: tuple[str, list[tuple[str, Any]]], tmp_path: Path
 ) -> None:
     base_url, posts = capture
-    process, url = _start_alertmanager(
-        _config_for_test(base_url, ALWAYS if muted else NEVER), tmp_path
-    )
-    try:
+    config = tmp_path / "alertmanager.yml"
+    mute = ALWAYS if muted else NEVER
+    config.write_text(yaml.safe_dump(_config_for_test(base_url, mute), sort_keys=False))
+    # The mute stage says so at debug level: the proof a muted post is not late.
+    with running_alertmanager(config, tmp_path, "--log.level=debug") as url:
         agent = f"mute-test-{'on' if muted else 'off'}"
         labels = {
             "alertname": "AgentTaskFailing",
@@ -330,5 +287,3 @@ def test_ops_warning_reaches_slack_only_outside_the_mute(
         else:
             slack = wait_for(lambda: _mentions(posts, "/slack", agent), "the Slack post", 30)
             assert [post["channel"] for post in slack] == ["#trading-ops"]
-    finally:
-        _stop(process)

@@ -9,7 +9,7 @@ import yaml
 
 from riskwatch.alerting import check
 from riskwatch.alerting.rules import RULES_DIR
-from tests.alerting.conftest import tool
+from tests.support.alertmanager import tool
 
 TESTS_DIR = "alerts/tests"
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import Any
+
+from tests.support.stack import run_cli
 
 
 def run_dashboards(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
@@ -14,11 +13,4 @@ def run_dashboards(*args: str, env: dict[str, str] | None = None, timeout: float
     It runs the group's module directly, so these tests do not depend on how the main
     `riskwatch` command registers it.
     """
-    return subprocess.run(
-        [sys.executable, "-m", "riskwatch.dashboards.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(*args, env=env, timeout=timeout, module="riskwatch.dashboards.cli")

@@ -26,9 +26,9 @@ from riskwatch.demo.runner import DemoRunner, ScenarioRun, mute_states
 from riskwatch.demo.scenarios import OPS_SLACK, SCENARIOS
 from riskwatch.demo.world import session_start
 from riskwatch.policy import POLICY_FILE, Market, load_policy
+from riskwatch.receiver_client import ReceiverClient
 from riskwatch.stack.runner import Stack
 from tests.support.calendar import SITUATIONS
-from tests.support.stack import Receiver
 
 pytestmark = pytest.mark.stack
 
@@ -125,7 +125,7 @@ def test_scenario_alerts_exactly_as_declared(runs: dict[str, ScenarioRun], name:
 
 
 def test_calm_has_nothing_but_the_watchdog(
-    runs: dict[str, ScenarioRun], receiver: Receiver
+    runs: dict[str, ScenarioRun], receiver: ReceiverClient
 ) -> None:
     assert runs["calm"].observed == []
     watchdog = receiver.alerts(alertname="Watchdog")

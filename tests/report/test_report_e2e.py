@@ -33,11 +33,11 @@ from matplotlib.image import imread
 
 from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import system_clock
+from riskwatch.receiver_client import ReceiverClient
 from riskwatch.report import fmt
 from riskwatch.stack.runner import Stack
 from tests.support.stack import (
     TEST_TOKEN,
-    Receiver,
     delete_group,
     free_port,
     prom_query,
@@ -123,7 +123,7 @@ def env(stack: Stack) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fed(stack: Stack, receiver: Receiver, env: dict[str, str]) -> Iterator[dict[str, Any]]:
+def fed(stack: Stack, receiver: ReceiverClient, env: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Real agent data, one drawdown breach on rpt-beta, its alert acknowledged."""
     urls = stack.settings.url
     # Chromium installs (if need be) while the agents run and the alert travels.

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 import requests
 
-from riskwatch.receiver_client import ReceiverClient
 from riskwatch.sinks import Outbox
 from riskwatch.stack.runner import Stack
 
@@ -64,10 +63,13 @@ def wait_for(
         time.sleep(interval)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Any:
-    """Run the installed `riskwatch` CLI as a user would."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180, module: str = "riskwatch"
+) -> Any:
+    """Run the installed `riskwatch` CLI as a user would (or one command group's
+    `module` on its own), in its own process."""
     return subprocess.run(
-        [sys.executable, "-m", "riskwatch", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -77,8 +79,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180)
 
 
 TEST_TOKEN = "test-token-" + os.urandom(8).hex()
-
-Receiver = ReceiverClient
 
 
 def prom_query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
