@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -11,15 +12,18 @@ import click
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.health import HealthAgent
 from riskwatch.agents.model import MomentumModel
-from riskwatch.agents.publish import Publisher, RetryPolicy
-from riskwatch.agents.runtime import AgentRuntime, Task
-from riskwatch.agents.sources.base import BrokerSource, MarketDataSource
-from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.agents.tracing import make_tracer
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
 from riskwatch.database import local_database_url
+from riskwatch.publish import Publisher, RetryPolicy
+from riskwatch.runtime import AgentRuntime, Task
 from riskwatch.settings import ConfigError, Settings
+from riskwatch.sources.base import BrokerSource, MarketDataSource
+from riskwatch.sources.configured import make_brokers, make_market
+
+ExtraTasks = Callable[[Settings], Sequence[Task]]
+"""Builds the tasks that run beside an agent's own, from the settings."""
 
 
 def make_publisher(kind: str, settings: Settings) -> Publisher:
@@ -36,54 +40,19 @@ def make_publisher(kind: str, settings: Settings) -> Publisher:
     )
 
 
-def make_market(settings: Settings, publisher: Publisher) -> MarketDataSource:
-    t = settings.trading
-    if t.data_source == "synthetic":
-        return SyntheticMarket(t.seed)
-    from riskwatch.agents.sources.polygon import PolygonSource
-
-    assert t.polygon is not None  # settings validation guarantees it
-    rejected = publisher.counter("marketdata_rejected_ticks_total")
-    return PolygonSource(t.polygon, on_reject=lambda r: rejected.labels("polygon", r.reason).inc())
-
-
-def make_brokers(
-    settings: Settings, market: MarketDataSource, publisher: Publisher
-) -> dict[str, BrokerSource]:
-    t = settings.trading
-    if t.broker == "synthetic":
-        if not isinstance(market, SyntheticMarket):
-            raise ConfigError("trading.broker 'synthetic' needs trading.data_source 'synthetic'")
-        return {
-            p.name: SyntheticBroker(market, p.name, p.initial_value_usd, p.positions)
-            for p in t.portfolios
-        }
-    from riskwatch.agents.sources.ibkr import IbkrSource
-
-    assert t.ibkr is not None
-    disconnects = publisher.counter("broker_disconnects_total")
-    brokers: dict[str, BrokerSource] = {}
-    for i, p in enumerate(t.portfolios):
-        # One API client per account, each with its own client id on the gateway.
-        config = t.ibkr.model_copy(
-            update={"client_id": t.ibkr.client_id + i, "account": p.broker_account}
-        )
-        source = IbkrSource(config, on_disconnect=lambda: disconnects.labels("ibkr").inc())
-        source.start()
-        brokers[p.name] = source
-    return brokers
-
-
 def build_runtime(
     kind: str,
     settings: Settings,
     publisher: Publisher | None = None,
     market: MarketDataSource | None = None,
     brokers: dict[str, BrokerSource] | None = None,
+    extra_tasks: Sequence[Task] = (),
 ) -> tuple[AgentRuntime, TradingAgent | HealthAgent]:
     """An agent of `kind` ('trading' or 'health') wired from settings.
 
     Sources and the publisher may be passed in, e.g. by the demo or a test.
+    `extra_tasks` run in the same process: the command line gives the health agent the
+    daily report this way, so the agents need not import the report.
     """
     pub = publisher or make_publisher(kind, settings)
     calendar = MarketCalendar(settings.policy.market)
@@ -105,6 +74,7 @@ def build_runtime(
     else:
         agent = HealthAgent(settings, pub)
         tasks = agent.tasks()
+    tasks = [*tasks, *extra_tasks]
     runtime = AgentRuntime(
         kind,
         pub,
@@ -122,7 +92,10 @@ def _run(kind: str, ctx: click.Context, config: Path | None, once: bool) -> None
 
     settings = cli_settings(ctx, config)
     try:
-        runtime, _ = build_runtime(kind, settings)
+        # The composition root (`riskwatch.cli`) says which other tasks share the
+        # process: the daily report rides on the health agent.
+        extra: ExtraTasks | None = (ctx.find_root().obj or {}).get(f"{kind}_tasks")
+        runtime, _ = build_runtime(kind, settings, extra_tasks=extra(settings) if extra else ())
     except ConfigError as exc:
         fail(str(exc), 2)
     listen = settings.agent.metrics_listen

@@ -19,11 +19,11 @@ import psycopg
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from riskwatch.agents.publish import Publisher
-from riskwatch.agents.runtime import Task, TaskContext
-from riskwatch.agents.sources.base import BrokerSource
 from riskwatch.database import local_database_url
+from riskwatch.publish import Publisher
+from riskwatch.runtime import Task, TaskContext
 from riskwatch.settings import Settings
+from riskwatch.sources.base import BrokerSource
 
 log = logging.getLogger("riskwatch.agents.health")
 
@@ -67,12 +67,6 @@ class HealthAgent:
             Task("health", self.health_task, schedules["health"]),
             Task("heartbeat", lambda _ctx: None, schedules["heartbeat"]),
         ]
-        if self.settings.report.enabled:
-            from riskwatch.report.schedule import report_task
-
-            daily = report_task(self.settings)
-            daily.once = False  # emailing the CRO is not part of a health check
-            tasks.append(daily)
         return tasks
 
     # ------------------------------------------------------------------ checks

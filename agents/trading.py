@@ -21,9 +21,12 @@ import pandas as pd
 from riskwatch import analytics
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import TradingModel
-from riskwatch.agents.publish import PositionFigures, Publisher
-from riskwatch.agents.runtime import Task, TaskContext
-from riskwatch.agents.sources.base import (
+from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.policy import Policy
+from riskwatch.publish import PositionFigures, Publisher
+from riskwatch.runtime import Task, TaskContext
+from riskwatch.settings import TaskSchedule, TradingAgentSettings
+from riskwatch.sources.base import (
     BrokerSource,
     Execution,
     MarketDataSource,
@@ -32,9 +35,6 @@ from riskwatch.agents.sources.base import (
     SourceError,
     validate_price,
 )
-from riskwatch.calendar import NEW_YORK, MarketCalendar
-from riskwatch.policy import Policy
-from riskwatch.settings import TaskSchedule, TradingAgentSettings
 
 log = logging.getLogger("riskwatch.agents.trading")
 

@@ -16,13 +16,13 @@ import time
 
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
-from riskwatch.agents.publish import Publisher
-from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.agents.tracing import make_tracer
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
+from riskwatch.publish import Publisher
+from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import load_settings
+from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
 
 
 def main() -> None:

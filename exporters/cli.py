@@ -22,8 +22,8 @@ def build_collector(name: str, settings: Settings) -> object:
         ensure_schema(dsn)
         return make_collector(dsn, timeout)
     if name == "ibkr":
-        from riskwatch.agents.sources.ibkr import IbkrSource
         from riskwatch.exporters.ibkr import make_collector as ibkr_collector
+        from riskwatch.sources.ibkr import IbkrSource
 
         if settings.trading.ibkr is None:
             raise ConfigError("the ibkr exporter needs trading.ibkr (host, port, client_id)")
@@ -34,9 +34,9 @@ def build_collector(name: str, settings: Settings) -> object:
         source = IbkrSource(config)
         source.start()
         return ibkr_collector(source, timeout)
-    from riskwatch.agents.cli import make_market
-    from riskwatch.agents.publish import Publisher
     from riskwatch.exporters.marketdata import make_collector as marketdata_collector
+    from riskwatch.publish import Publisher
+    from riskwatch.sources.configured import make_market
 
     market = make_market(settings, Publisher("marketdata-exporter"))
     e = settings.exporters

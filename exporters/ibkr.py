@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from riskwatch import catalog
-from riskwatch.agents.sources.ibkr import IbkrSource
 from riskwatch.exporters.base import TimedCollector
+from riskwatch.sources.ibkr import IbkrSource
 
 
 def collect(source: IbkrSource) -> Iterator[Any]:

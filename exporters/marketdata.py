@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from riskwatch import catalog
-from riskwatch.agents.sources.base import MarketDataSource
 from riskwatch.exporters.base import TimedCollector
+from riskwatch.sources.base import MarketDataSource
 
 
 class MarketDataCollector:

@@ -7,13 +7,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from riskwatch import catalog
 from riskwatch.cliutil import cli_settings, fail, parse_listen
 from riskwatch.stack.errors import StackError
+
+if TYPE_CHECKING:
+    from riskwatch.runtime import Task
+    from riskwatch.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +63,20 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     """riskwatch: monitoring and alerting for trading desks."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
+    # Which features share an agent's process is the composition root's call: the
+    # health agent also sends the daily report (`agents` does not import `report`).
+    ctx.obj["health_tasks"] = health_agent_tasks
+
+
+def health_agent_tasks(settings: Settings) -> list[Task]:
+    """The tasks `riskwatch agent health` runs beside its checks: the daily report."""
+    if not settings.report.enabled:
+        return []
+    from riskwatch.report.schedule import report_task
+
+    daily = report_task(settings)
+    daily.once = False  # `agent health --once` is a health check: it emails no CRO
+    return [daily]
 
 
 # --------------------------------------------------------------------- config

@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from riskwatch.agents.cli import build_runtime
 from riskwatch.agents.equity import EquityStore
-from riskwatch.agents.publish import Publisher, RetryPolicy
-from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.sources.synthetic import SyntheticMarket
+from riskwatch.publish import Publisher, RetryPolicy
+from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import Settings, load_settings
+from riskwatch.sources.synthetic import SyntheticMarket
 from riskwatch.stack.runner import Stack
 from tests.support.calendar import SITUATIONS, shipped_calendar
 from tests.support.stack import free_port, wait_for

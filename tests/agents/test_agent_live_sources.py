@@ -13,11 +13,11 @@ import pytest
 from opentelemetry import trace
 
 from riskwatch.agents.cli import build_runtime
-from riskwatch.agents.runtime import TaskContext
-from riskwatch.agents.sources.base import SourceError
 from riskwatch.agents.trading import TradingAgent
 from riskwatch.calendar import MarketPhase
+from riskwatch.runtime import TaskContext
 from riskwatch.settings import load_settings
+from riskwatch.sources.base import SourceError
 from tests.sources.fake_tws import FakeContract, FakeTws, Holding, running
 from tests.sources.polygon_server import FakePolygon, Reply, serve_polygon
 from tests.support.policy import policy_copy

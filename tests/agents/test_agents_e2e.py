@@ -14,8 +14,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from riskwatch.agents.sources.synthetic import SyntheticMarket
 from riskwatch.settings import DEFAULT_FACTOR_PROXIES
+from riskwatch.sources.synthetic import SyntheticMarket
 from riskwatch.stack.runner import Stack
 from tests.support.stack import prom_query, run_cli, stack_env, wait_for
 

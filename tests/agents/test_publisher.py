@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from riskwatch.agents.publish import PositionFigures, Publisher
-from riskwatch.agents.sources.base import Execution
+from riskwatch.publish import PositionFigures, Publisher
+from riskwatch.sources.base import Execution
 from tests.support.stack import free_port
 
 

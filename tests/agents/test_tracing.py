@@ -5,8 +5,8 @@ from __future__ import annotations
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from riskwatch.agents.cli import build_runtime
-from riskwatch.agents.runtime import AgentRuntime
 from riskwatch.agents.tracing import make_tracer
+from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import load_settings
 
 

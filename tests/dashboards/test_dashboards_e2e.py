@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from prometheus_client import delete_from_gateway
 
-from riskwatch.agents.publish import Publisher
 from riskwatch.dashboards import build
 from riskwatch.dashboards.queries import resolve_variables, verify
 from riskwatch.prometheus_api import Prometheus
+from riskwatch.publish import Publisher
 from riskwatch.stack.runner import Stack
 from tests.dashboards.support import run_dashboards
 from tests.support.policy import policy_copy

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import requests
 
-from riskwatch.agents.sources.synthetic import SyntheticMarket
 from riskwatch.alerting.rules import RECORDING_RULES
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import FixedClock
@@ -26,6 +25,7 @@ from riskwatch.demo.backfill import BackfillResult, backfill, max_days
 from riskwatch.demo.backfill.prometheus import Api
 from riskwatch.demo.backfill.writer import near
 from riskwatch.settings import Settings, load_settings
+from riskwatch.sources.synthetic import SyntheticMarket
 from riskwatch.stack.runner import Stack
 from tests.support.agents import synthetic_desk
 from tests.support.calendar import SITUATIONS, last_run

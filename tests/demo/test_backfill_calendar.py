@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from riskwatch.agents.equity import EquityStore
-from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import FixedClock
 from riskwatch.demo.backfill import history
 from riskwatch.settings import load_settings
+from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
 from tests.support.calendar import Situation, last_run, shipped_calendar, situations
 
 RESOLUTION = 60

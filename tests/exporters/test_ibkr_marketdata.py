@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
-from riskwatch.agents.sources.ibkr import IbkrSource
-from riskwatch.agents.sources.polygon import PolygonSource
 from riskwatch.exporters import ibkr, marketdata
 from riskwatch.source_settings import IbkrConfig, PolygonConfig
+from riskwatch.sources.ibkr import IbkrSource
+from riskwatch.sources.polygon import PolygonSource
 from tests.sources.fake_tws import FakeContract, FakeTws, Holding, running
 from tests.sources.polygon_server import FakePolygon, Reply, serve_polygon
 from tests.support.stack import free_port, wait_for

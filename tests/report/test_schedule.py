@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from riskwatch.agents.runtime import TaskContext
 from riskwatch.calendar import MarketPhase
 from riskwatch.report.mail import MailError
 from riskwatch.report.schedule import STATE_FILE, DailyReport, report_task
+from riskwatch.runtime import TaskContext
 from riskwatch.settings import Settings, load_settings
 from tests.report.sample import SESSIONS
 from tests.support.calendar import Situation, situations
@@ -146,3 +146,19 @@ def test_due_at_fixed_instants_of_the_calendar(settings: Settings, s: Situation)
     j.run(ctx(evening))
     assert rec.sent == ([day] if opened else [])
     assert rec.as_of == ([evening] if opened else [])
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_health_agent_command_runs_the_report_when_enabled(
+    tmp_path: Path, enabled: bool
+) -> None:
+    # The composition root hands the report to the health agent: the agents package
+    # does not import the report (the layer contract forbids it).
+    from riskwatch.agents.cli import build_runtime
+    from riskwatch.cli import health_agent_tasks
+
+    settings = load_settings(report={"enabled": enabled, "out_dir": str(tmp_path)})
+    runtime, _ = build_runtime("health", settings, extra_tasks=health_agent_tasks(settings))
+    names = [t.name for t in runtime.tasks]
+    assert ("report" in names) is enabled
+    assert {"health", "heartbeat"} <= set(names)

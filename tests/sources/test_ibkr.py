@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from riskwatch.agents.sources.base import Account, BrokerSource, Execution, Position, SourceError
-from riskwatch.agents.sources.ibkr import IbkrConfig, IbkrSource
+from riskwatch.sources.base import Account, BrokerSource, Execution, Position, SourceError
+from riskwatch.sources.ibkr import IbkrConfig, IbkrSource
 from tests.sources.fake_tws import FakeTws, running
 
 FAST = {

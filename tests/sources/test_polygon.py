@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from riskwatch.agents.sources.base import MarketDataSource, RejectedTick, SourceError
-from riskwatch.agents.sources.polygon import PolygonConfig, PolygonSource, RequestBudget
+from riskwatch.sources.base import MarketDataSource, RejectedTick, SourceError
+from riskwatch.sources.polygon import PolygonConfig, PolygonSource, RequestBudget
 from tests.sources.polygon_server import FakeClock, FakePolygon, Reply
 from tests.sources.ports import stable_port
 

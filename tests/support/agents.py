@@ -10,13 +10,13 @@ from opentelemetry import trace
 
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
-from riskwatch.agents.publish import Publisher
-from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import Clock, system_clock
+from riskwatch.publish import Publisher
+from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import Settings
+from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
 
 
 @dataclass

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from riskwatch.agents.sources.synthetic import FACTOR_PROXIES, STYLES, Instrument, Move
 from riskwatch.demo.world import World
+from riskwatch.sources.synthetic import FACTOR_PROXIES, STYLES, Instrument, Move
 
 # Channels, as the demo sinks record them.
 RISK_SLACK = "slack:#risk-alerts"

@@ -18,12 +18,12 @@ from opentelemetry import trace
 
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
-from riskwatch.agents.publish import Publisher, RetryPolicy
-from riskwatch.agents.runtime import AgentRuntime
-from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.publish import Publisher, RetryPolicy
+from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import Settings
+from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
 
 # The agent never pushes more often than this, however fast the simulated clock runs:
 # Prometheus scrapes the Pushgateway every 5 s anyway.

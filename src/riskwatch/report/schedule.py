@@ -1,6 +1,6 @@
 """The daily report as an agent task: built and emailed once per exchange day.
 
-`report_task(settings)` is a `riskwatch.agents.runtime.Task` named "report" that runs
+`report_task(settings)` is a `riskwatch.runtime.Task` named "report" that runs
 every minute in every market phase. Each run asks one question: is it past
 `settings.report.schedule_time` (America/New_York) on an exchange day whose report has
 not gone out yet? If so it builds that day's report into `settings.report.out_dir`
@@ -24,9 +24,9 @@ from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 
-from riskwatch.agents.runtime import Task, TaskContext
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.report.build import BuiltReport, build_report, send_report
+from riskwatch.runtime import Task, TaskContext
 from riskwatch.settings import ALL_PHASES, Settings, TaskSchedule
 
 log = logging.getLogger("riskwatch.report.schedule")

@@ -72,8 +72,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from riskwatch.agents.publish import PUSH_JOB
-from riskwatch.agents.sources.synthetic import HISTORY_DAYS
 from riskwatch.alerting.rules import RECORDING_RULES
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.backfill.base import BackfillError, NothingToBackfill, Progress
@@ -81,7 +79,9 @@ from riskwatch.demo.backfill.desk import History
 from riskwatch.demo.backfill.prometheus import Api
 from riskwatch.demo.backfill.writer import Writer, build_blocks, format_labels, name_selector
 from riskwatch.policy import duration_seconds
+from riskwatch.publish import PUSH_JOB
 from riskwatch.settings import Settings
+from riskwatch.sources.synthetic import HISTORY_DAYS
 from riskwatch.stack.runner import Stack
 
 __all__ = [

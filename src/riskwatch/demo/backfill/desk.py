@@ -16,8 +16,6 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from riskwatch.agents.sources.base import Execution
-from riskwatch.agents.sources.synthetic import SyntheticBroker, SyntheticMarket
 from riskwatch.alerting.rules import RecordingRule
 from riskwatch.calendar import NEW_YORK, MarketCalendar
 from riskwatch.clock import Clock
@@ -26,6 +24,8 @@ from riskwatch.demo.backfill.figures import BookFigures, DailyHistory
 from riskwatch.demo.backfill.series import Families, Family, Series
 from riskwatch.demo.backfill.timeline import Timeline, midnight
 from riskwatch.settings import PortfolioSettings, Settings
+from riskwatch.sources.base import Execution
+from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
 
 log = logging.getLogger("riskwatch.demo.backfill")
 

@@ -16,11 +16,11 @@ import pandas as pd
 
 from riskwatch import analytics
 from riskwatch.agents.model import MomentumModel
-from riskwatch.agents.sources.synthetic import SyntheticMarket
 from riskwatch.agents.trading import ADV_WINDOW, CROWDING_LEVELS, PERFORMANCE_METRICS
 from riskwatch.demo.backfill.base import BackfillError, FloatArray, IntArray
 from riskwatch.demo.backfill.timeline import Timeline
 from riskwatch.settings import Settings
+from riskwatch.sources.synthetic import SyntheticMarket
 
 if TYPE_CHECKING:
     from riskwatch.demo.backfill.desk import Book, History

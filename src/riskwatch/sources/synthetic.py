@@ -22,11 +22,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from riskwatch.agents.sources.base import (
+from riskwatch.calendar import NEW_YORK
+from riskwatch.settings import DEFAULT_FACTOR_PROXIES
+from riskwatch.sources.base import (
     Account,
     Execution,
     Position,
@@ -34,8 +37,6 @@ from riskwatch.agents.sources.base import (
     SourceError,
     Tick,
 )
-from riskwatch.calendar import NEW_YORK
-from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 
 SECTORS = ("technology", "financials", "health_care", "energy", "consumer", "industrials")
 FACTOR_PROXIES = DEFAULT_FACTOR_PROXIES
@@ -386,7 +387,7 @@ class SyntheticBroker:
                 continue
             rng = np.random.default_rng(_seed("fill", self.market.seed, self.portfolio, slot))
             symbol = symbols[int(rng.integers(len(symbols)))]
-            side = "buy" if rng.random() < 0.5 else "sell"
+            side: Literal["buy", "sell"] = "buy" if rng.random() < 0.5 else "sell"
             qty = float(max(1, round(abs(held[symbol]) * 0.02)))
             fills.append(
                 Execution(

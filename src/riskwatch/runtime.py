@@ -19,11 +19,11 @@ from types import FrameType
 
 from opentelemetry import trace
 
-from riskwatch.agents.publish import Publisher
 from riskwatch.calendar import MarketCalendar, MarketPhase
+from riskwatch.publish import Publisher
 from riskwatch.settings import TaskSchedule
 
-log = logging.getLogger("riskwatch.agents.runtime")
+log = logging.getLogger("riskwatch.runtime")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 `Publisher` is the public API a trading system uses to report to riskwatch::
 
-    from riskwatch.agents.publish import Publisher
+    from riskwatch.publish import Publisher
 
     pub = Publisher(agent="desk-7", pushgateway_url="http://127.0.0.1:19091")
     pub.portfolio("alpha", value=1_250_000, cash=180_000, daily_pnl=-4_200, drawdown=0.031)
@@ -36,9 +36,9 @@ from prometheus_client import (
 from prometheus_client.exposition import start_http_server
 
 from riskwatch import catalog
-from riskwatch.agents.sources.base import Execution
+from riskwatch.sources.base import Execution
 
-log = logging.getLogger("riskwatch.agents.publish")
+log = logging.getLogger("riskwatch.publish")
 
 PUSH_JOB = "riskwatch"
 
