@@ -20,9 +20,8 @@ bp = Blueprint("ops", __name__)
 OPENAPI_DOCUMENT = resources.files("riskwatch.receiver").joinpath("openapi.json").read_bytes()
 
 
-@bp.get("/healthz")
-def healthz() -> tuple[dict[str, str], int]:
-    """200 when the database answers, else 503; the process itself keeps serving.
+def _database_answers(probe: str) -> bool:
+    """Ask the database for `SELECT 1`, and set `receiver_database_up` from the answer.
 
     Asking for a connection also applies migrations that were postponed because the
     database was down at start, so a probe is what finishes a late start.
@@ -31,14 +30,30 @@ def healthz() -> tuple[dict[str, str], int]:
         get_db().execute("SELECT 1")
     except psycopg.OperationalError as exc:
         metrics.current().database_up.set(0)
-        log.warning("health check: database down error=%r", str(exc))
+        log.warning("%s: database down error=%r", probe, str(exc))
+        return False
+    return True  # get_db() set the gauge to 1
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, str], int]:
+    """200 when the database answers, else 503; the process itself keeps serving."""
+    if not _database_answers("health check"):
         return {"status": "degraded", "database": "down"}, 503
     return {"status": "ok", "database": "up"}, 200
 
 
 @bp.get("/metrics", endpoint="metrics")
 def prometheus_metrics() -> Response:
-    """The app's own registry in the Prometheus text exposition format."""
+    """The app's own registry in the Prometheus text exposition format.
+
+    Each scrape probes the database first. Otherwise `receiver_database_up` would only
+    change when a webhook or an API call happened to arrive, and a database that died
+    on a quiet night would read "up" until the next alert, which then could not be
+    stored. A down database costs the scrape at most `db_timeout_seconds`, below
+    Prometheus's scrape timeout, so the scrape still succeeds and reports the 0.
+    """
+    _database_answers("scrape")
     body = generate_latest(metrics.current().registry)
     return Response(body, status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
