@@ -1,14 +1,18 @@
 """Market phases from the exchange calendar of the policy (holidays and half days).
 
-PRE_MARKET from the policy's `extended_open` (04:00) to the open, REGULAR the open
-to the close (13:00 on half days), AFTER_HOURS the close to `extended_close` (20:00;
-`half_day_extended_close`, 17:00, after a half day), CLOSED otherwise and all day on
-weekends and holidays; all in the market's time zone.
+PRE_MARKET from the policy's `extended_open` to the open, REGULAR the open to the
+close (earlier on half days), AFTER_HOURS the close to `extended_close`
+(`half_day_extended_close` after a half day), CLOSED otherwise and all day on
+weekends and holidays; all in the policy's `market.timezone` (`MarketCalendar.zone`).
+
+Each fact has one home: the zone and the extended hours are the policy's, the
+sessions and the regular hours the exchange calendar's; nothing here repeats them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -21,10 +25,10 @@ from riskwatch.policy import Market
 
 log = logging.getLogger("riskwatch.calendar")
 
+# Deprecated: the market's zone is the policy's `market.timezone`; take it from
+# `MarketCalendar.zone` (or `Market.zone`). Kept only until the last users (the
+# backfill, the trading agent, the demo's command line and some tests) move off it.
 NEW_YORK = ZoneInfo("America/New_York")
-# Only past the exchange calendar's horizon, where sessions are guessed (and said so).
-REGULAR_OPEN = time(9, 30)
-REGULAR_CLOSE = time(16, 0)
 
 
 class MarketPhase(StrEnum):
@@ -57,6 +61,36 @@ def _calendar(name: str, year: int) -> xc.ExchangeCalendar | None:
     return xc.get_calendar(name, start=start, end=end)
 
 
+_Since = tuple[pd.Timestamp | None, time]
+
+
+def _in_force(times: Sequence[_Since], day: date) -> time:
+    """The time of `times` (exchange-calendars' ``(from date, time)`` pairs, oldest
+    first) that applies on `day`."""
+    ts = pd.Timestamp(day)
+    return next(t for start, t in reversed(times) if start is None or start <= ts)
+
+
+@lru_cache(maxsize=16)
+def _hours(name: str) -> tuple[ZoneInfo, Sequence[_Since], Sequence[_Since]]:
+    """`name`'s zone, open times and close times: fixed per calendar, whatever its span."""
+    base = xc.get_calendar(name)
+    return ZoneInfo(str(base.tz)), base.open_times, base.close_times
+
+
+def regular_hours(name: str, day: date) -> tuple[datetime, datetime]:
+    """Exchange `name`'s regular (full-day) open and close on `day`, in its own zone.
+
+    From the exchange calendar's definition rather than its sessions, so it answers
+    for any day, holidays and days past the calendar's horizon included.
+    """
+    zone, opens, closes = _hours(name)
+    return (
+        datetime.combine(day, _in_force(opens, day), zone),
+        datetime.combine(day, _in_force(closes, day), zone),
+    )
+
+
 def _clock(text: str) -> timedelta:
     """``HH:MM`` (24:00 allowed) as the wall-clock time since midnight."""
     hours, minutes = (int(part) for part in text.split(":"))
@@ -69,9 +103,17 @@ class MarketCalendar:
     def __init__(self, market: Market) -> None:
         self.market = market
         self.name = market.exchange
-        self._pre_open = _clock(market.extended_open)
-        self._after_close = _clock(market.extended_close)
+        self.pre_open = _clock(market.extended_open)
+        """When the extended hours begin: wall-clock time since midnight."""
+        self.after_close = _clock(market.extended_close)
+        """When the extended hours end after a full day: wall-clock time since midnight."""
         self._half_day_after_close = _clock(market.half_day_extended_close)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The market's time zone (the policy's `market.timezone`): the desk's days,
+        sessions and clock times are all in it."""
+        return self.market.zone
 
     def session_times(self, day: date) -> tuple[datetime, datetime] | None:
         """Regular open and close in the market's zone, or None when there is no session."""
@@ -80,8 +122,8 @@ class MarketCalendar:
         if cal is not None and cal.first_session <= ts <= cal.last_session:
             if not cal.is_session(ts):
                 return None
-            open_ = cal.session_open(ts).tz_convert(NEW_YORK).to_pydatetime()
-            close = cal.session_close(ts).tz_convert(NEW_YORK).to_pydatetime()
+            open_ = cal.session_open(ts).tz_convert(self.zone).to_pydatetime()
+            close = cal.session_close(ts).tz_convert(self.zone).to_pydatetime()
             return open_, close
         # Past the calendar's horizon we know weekends but not holidays: say so.
         log.warning(
@@ -89,10 +131,8 @@ class MarketCalendar:
         )
         if day.weekday() >= 5:
             return None
-        return (
-            datetime.combine(day, REGULAR_OPEN, NEW_YORK),
-            datetime.combine(day, REGULAR_CLOSE, NEW_YORK),
-        )
+        open_, close = regular_hours(self.name, day)
+        return open_.astimezone(self.zone), close.astimezone(self.zone)
 
     def trading_hours(self, day: date) -> tuple[datetime, datetime] | None:
         """When the trading phases (extended hours) of `day` begin and end, in the
@@ -102,15 +142,15 @@ class MarketCalendar:
 
     def _extended(self, day: date, close: datetime) -> tuple[datetime, datetime]:
         """The extended hours of `day`, whose regular session closes at `close`."""
-        half_day = close.time() < REGULAR_CLOSE
-        # Wall-clock arithmetic on an aware datetime: 04:00 local on DST days too.
-        midnight = datetime.combine(day, time(0, 0), NEW_YORK)
-        end = self._half_day_after_close if half_day else self._after_close
-        return midnight + self._pre_open, midnight + end
+        half_day = close < regular_hours(self.name, day)[1]
+        # Wall-clock arithmetic on an aware datetime: the same local time on DST days.
+        midnight = datetime.combine(day, time(0, 0), self.zone)
+        end = self._half_day_after_close if half_day else self.after_close
+        return midnight + self.pre_open, midnight + end
 
     def phase_at(self, when: datetime) -> MarketPhase:
         """The market phase at an aware datetime."""
-        local = when.astimezone(NEW_YORK)
+        local = when.astimezone(self.zone)
         session = self.session_times(local.date())
         if session is None:
             return MarketPhase.CLOSED
@@ -129,13 +169,14 @@ class MarketCalendar:
         return self.phase_at(when) is MarketPhase.REGULAR
 
     def session_start(self, when: datetime) -> datetime:
-        """Midnight New York time of `when`'s day: where 'today' starts for daily P&L."""
-        local = when.astimezone(NEW_YORK)
-        return datetime.combine(local.date(), time(0, 0), NEW_YORK)
+        """Midnight in the market's zone of `when`'s day: where 'today' starts for daily
+        P&L."""
+        local = when.astimezone(self.zone)
+        return datetime.combine(local.date(), time(0, 0), self.zone)
 
     def previous_session_close(self, when: datetime) -> datetime:
         """The regular close of the last session that ended before `when`."""
-        day = when.astimezone(NEW_YORK).date()
+        day = when.astimezone(self.zone).date()
         for back in range(0, 15):
             session = self.session_times(day - timedelta(days=back))
             if session is not None and session[1] <= when:

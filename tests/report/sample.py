@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 
-from riskwatch.calendar import NEW_YORK
 from riskwatch.report.breaches import derive_breaches
 from riskwatch.report.model import (
     FIRM,
@@ -20,6 +19,7 @@ from riskwatch.report.model import (
     ReportWindow,
     Series,
 )
+from tests.support.calendar import shipped_zone
 
 DAY = date(2026, 11, 24)  # a Tuesday
 LIMITS = LimitsInForce(0.05, 0.10, 0.02, 0.02, 0.025, 0.5)
@@ -39,20 +39,21 @@ SESSIONS: dict[str, tuple[str, str] | None] = {
 
 
 def _window(day: date = DAY) -> ReportWindow:
-    start = datetime.combine(day, time(0), NEW_YORK)
+    zone = shipped_zone()
+    start = datetime.combine(day, time(0), zone)
     end = start + timedelta(days=1)
     session = (
-        datetime.combine(day, time(9, 30), NEW_YORK),
-        datetime.combine(day, time(16), NEW_YORK),
+        datetime.combine(day, time(9, 30), zone),
+        datetime.combine(day, time(16), zone),
     )
-    return ReportWindow(day, start, end, end, session)
+    return ReportWindow(day, start, end, end, session, zone)
 
 
 def sample_report(seed: int = 3) -> ReportData:
     """Two books from 04:00 to 20:00; beta falls 12% after 13:00."""
     rng = np.random.default_rng(seed)
     w = _window()
-    t0 = datetime.combine(DAY, time(4), NEW_YORK).timestamp()
+    t0 = datetime.combine(DAY, time(4), shipped_zone()).timestamp()
     times = tuple(float(t0 + 60 * i) for i in range(16 * 60))
     n = len(times)
     data = ReportData(w, datetime(2026, 11, 24, 22, 0, tzinfo=UTC), "http://prom", "http://recv")
@@ -125,14 +126,15 @@ def sample_report(seed: int = 3) -> ReportData:
         ("POS_001", "Open positions", "count", "MEDIUM", 12.0, 30.0),
         ("DAT_001", "Market data age", "seconds", "LOW", 4.0, 300.0),
     ]
+    breached_at = datetime.combine(DAY, time(13, 41), shipped_zone())
     for p in ("alpha", "beta"):
         for rule, desc, unit, sev, value, limit in rules:
             v = value if p == "beta" else value * 0.6
             data.compliance.append(
                 ComplianceRow(p, rule, desc, unit, sev, v > limit, v > limit, v, limit,
-                              datetime.combine(DAY, time(13, 41), NEW_YORK) if v > limit else None)
+                              breached_at if v > limit else None)
             )  # fmt: skip
-    opened = datetime.combine(DAY, time(13, 38), NEW_YORK)
+    opened = datetime.combine(DAY, time(13, 38), shipped_zone())
     data.alerts = [
         AlertRow(41, "PortfolioDrawdownCritical", "critical", "beta",
                  "Portfolio beta is 11.8% below its peak value, beyond its critical drawdown "
@@ -152,7 +154,7 @@ def empty_report(day: date = DAY) -> ReportData:
     """A day Prometheus knows nothing about, and a receiver that did not answer."""
     # Generated the next morning, like the window above (the whole day): a fixed
     # instant, not the hour the test runs at.
-    generated = datetime.combine(day + timedelta(days=1), time(6), NEW_YORK)
+    generated = datetime.combine(day + timedelta(days=1), time(6), shipped_zone())
     data = ReportData(_window(day), generated, "http://prom", "http://recv")
     data.alerts_error = "cannot reach the receiver at http://recv: connection refused"
     data.notes.append("Prometheus at http://prom holds no portfolio figures for that day.")

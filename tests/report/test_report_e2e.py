@@ -31,11 +31,11 @@ import pytest
 import requests
 from matplotlib.image import imread
 
-from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import system_clock
 from riskwatch.receiver_client import ReceiverClient
 from riskwatch.report import fmt
 from riskwatch.stack.runner import Stack
+from tests.support.calendar import shipped_zone
 from tests.support.stack import (
     TEST_TOKEN,
     delete_group,
@@ -78,8 +78,8 @@ def ensure_chromium() -> str:
     return CHROMIUM
 
 
-def new_york_today() -> date:
-    return system_clock().astimezone(NEW_YORK).date()
+def market_today() -> date:
+    return system_clock().astimezone(shipped_zone()).date()
 
 
 def report_today(*args: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], date]:
@@ -88,9 +88,9 @@ def report_today(*args: str, env: dict[str, str]) -> tuple[subprocess.CompletedP
     The day must be New York's date at the start or the end of the run: the two differ
     only when the run straddles midnight, and either is then today as the command saw it.
     """
-    before = new_york_today()
+    before = market_today()
     result = report_cli(*args, env=env)
-    after = new_york_today()
+    after = market_today()
     assert result.returncode == 0, result.stderr
     said = re.match(r"report for (\d{4}-\d{2}-\d{2}) written to ", result.stdout)
     assert said, result.stdout
@@ -295,10 +295,10 @@ def breach_then_clear(stack: Stack) -> date:
             "the cleared breach to go stale in Prometheus",
             timeout=30,
         )
-        day = pushed.astimezone(NEW_YORK).date()
-        if new_york_today() == day:
+        day = pushed.astimezone(shipped_zone()).date()
+        if market_today() == day:
             return day
-    raise AssertionError("the breach straddled a New York midnight twice")
+    raise AssertionError("the breach straddled the market's midnight twice")
 
 
 def test_a_cleared_breach_is_the_worst_of_the_day_not_the_close(

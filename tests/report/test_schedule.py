@@ -11,7 +11,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,9 +20,10 @@ from riskwatch.report.schedule import STATE_FILE, DailyReport, report_task
 from riskwatch.runtime import TaskContext
 from riskwatch.settings import Settings, load_settings
 from tests.report.sample import SESSIONS
-from tests.support.calendar import Situation, situations
+from tests.support.calendar import Situation, shipped_zone, situations
 
-NY = ZoneInfo("America/New_York")
+# The shipped market's zone: schedule_time and the report's dates are in it.
+NY = shipped_zone()
 
 
 def ny(day: str, clock: str) -> datetime:

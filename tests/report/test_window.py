@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import FixedClock
 from riskwatch.report.build import build_report
 from riskwatch.report.collect import collect
@@ -45,7 +44,7 @@ def test_the_day_so_far(s: Situation) -> None:
     day = s.at.date()
     w = report_window(day, clock(), CALENDAR)
     assert w.day == day
-    assert w.start == datetime.combine(day, time(0), NEW_YORK)
+    assert w.start == datetime.combine(day, time(0), CALENDAR.zone)
     assert w.end == s.at and not w.complete
     since_midnight = s.at.hour * 3600 + s.at.minute * 60 + (hours_of(s) - 24) * 3600
     assert w.seconds == max(60, since_midnight)
@@ -73,7 +72,7 @@ def test_the_day_once_it_is_over(s: Situation) -> None:
     for now in (clock(), clock().astimezone(UTC)):
         w = report_window(s.at.date(), now, CALENDAR)
         assert w.complete
-        assert w.end == datetime.combine(s.at.date() + timedelta(days=1), time(0), NEW_YORK)
+        assert w.end == datetime.combine(s.at.date() + timedelta(days=1), time(0), CALENDAR.zone)
         assert w.seconds == hours_of(s) * 3600
         view = build_view(ReportData(w, now, "http://prom", "http://recv"))
         assert view.as_of == "Full day, 00:00\u201324:00 New York time"

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from riskwatch.calendar import NEW_YORK, MarketCalendar, MarketPhase
+from riskwatch.calendar import MarketCalendar, MarketPhase
 from riskwatch.policy import POLICY_FILE, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,16 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Situation:
-    """A named instant, given in New York time."""
+    """A named instant, given in the shipped market's time zone (New York)."""
 
     name: str
     local: str
-    """``YYYY-MM-DD HH:MM`` in New York."""
+    """``YYYY-MM-DD HH:MM`` in `shipped_zone()`."""
     why: str
 
     @property
     def at(self) -> datetime:
-        return datetime.strptime(self.local, "%Y-%m-%d %H:%M").replace(tzinfo=NEW_YORK)
+        return datetime.strptime(self.local, "%Y-%m-%d %H:%M").replace(tzinfo=shipped_zone())
 
 
 SITUATIONS = (
@@ -57,6 +59,16 @@ def situations() -> list[object]:
 def shipped_calendar() -> MarketCalendar:
     """The market calendar of the shipped policy."""
     return MarketCalendar(load_policy(ROOT / POLICY_FILE).market)
+
+
+@cache
+def shipped_zone() -> ZoneInfo:
+    """The shipped policy's market time zone: the zone a test means by "local time".
+
+    Tests take it from here rather than naming America/New_York, so the policy stays
+    the one place that says which zone the desk's market is in.
+    """
+    return shipped_calendar().zone
 
 
 def last_run(calendar: MarketCalendar, when: datetime) -> datetime:

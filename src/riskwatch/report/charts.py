@@ -13,7 +13,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -23,7 +23,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, FuncFormatter, Locator, MaxNLocator
 
-from riskwatch.calendar import NEW_YORK
 from riskwatch.report import fmt
 from riskwatch.report.model import FIRM, ReportData, Series
 
@@ -74,7 +73,8 @@ def _x(when: datetime | Sequence[float]) -> Any:
     """Matplotlib's date numbers for a datetime or for unix times."""
     if isinstance(when, datetime):
         return _date2num(when)
-    return _date2num([datetime.fromtimestamp(t, NEW_YORK) for t in when])
+    # date2num counts from the instant, not the wall clock: any zone gives the same.
+    return _date2num([datetime.fromtimestamp(t, UTC) for t in when])
 
 
 def _new_figure(height_in: float) -> Figure:
@@ -87,32 +87,32 @@ def _x_range(data: ReportData) -> tuple[datetime, datetime]:
     """The regular session, widened to the data, so every chart shares one time axis."""
     times = [t for group in data.series.values() for s in group for t in (s.times[0], s.times[-1])]
     w = data.window
-    first = datetime.fromtimestamp(min(times), NEW_YORK) if times else w.start
-    last = datetime.fromtimestamp(max(times), NEW_YORK) if times else w.end
+    first = datetime.fromtimestamp(min(times), w.zone) if times else w.start
+    last = datetime.fromtimestamp(max(times), w.zone) if times else w.end
     if w.session is not None:
         first, last = min(first, w.session[0]), max(last, w.session[1])
     if not w.complete:  # the day is still running: show up to now
-        last = max(last, w.end.astimezone(NEW_YORK))
+        last = max(last, w.end.astimezone(w.zone))
     pad = max(timedelta(minutes=10), (last - first) * 0.02)
     return first - pad, last + pad
 
 
 def _style(ax: Axes, data: ReportData, y: Formatter, title: str, *, columns: int = 1) -> None:
-    """Shared look: New York clock on x, the regular session shaded, a light grid."""
+    """Shared look: the market's clock on x, the regular session shaded, a light grid."""
     w = data.window
     start, end = _x_range(data)
     ax.set_xlim(_x(start), _x(end))
     if w.session is not None:
         ax.axvspan(_x(w.session[0]), _x(w.session[1]), color=SESSION, zorder=0, lw=0)
     if not w.complete:
-        ax.axvline(_x(w.end.astimezone(NEW_YORK)), color=MUTED, lw=0.8, ls=":", zorder=1)
-    ax.xaxis.set_major_formatter(_DateFormatter("%H:%M", tz=NEW_YORK))
+        ax.axvline(_x(w.end.astimezone(w.zone)), color=MUTED, lw=0.8, ls=":", zorder=1)
+    ax.xaxis.set_major_formatter(_DateFormatter("%H:%M", tz=w.zone))
     hours = max(1.0, (end - start).total_seconds() / 3600)
     # About nine hour labels across the page; fewer in a panel a third of its width.
     labels = {1: 9, 2: 8}.get(columns, 4)
     # A step a reader counts in: 1, 2, 3, 4 or 6 hours.
     step = next((h for h in (1, 2, 3, 4, 6) if hours / h <= labels), 12)
-    ax.xaxis.set_major_locator(_HourLocator(interval=step, tz=NEW_YORK))
+    ax.xaxis.set_major_locator(_HourLocator(interval=step, tz=w.zone))
     ax.yaxis.set_major_formatter(y)
     ax.yaxis.set_major_locator(MaxNLocator(5))
     ax.grid(True, color=GRID, lw=0.8)
@@ -232,8 +232,8 @@ def value_and_pnl(data: ReportData) -> Chart:
     red where a portfolio's loss was past its daily loss limit."""
     title = "Portfolio value and daily P&L"
     caption = (
-        "New York time; the shaded band is the regular session. Red: the portfolio's "
-        "loss was past its daily loss limit."
+        f"{data.window.place} time; the shaded band is the regular session. "
+        "Red: the portfolio's loss was past its daily loss limit."
     )
     values, pnl = data.series.get("value", []), data.series.get("pnl", [])
     if not values and not pnl:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import click
 
-from riskwatch.calendar import NEW_YORK
 from riskwatch.cliutil import cli_settings, fail
 from riskwatch.clock import Clock, system_clock
 from riskwatch.report.mail import MailError
@@ -39,7 +38,7 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
     "day",
     callback=_parse_date,
     metavar="YYYY-MM-DD",
-    help="New York trading date to report on (default: today in New York).",
+    help="Trading date to report on, in the market's time zone (default: today there).",
 )
 @click.option(
     "--out",
@@ -74,7 +73,8 @@ def report(
     # One reading for both: a run that straddles midnight reports the day it started
     # on, as of the instant it started.
     now = clock()
-    day = day or now.astimezone(NEW_YORK).date()
+    # "Today" is the market's (the policy's `market.timezone`), as in the report itself.
+    day = day or now.astimezone(settings.policy.market.zone).date()
     try:
         built = build_report(
             settings,

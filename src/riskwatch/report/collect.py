@@ -20,8 +20,9 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import Clock, system_clock
 from riskwatch.prometheus_api import Prometheus, PrometheusError
 from riskwatch.receiver_client import ReceiverClient, ReceiverError
@@ -274,7 +275,11 @@ class Collector:
                     breached_today=breached,
                     value=value.get(key),
                     limit=limit.get(key),
-                    first_breach=first_crossing(history.get(key), 0.0) if breached else None,
+                    first_breach=(
+                        first_crossing(history.get(key), 0.0, self.window.zone)
+                        if breached
+                        else None
+                    ),
                 )
             )
         # The shipped rules in their evaluation order, any others after them.
@@ -301,7 +306,7 @@ class Collector:
         self.data.alerts_truncated = len(raw) >= self.receiver.page_size
         rows = []
         for a in raw:
-            row = _alert_row(a)
+            row = _alert_row(a, w.zone)
             # The alert belongs to the day if it was open at any time during it.
             still_open = row.status == "firing" or row.ends_at is None
             if row.starts_at < w.end and (still_open or (row.ends_at or w.end) >= w.start):
@@ -317,15 +322,16 @@ class Collector:
         self.data.firm.unacknowledged = sum(1 for r in rows if not r.acked)
 
 
-def _timestamp(text: str | None) -> datetime | None:
+def _timestamp(text: str | None, zone: ZoneInfo) -> datetime | None:
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(NEW_YORK)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone)
 
 
-def _alert_row(a: Mapping[str, Any]) -> AlertRow:
+def _alert_row(a: Mapping[str, Any], zone: ZoneInfo) -> AlertRow:
+    """One alert of the receiver's audit trail, its times in `zone` (the report's)."""
     annotations = a.get("annotations") or {}
-    starts = _timestamp(a.get("starts_at"))
+    starts = _timestamp(a.get("starts_at"), zone)
     assert starts is not None  # the receiver's schema requires it
     return AlertRow(
         id=int(a["id"]),
@@ -335,10 +341,10 @@ def _alert_row(a: Mapping[str, Any]) -> AlertRow:
         summary=str(annotations.get("description") or annotations.get("summary") or ""),
         status=str(a.get("status") or ""),
         starts_at=starts,
-        ends_at=_timestamp(a.get("ends_at")) if a.get("status") == "resolved" else None,
+        ends_at=_timestamp(a.get("ends_at"), zone) if a.get("status") == "resolved" else None,
         acked=bool(a.get("acked")),
         acked_by=a.get("acked_by"),
-        acked_at=_timestamp(a.get("acked_at")),
+        acked_at=_timestamp(a.get("acked_at"), zone),
     )
 
 
@@ -351,7 +357,8 @@ def collect(
     now: datetime | None = None,
     clock: Clock = system_clock,
 ) -> ReportData:
-    """Query Prometheus and the receiver for `day` (New York date) as of `now`.
+    """Query Prometheus and the receiver for `day` (a date in the market's zone) as of
+    `now`.
 
     Without `now`, the report is as of `clock()` (the wall clock unless a test or a
     replay passes its own). A `day` that has not started by then is a ReportError.

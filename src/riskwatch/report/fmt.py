@@ -110,7 +110,7 @@ def crowding(level: float | None) -> str:
 
 
 def clock(when: datetime | None) -> str:
-    """A New York time of day, 09:41 (the report's times are all New York time)."""
+    """A time of day, 09:41 (the report's times are all in the market's zone)."""
     return NO_DATA if when is None else when.strftime("%H:%M")
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-from riskwatch.calendar import NEW_YORK
 from riskwatch.report import fmt
 from riskwatch.report.charts import Chart
 from riskwatch.report.model import AlertRow, ComplianceRow, PortfolioKpis, ReportData
@@ -187,9 +186,9 @@ def build_view(data: ReportData) -> View:
     headline, state, subject_tail = _headline(data)
     day = w.day.strftime("%A, %B %-d, %Y")
     as_of = (
-        f"Full day, 00:00{DASH}24:00 New York time"
+        f"Full day, 00:00{DASH}24:00 {w.place} time"
         if w.complete
-        else f"Day in progress: as of {w.end.astimezone(NEW_YORK):%H:%M} New York time"
+        else f"Day in progress: as of {w.end.astimezone(w.zone):%H:%M} {w.place} time"
     )
     if w.session is None:
         session = "Exchange closed (weekend or holiday)"
@@ -276,7 +275,8 @@ def render_html(view: View, charts: list[Chart], image_src: Callable[[Chart], st
         v=view,
         d=view.data,
         charts=[(c, image_src(c) if c.png else None) for c in charts],
-        generated=view.data.generated_at.astimezone(NEW_YORK),
+        generated=view.data.generated_at.astimezone(view.data.window.zone),
+        place=view.data.window.place,
     )
 
 
@@ -360,7 +360,7 @@ def render_text(view: View, charts: list[Chart]) -> str:
         lines.append("No data.")
     if any(c.png for c in charts):
         lines += ["", "Charts: " + ", ".join(c.title for c in charts if c.png) + " (HTML part)."]
-    generated = d.generated_at.astimezone(NEW_YORK)
-    lines += ["", f"Generated {generated:%Y-%m-%d %H:%M} New York time from "
+    generated = d.generated_at.astimezone(d.window.zone)
+    lines += ["", f"Generated {generated:%Y-%m-%d %H:%M} {d.window.place} time from "
               f"{d.prometheus_url} and {d.receiver_url}."]  # fmt: skip
     return _ascii("\n".join(lines)) + "\n"

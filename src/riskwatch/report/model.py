@@ -1,7 +1,8 @@
 """The executive report's data: the day it covers and the figures it shows.
 
-A report covers one New York trading date: from 00:00 America/New_York to 24:00, or
-to now while the day is still running (`report_window`). "Now" is always passed in
+A report covers one trading date of the market: from 00:00 to 24:00 in the market's
+zone (the policy's `market.timezone`, which the window carries as `zone`), or to now
+while the day is still running (`report_window`). "Now" is always passed in
 (the collection reads it from an injected `riskwatch.clock.Clock`), so what a report
 of a given day shows never depends on when the code, or its test, happens to run.
 
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.policy import Policy
 
 FIRM = "Firm"
@@ -31,7 +33,7 @@ class ReportError(Exception):
 # --------------------------------------------------------------------------- window
 @dataclass(frozen=True)
 class ReportWindow:
-    """The New York day a report covers and the part of it that has happened.
+    """The market's day a report covers and the part of it that has happened.
 
     Lengths and comparisons go through unix time, so they are right on a
     daylight-saving day whatever zone the instants carry (see `report_window`).
@@ -42,7 +44,14 @@ class ReportWindow:
     end: datetime
     day_end: datetime
     session: tuple[datetime, datetime] | None
-    """Regular open and close in New York time; None when the exchange is closed."""
+    """Regular open and close in `zone`; None when the exchange is closed."""
+    zone: ZoneInfo
+    """The market's time zone: the report shows every time of day in it."""
+
+    @property
+    def place(self) -> str:
+        """The zone's place for the reader: "New York" in "09:41 New York time"."""
+        return zone_name(self.zone)
 
     @property
     def complete(self) -> bool:
@@ -62,12 +71,21 @@ def report_window(day: date, now: datetime, calendar: MarketCalendar) -> ReportW
     zone by their wall clocks, which would make a daylight-saving day 24 hours long
     instead of 23 or 25 and misplace the window's `[...]` ranges by an hour.
     """
-    start = datetime.combine(day, time(0), NEW_YORK).astimezone(UTC)
-    day_end = datetime.combine(day + timedelta(days=1), time(0), NEW_YORK).astimezone(UTC)
+    zone = calendar.zone
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    day_end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
     now = now.astimezone(UTC)
     if start > now:
-        raise ReportError(f"{day} has not started yet in New York; pick today or a past date")
-    return ReportWindow(day, start, min(now, day_end), day_end, calendar.session_times(day))
+        raise ReportError(
+            f"{day} has not started yet in {zone_name(zone)}; pick today or a past date"
+        )
+    session = calendar.session_times(day)
+    return ReportWindow(day, start, min(now, day_end), day_end, session, zone)
+
+
+def zone_name(zone: ZoneInfo) -> str:
+    """How the report names a time zone: its place, "New York" for America/New_York."""
+    return zone.key.rsplit("/", 1)[-1].replace("_", " ")
 
 
 # ------------------------------------------------------------------------ the data

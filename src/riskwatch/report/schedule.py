@@ -2,14 +2,15 @@
 
 `report_task(settings)` is a `riskwatch.runtime.Task` named "report" that runs
 every minute in every market phase. Each run asks one question: is it past
-`settings.report.schedule_time` (America/New_York) on an exchange day whose report has
+`settings.report.schedule_time` (in the market's zone, the policy's
+`market.timezone`) on an exchange day whose report has
 not gone out yet? If so it builds that day's report into `settings.report.out_dir`
 and emails it. The date of the last report sent is kept in
 `<out_dir>/.last-sent`, so an agent restarted at 16:45 does not send it twice.
 
-Running every minute rather than once at 16:30 is what makes it robust: an agent
-that was down at 16:30, or an SMTP relay that refused the first try, is caught up by
-the next run. A failed run raises, so the runtime counts it and AgentTaskFailing
+Running every minute rather than once at `schedule_time` is what makes it robust:
+an agent that was down then, or an SMTP relay that refused the first try, is caught
+up by the next run. A failed run raises, so the runtime counts it and AgentTaskFailing
 tells operations that the CRO's report is stuck.
 
 The task reads no clock of its own: "now" is the runtime's (`TaskContext.now`), and
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.report.build import BuiltReport, build_report, send_report
 from riskwatch.runtime import Task, TaskContext
 from riskwatch.settings import ALL_PHASES, Settings, TaskSchedule
@@ -51,6 +52,7 @@ class DailyReport:
         self.send = send
         hour, minute = settings.report.schedule_time.split(":")
         self.at = time(int(hour), int(minute))
+        self.calendar = MarketCalendar(settings.policy.market)
         self.state_path = Path(settings.report.out_dir) / STATE_FILE
         self.last_sent = self._read_state()
 
@@ -77,16 +79,16 @@ class DailyReport:
                       "today would send it again", day, self.state_path, exc)  # fmt: skip
 
     def due(self, now: datetime) -> date | None:
-        """The New York date whose report should go out at `now`, or None."""
+        """The date (in the market's zone) whose report should go out at `now`, or None."""
         if not self.settings.report.enabled:
             return None
-        local = now.astimezone(NEW_YORK)
+        local = now.astimezone(self.calendar.zone)
         day = local.date()
         if local.time() < self.at:
             return None
         if self.last_sent is not None and self.last_sent >= day:
             return None
-        if MarketCalendar(self.settings.policy.market).session_times(day) is None:
+        if self.calendar.session_times(day) is None:
             return None  # weekend or exchange holiday: no trading day to report on
         return day
 
