@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import urllib3
@@ -41,7 +42,6 @@ from massive.exceptions import BadResponse
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from riskwatch.calendar import NEW_YORK
 from riskwatch.source_settings import PolygonConfig
 
 from .base import RejectedTick, SourceError, Tick, validate_price
@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SOURCE = "polygon"
+
+# Polygon's fact, not the desk's: a US stock day aggregate is stamped at the start of
+# its day in New York time whatever market the desk's policy names, so its date is
+# read in this zone (the desk's zone is `MarketCalendar.zone`).
+POLYGON_DAY_ZONE = ZoneInfo("America/New_York")
 
 # Statuses worth another try: rate limiting and server-side trouble. Any other error
 # status (401/403 bad key or plan, 400 bad request) will not get better by retrying.
@@ -356,7 +361,7 @@ class PolygonSource:
         stamps, closes, volumes = zip(*rows, strict=True)
         dates = (
             pd.to_datetime(list(stamps), unit="ms", utc=True)
-            .tz_convert(NEW_YORK)
+            .tz_convert(POLYGON_DAY_ZONE)
             .normalize()
             .tz_localize(None)
         )
