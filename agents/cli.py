@@ -1,4 +1,5 @@
-"""`riskwatch agent trading|health`: build an agent from settings and run it."""
+"""`riskwatch agent trading|health`: build an agent from settings and run it;
+`riskwatch agent retire`: take a stopped agent's groups off the Pushgateway."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from riskwatch.agents.tracing import make_tracer
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
 from riskwatch.database import local_database_url
-from riskwatch.publish import Publisher, RetryPolicy
+from riskwatch.publish import PUSH_JOB, Publisher, RetryPolicy, retire_agent
 from riskwatch.runtime import AgentRuntime, Task
 from riskwatch.settings import ConfigError, Settings
 from riskwatch.sources.base import BrokerSource, MarketDataSource
@@ -138,3 +139,30 @@ def trading(ctx: click.Context, config: Path | None, once: bool) -> None:
 def health(ctx: click.Context, config: Path | None, once: bool) -> None:
     """Health of every component and of the trading agents."""
     _run("health", ctx, config, once)
+
+
+@agent.command("retire")
+@click.argument("agent_id")
+@_config_option
+@click.pass_context
+def retire(ctx: click.Context, agent_id: str, config: Path | None) -> None:
+    """Delete AGENT_ID's groups from the Pushgateway: the agent is gone for good.
+
+    A stopped agent keeps its group, so AgentDown pages until someone decides it is
+    not coming back; this is that decision. Stop the agent first (a running one pushes
+    its group back), and drop it from the policy's expected-agent inventory
+    (policy.yaml), or AgentMissing pages for it instead.
+    """
+    from riskwatch.cliutil import cli_settings, fail
+
+    settings = cli_settings(ctx, config)
+    url = settings.agent.pushgateway_url or settings.url.pushgateway
+    try:
+        groups = retire_agent(url, agent_id, timeout=settings.agent.push_timeout_seconds)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot retire {agent_id}: Pushgateway {url}: {' '.join(str(exc).split())}")
+    if not groups:
+        fail(f"no group of agent {agent_id!r} on the Pushgateway {url}: nothing retired")
+    for key in groups:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(key.items()))
+        click.echo(f"deleted group {{job={PUSH_JOB},{labels}}} from {url}")

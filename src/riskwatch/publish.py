@@ -19,8 +19,10 @@ full current state.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -229,7 +231,11 @@ class Publisher:
         )
 
     def delete(self) -> None:
-        """Remove this agent's group from the Pushgateway (a planned stop); raises on failure."""
+        """Remove this agent's group from the Pushgateway; raises on failure.
+
+        Only for agents that must leave nothing behind (ephemeral test agents): a
+        stopped agent otherwise keeps its group, so that AgentDown pages.
+        """
         assert self.pushgateway_url is not None
         delete_from_gateway(
             self.pushgateway_url,
@@ -245,6 +251,45 @@ class Publisher:
     def close(self) -> None:
         if self._pusher is not None:
             self._pusher.stop()
+
+
+def agent_groups(
+    pushgateway_url: str, agent: str, *, job: str = PUSH_JOB, timeout: float = 5.0
+) -> list[dict[str, str]]:
+    """The grouping keys (every label but `job`) of the Pushgateway's groups of `agent`
+    under `job`: the one a `Publisher` pushes, and any pushed with a longer key.
+
+    Raises OSError when the Pushgateway cannot be reached, ValueError when what
+    answers is not a Pushgateway.
+    """
+    url = f"{pushgateway_url.rstrip('/')}/api/v1/metrics"
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        body = resp.read()
+    try:
+        groups = [group["labels"] for group in json.loads(body)["data"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{url} did not answer as a Pushgateway does: {exc!r}") from None
+    return [
+        {k: v for k, v in labels.items() if k != "job"}
+        for labels in groups
+        if labels.get("job") == job and labels.get("agent") == agent
+    ]
+
+
+def retire_agent(
+    pushgateway_url: str, agent: str, *, job: str = PUSH_JOB, timeout: float = 5.0
+) -> list[dict[str, str]]:
+    """Delete every Pushgateway group of `agent` under `job`; the grouping keys deleted.
+
+    Retiring is explicit because a stopped agent's group is what AgentDown evaluates.
+    Raises OSError when the Pushgateway cannot be reached (see `agent_groups`).
+    """
+    if not agent:
+        raise ValueError("agent id must not be empty")
+    groups = agent_groups(pushgateway_url, agent, job=job, timeout=timeout)
+    for key in groups:
+        delete_from_gateway(pushgateway_url, job=job, grouping_key=key, timeout=timeout)
+    return groups
 
 
 class _Pusher:

@@ -64,7 +64,7 @@ class AgentRuntime:
         *,
         tick_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
-        delete_on_exit: bool = True,
+        delete_on_exit: bool = False,
         min_push_interval_seconds: float = 0.0,
     ) -> None:
         self.kind = kind
@@ -184,10 +184,13 @@ class AgentRuntime:
         self.stop_event.set()
 
     def _leave_gateway(self) -> None:
-        """On a planned stop, take the agent's group away so AgentDown does not page for
-        it; a crash never gets here, so its stale group still does."""
+        """On a stop, push the final state and leave the group behind: a SIGTERM may be
+        `docker stop` or a supervisor ending a hung agent, and nobody is watching those
+        portfolios once it is gone, so AgentDown must page. Retiring an agent is an
+        explicit act (`riskwatch agent retire`); only `delete_on_exit` (ephemeral test
+        agents, the demo's worlds) removes the group here."""
         if not self.delete_on_exit:
-            self.publisher.push(wait=True)  # leave the final state behind
+            self.publisher.push(wait=True)
             return
         try:
             self.publisher.delete()

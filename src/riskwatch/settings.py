@@ -187,9 +187,10 @@ class AgentSettings(_Section):
     trace_console: bool = Field(False, description="Print spans to stderr when no OTLP.")
     tick_seconds: float = Field(1.0, gt=0, description="Scheduler resolution.")
     delete_on_exit: bool = Field(
-        True,
-        description="On SIGTERM/SIGINT remove the agent's Pushgateway group, so a planned "
-        "stop does not page AgentDown; false leaves the final state.",
+        False,
+        description="For ephemeral test agents only: on SIGTERM/SIGINT remove the agent's "
+        "Pushgateway group. Off, a stopped agent keeps its group, so AgentDown pages when "
+        "a supervisor or `docker stop` ends it; retire an agent with `riskwatch agent retire`.",
     )
     tasks: dict[str, TaskSchedule] = Field(default_factory=_default_tasks)
 

@@ -237,13 +237,21 @@ def test_once_exits_non_zero_when_a_task_fails(gateway: Gateway) -> None:
     assert gateway.heartbeat("fault-task") is not None
 
 
-def test_planned_stop_removes_the_agents_group(gateway: Gateway) -> None:
-    settings = agent_settings(gateway.url, id="fault-stop")
-    runtime, _ = build_runtime("trading", settings)
+def run_then_stop(gateway: Gateway, agent: str, **settings: object) -> None:
+    """Run a trading agent until its first heartbeat is pushed, then stop it as SIGTERM
+    does."""
+    runtime, _ = build_runtime("trading", agent_settings(gateway.url, id=agent, **settings))
     thread = threading.Thread(target=runtime.run_forever, daemon=True)
     thread.start()
-    wait_for(lambda: gateway.heartbeat("fault-stop"), "the first heartbeat", timeout=30)
+    wait_for(lambda: gateway.heartbeat(agent), "the first heartbeat", timeout=30)
     runtime.stop_event.set()  # what SIGTERM does
     thread.join(timeout=10)
     assert not thread.is_alive()
-    assert gateway.heartbeat("fault-stop") is None, "a planned stop must not page AgentDown"
+
+
+def test_stop_keeps_the_group_unless_the_agent_is_ephemeral(gateway: Gateway) -> None:
+    run_then_stop(gateway, "fault-stop")
+    assert gateway.heartbeat("fault-stop") is not None, "a stopped agent must page AgentDown"
+
+    run_then_stop(gateway, "fault-ephemeral", delete_on_exit=True)
+    assert gateway.heartbeat("fault-ephemeral") is None, "an ephemeral agent leaves nothing"
