@@ -21,7 +21,7 @@ from riskwatch.publish import PUSH_JOB, Publisher, RetryPolicy, retire_agent
 from riskwatch.runtime import AgentRuntime, Task
 from riskwatch.settings import ConfigError, Settings
 from riskwatch.sources.base import BrokerSource, MarketDataSource
-from riskwatch.sources.configured import make_brokers, make_market
+from riskwatch.sources.configured import make_brokers, make_health_brokers, make_market
 
 ExtraTasks = Callable[[Settings], Sequence[Task]]
 """Builds the tasks that run beside an agent's own, from the settings."""
@@ -51,7 +51,8 @@ def build_runtime(
 ) -> tuple[AgentRuntime, TradingAgent | HealthAgent]:
     """An agent of `kind` ('trading' or 'health') wired from settings.
 
-    Sources and the publisher may be passed in, e.g. by the demo or a test.
+    Sources and the publisher may be passed in, e.g. by the demo or a test; the health
+    agent checks `brokers` if given, else connections of its own to the configured ones.
     `extra_tasks` run in the same process: the command line gives the health agent the
     daily report this way, so the agents need not import the report.
     """
@@ -73,7 +74,7 @@ def build_runtime(
         )
         tasks = agent.tasks(settings.agent.tasks)
     else:
-        agent = HealthAgent(settings, pub)
+        agent = HealthAgent(settings, pub, brokers or make_health_brokers(settings, pub))
         tasks = agent.tasks()
     tasks = [*tasks, *extra_tasks]
     runtime = AgentRuntime(

@@ -4,6 +4,10 @@ Each check publishes `component_up{component}` and its latency. A trading agent 
 has not recorded a heartbeat for `health.trading_heartbeat_timeout_seconds` is
 reported as `component_up{component="agent:<id>"} 0`, computed from what the
 Pushgateway holds, because the Pushgateway itself never forgets a dead agent.
+
+Every configured portfolio's broker connection is checked (`broker:<portfolio>`) on
+connections of the health agent's own, and `broker_connected{broker}` is 1 only while
+all of that broker's connections are up.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +47,15 @@ class HealthAgent:
         self,
         settings: Settings,
         publisher: Publisher,
-        broker: BrokerSource | None = None,
+        brokers: Mapping[str, BrokerSource],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.pub = publisher
-        self.broker = broker
+        self.brokers = dict(brokers)
+        """The broker of every configured portfolio, by portfolio name."""
         self.clock = clock
+        self._awaited_brokers = False
         self.last_results: list[CheckResult] = []
         urls: dict[str, str] = {
             "prometheus": settings.url.prometheus,
@@ -60,6 +66,13 @@ class HealthAgent:
         for component, url in settings.health.urls.items():
             urls[component] = url
         self.urls = urls
+
+    def close(self) -> None:
+        """Close the broker connections this agent opened (IBKR's background loops)."""
+        for broker in self.brokers.values():
+            close: Callable[[], None] | None = getattr(broker, "close", None)
+            if close is not None:
+                close()
 
     def tasks(self) -> list[Task]:
         schedules = self.settings.agent.tasks
@@ -96,12 +109,26 @@ class HealthAgent:
             conn.execute("SELECT 1")
         return "SELECT 1"
 
-    def _broker(self) -> str:
-        if self.broker is None:
-            return "no broker configured"
-        if not self.broker.connected:
-            raise RuntimeError(f"{self.broker.name} disconnected")
-        return f"{self.broker.name} connected"
+    def _broker(self, broker: BrokerSource) -> Callable[[], str]:
+        def check() -> str:
+            if not broker.connected:
+                raise RuntimeError(f"{broker.name} disconnected")
+            return f"{broker.name} connected"
+
+        return check
+
+    def _await_first_connections(self) -> None:
+        """Before the first check only, give brokers that connect in the background
+        (IBKR) up to `check_timeout_seconds` to finish their handshake: otherwise every
+        start, and every `--once`, would report a healthy gateway down."""
+        if self._awaited_brokers:
+            return
+        self._awaited_brokers = True
+        deadline = time.monotonic() + self.settings.health.check_timeout_seconds
+        for broker in self.brokers.values():
+            wait: Callable[[float], bool] | None = getattr(broker, "wait_connected", None)
+            if wait is not None and not broker.connected:
+                wait(max(0.0, deadline - time.monotonic()))
 
     def _disk(self, path: str) -> Callable[[], str]:
         def check() -> str:
@@ -136,7 +163,10 @@ class HealthAgent:
     def run_checks(self) -> list[CheckResult]:
         results = [self._timed(name, self._http(self._ready_url(name))) for name in self.urls]
         results.append(self._timed("postgresql", self._database))
-        results.append(self._timed("broker", self._broker))
+        self._await_first_connections()
+        for portfolio, broker in sorted(self.brokers.items()):
+            # Portfolios are configured, so the component label stays bounded.
+            results.append(self._timed(f"broker:{portfolio}", self._broker(broker)))
         for path in self.settings.health.disk_paths:
             results.append(self._timed(f"disk:{path}", self._disk(str(path))))
         try:
@@ -167,7 +197,19 @@ class HealthAgent:
             latency.labels(r.component).set(r.seconds)
             if not r.up:
                 log.warning("component down", extra={"component": r.component, "detail": r.detail})
+        self._publish_brokers({r.component: r.up for r in results})
         ctx.span.set_attribute(
             "riskwatch.components_down", [r.component for r in results if not r.up]
         )
         self.last_results = results
+
+    def _publish_brokers(self, up: Mapping[str, bool]) -> None:
+        """`broker_connected{broker}` as this round's checks found it: 1 only while
+        every portfolio's connection to that broker is up."""
+        connected: dict[str, bool] = {}
+        for portfolio, broker in self.brokers.items():
+            ok = up.get(f"broker:{portfolio}", False)
+            connected[broker.name] = connected.get(broker.name, True) and ok
+        gauge = self.pub.gauge("broker_connected")
+        for name, ok in connected.items():
+            gauge.labels(name).set(int(ok))

@@ -276,6 +276,13 @@ class HealthAgentSettings(_Section):
     )
     disk_min_free_ratio: float = Field(0.10, ge=0, le=1)
     check_timeout_seconds: float = Field(3.0, gt=0)
+    ibkr_client_id: int | None = Field(
+        None,
+        ge=0,
+        description="First IBKR API client id of the health agent's own gateway connections "
+        "(one per portfolio, counting up); required when trading.broker is ibkr, and outside "
+        "the trading agent's range, since a client id serves one connection only.",
+    )
     market_data_max_age_seconds: float = Field(300.0, gt=0)
     urls: dict[Literal["prometheus", "pushgateway", "alertmanager", "receiver"], str] = Field(
         default_factory=dict, description="Override a component's URL; default: local stack."

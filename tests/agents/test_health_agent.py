@@ -38,10 +38,11 @@ def health_agent(stack: Stack, **health: object) -> HealthAgent:
 
 def test_silent_trading_agent_is_reported_stopped(stack: Stack) -> None:
     gateway = stack.settings.url.pushgateway
+    agent = health_agent(stack)  # built first: the ages count from the pushes below
     now = time.time()
     push_heartbeat(gateway, "trading-alive", now - 10)
     push_heartbeat(gateway, "trading-silent", now - 301)  # default timeout: 5 minutes
-    results = {r.component: r for r in health_agent(stack).run_checks()}
+    results = {r.component: r for r in agent.run_checks()}
     assert results["agent:trading-alive"].up
     assert not results["agent:trading-silent"].up
     assert "301s ago" in results["agent:trading-silent"].detail
@@ -50,7 +51,15 @@ def test_silent_trading_agent_is_reported_stopped(stack: Stack) -> None:
 def test_every_component_checked_and_a_dead_one_is_down(stack: Stack) -> None:
     agent = health_agent(stack, urls={"alertmanager": f"http://127.0.0.1:{free_port()}"})
     results = {r.component: r for r in agent.run_checks()}
-    for name in ("prometheus", "pushgateway", "receiver", "postgresql", "broker"):
+    # The default settings' synthetic portfolios, each broker connection on its own.
+    for name in (
+        "prometheus",
+        "pushgateway",
+        "receiver",
+        "postgresql",
+        "broker:alpha",
+        "broker:beta",
+    ):
         assert results[name].up, results[name]
     assert not results["alertmanager"].up
     assert any(name.startswith("disk:") and r.up for name, r in results.items())

@@ -26,9 +26,18 @@ def make_market(settings: Settings, publisher: Publisher) -> MarketDataSource:
 
 
 def make_brokers(
-    settings: Settings, market: MarketDataSource, publisher: Publisher
+    settings: Settings,
+    market: MarketDataSource | None,
+    publisher: Publisher,
+    *,
+    ibkr_client_id: int | None = None,
 ) -> dict[str, BrokerSource]:
-    """One started broker source per configured portfolio, by portfolio name."""
+    """One started broker source per configured portfolio, by portfolio name.
+
+    `ibkr_client_id` is the first IBKR client id (default `trading.ibkr.client_id`),
+    one more for each further portfolio: another process watching the same gateway
+    needs a range of its own. `market` is needed by the synthetic broker only.
+    """
     t = settings.trading
     if t.broker == "synthetic":
         if not isinstance(market, SyntheticMarket):
@@ -40,14 +49,43 @@ def make_brokers(
     from riskwatch.sources.ibkr import IbkrSource
 
     assert t.ibkr is not None
+    first = t.ibkr.client_id if ibkr_client_id is None else ibkr_client_id
     disconnects = publisher.counter("broker_disconnects_total")
     brokers: dict[str, BrokerSource] = {}
     for i, p in enumerate(t.portfolios):
         # One API client per account, each with its own client id on the gateway.
-        config = t.ibkr.model_copy(
-            update={"client_id": t.ibkr.client_id + i, "account": p.broker_account}
-        )
+        config = t.ibkr.model_copy(update={"client_id": first + i, "account": p.broker_account})
+        # start() only starts the background loop: a gateway that is down does not
+        # block here, the source reconnects on its own and reports `connected` false.
         source = IbkrSource(config, on_disconnect=lambda: disconnects.labels("ibkr").inc())
         source.start()
         brokers[p.name] = source
     return brokers
+
+
+def make_health_brokers(settings: Settings, publisher: Publisher) -> dict[str, BrokerSource]:
+    """The brokers of every configured portfolio, for the health agent to check: the
+    trading agent's, on gateway connections of the health agent's own
+    (`health.ibkr_client_id`, which must not overlap the trading agent's ids)."""
+    t = settings.trading
+    if t.broker == "synthetic":
+        return make_brokers(settings, make_market(settings, publisher), publisher)
+    assert t.ibkr is not None
+    first = settings.health.ibkr_client_id
+    if first is None:
+        raise ConfigError(
+            "trading.broker 'ibkr' needs health.ibkr_client_id for the health agent: "
+            "it checks the gateway on connections of its own, and a client id serves "
+            "one connection only"
+        )
+    n = len(t.portfolios)
+    trading_ids = range(t.ibkr.client_id, t.ibkr.client_id + n)
+    health_ids = range(first, first + n)
+    if set(trading_ids) & set(health_ids):
+        raise ConfigError(
+            f"health.ibkr_client_id {first} makes the health agent use client ids "
+            f"{health_ids.start}-{health_ids.stop - 1}, which overlap the trading agent's "
+            f"{trading_ids.start}-{trading_ids.stop - 1} (trading.ibkr.client_id, one per "
+            "portfolio)"
+        )
+    return make_brokers(settings, None, publisher, ibkr_client_id=first)
