@@ -78,6 +78,11 @@ def _hours(name: str) -> tuple[ZoneInfo, Sequence[_Since], Sequence[_Since]]:
     return ZoneInfo(str(base.tz)), base.open_times, base.close_times
 
 
+def exchange_zone(name: str) -> ZoneInfo:
+    """The time zone exchange `name` keeps its hours in (exchange-calendars')."""
+    return _hours(name)[0]
+
+
 def regular_hours(name: str, day: date) -> tuple[datetime, datetime]:
     """Exchange `name`'s regular (full-day) open and close on `day`, in its own zone.
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.scenarios import SCENARIOS, ExpectedAlert, Scenario
 from riskwatch.demo.world import World, WorldConfig, session_start
@@ -169,7 +169,7 @@ class DemoRunner:
     ) -> list[ScenarioRun]:
         """Play the named scenarios at once, each on its own world; returns their runs.
 
-        `start` is the simulated session's first instant; by default 10:00 New York on
+        `start` is the simulated session's first instant; by default 10:00 market time on
         the latest exchange day, up to the clock's day, whose regular hours outlast the
         longest of the scenarios.
         """
@@ -221,7 +221,7 @@ class DemoRunner:
         for i, incident in enumerate(run.scenario.incidents):
             if i not in run.fired and elapsed >= incident.at:
                 run.fired.append(i)
-                stamp = run.world.clock.now().astimezone(NEW_YORK)
+                stamp = run.world.clock.now().astimezone(run.world.calendar.zone)
                 self.narrator.say(
                     f"{stamp:%H:%M} NY  [yellow]incident[/] {run.scenario.name}: "
                     f"{incident.headline}"

@@ -1,7 +1,7 @@
 """The demo's scripted scenarios: what happens, when, and which alerts must follow.
 
 Each scenario is a timeline of incidents in simulated time from the session's start
-(10:00 New York on an exchange day). It declares every alert it must cause, with the
+(10:00 market time on an exchange day). It declares every alert it must cause, with the
 channels Alertmanager must deliver it to; `riskwatch demo --until-done` and the tests
 check that exactly those, and no others, reached the receiver and the sinks.
 """

@@ -19,7 +19,7 @@ from opentelemetry import trace
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.trading import Book, TradingAgent
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.publish import Publisher, RetryPolicy
 from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import Settings
@@ -56,16 +56,16 @@ def session_start(
     at: str = "10:00",
     length: timedelta = timedelta(0),
 ) -> datetime:
-    """`at` New York time on the latest exchange day up to `when` whose regular hours
+    """`at` (the market's local time) on the latest exchange day up to `when` whose regular hours
     last from `at` for `length` at least: the demo's morning.
 
     A scenario scripted for a full session must not play on a half day (regular hours
-    end at 13:00, and with them the agent's regular-session behaviour), so a long
+    end early, and with them the agent's regular-session behaviour), so a long
     enough `length` skips half days as well as weekends and holidays. The day is taken
     from `when` (the caller's clock) and may start later than `when` itself.
     """
     hour, minute = (int(part) for part in at.split(":"))
-    day = when.astimezone(NEW_YORK)
+    day = when.astimezone(calendar.zone)
     # The last minute of the span: regular hours are one stretch per day, so both ends
     # regular means all of it is.
     last = max(length - timedelta(minutes=1), timedelta(0))
@@ -95,7 +95,10 @@ class World:
         self.config = config
         self.clock = SimClock(start, speed)
         self.calendar = MarketCalendar(settings.policy.market)
-        self.market = SyntheticMarket(settings.trading.seed, clock=self.clock.now)
+        # The tape follows the policy's market: its zone and hours are the agent's.
+        self.market = SyntheticMarket(
+            settings.trading.seed, clock=self.clock.now, calendar=self.calendar
+        )
         base = list(settings.trading.portfolios)
         portfolios = [
             p.model_copy(update={"name": f"{config.portfolio_prefix}{p.name}"}) for p in base

@@ -9,7 +9,9 @@ the universe, so the agents estimate factor exposures exactly as they do on real
 
 Intraday volatility follows the market phase: U-shaped through regular hours (busy
 at the open and the close, quiet at lunch), low before and after, near flat at night,
-with occasional jumps. The demo's incidents are scripted `Move`s: a market or a set of
+with occasional jumps. The hours and the zone the day is read in are those of the
+`MarketCalendar` it is given (the policy's market), or a US stock market's without
+one (`_US_EXCHANGE`). The demo's incidents are scripted `Move`s: a market or a set of
 symbols drifts by a given log-return over a given span of time, with extra volatility,
 as a deterministic function of time. `clock` lets the demo run the market on a
 simulated clock; by default it is the wall clock.
@@ -21,13 +23,14 @@ import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from riskwatch.calendar import NEW_YORK
+from riskwatch.calendar import MarketCalendar, exchange_zone, regular_hours
 from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 from riskwatch.sources.base import (
     Account,
@@ -74,21 +77,51 @@ class Move:
         return self.symbols is None or symbol in self.symbols
 
 
-def intraday_volatility_profile() -> np.ndarray:
-    """Relative volatility per minute of the New York day (1440 values, mean 1 over
-    regular hours): a U through 09:30-16:00, 0.35 in extended hours, 0.05 at night."""
+# Without a calendar the tape is a US stock market, like the feed it stands in for
+# (its universe holds SPY and US factor ETFs): NYSE's zone and regular hours, from
+# exchange-calendars, and the extended hours US venues trade. The demo world passes
+# its calendar; sources.configured and the backfill do not yet (they should, and then
+# this default can go).
+_US_EXCHANGE = "XNYS"
+_US_EXTENDED_HOURS = (timedelta(hours=4), timedelta(hours=20))
+
+
+@dataclass(frozen=True)
+class TradingDay:
+    """A day's hours as minutes since local midnight: extended and regular."""
+
+    pre_open: int
+    open: int
+    close: int
+    after_close: int
+
+    @property
+    def regular_minutes(self) -> int:
+        """The length of the regular session, in minutes."""
+        return self.close - self.open
+
+
+@lru_cache(maxsize=8)
+def intraday_volatility_profile(day: TradingDay) -> np.ndarray:
+    """Relative volatility per minute of the local day (1440 values, mean 1 over
+    regular hours): a U through the regular session, 0.35 in extended hours, 0.05 at
+    night."""
     minutes = np.arange(24 * 60)
     profile = np.full(minutes.shape, 0.05)
-    extended = (minutes >= 4 * 60) & (minutes < 20 * 60)
+    extended = (minutes >= day.pre_open) & (minutes < day.after_close)
     profile[extended] = 0.35
-    regular = (minutes >= 9 * 60 + 30) & (minutes < 16 * 60)
-    x = (minutes[regular] - (9 * 60 + 30)) / 390.0  # 0 at the open, 1 at the close
+    regular = (minutes >= day.open) & (minutes < day.close)
+    x = (minutes[regular] - day.open) / day.regular_minutes  # 0 at the open, 1 at the close
     u = 0.6 + 2.2 * (x - 0.5) ** 2 + 0.8 * np.exp(-x * 25) + 0.5 * np.exp(-(1 - x) * 25)
     profile[regular] = u / u.mean()
+    profile.flags.writeable = False  # shared through the cache
     return profile
 
 
-_PROFILE = intraday_volatility_profile()
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
 # Intraday minute returns trend mildly, as liquid equities do over minutes: enough for
 # a momentum model to be right more often than not (about 60% over 5 minutes).
 DEFAULT_MOMENTUM = 0.5
@@ -122,9 +155,19 @@ class SyntheticMarket:
         seed: int = 7,
         universe_size: int = 600,
         clock: Callable[[], datetime] = _utc_now,
+        *,
+        calendar: MarketCalendar | None = None,
     ) -> None:
         self.seed = seed
         self.clock = clock
+        if calendar is None:
+            self._exchange = _US_EXCHANGE
+            self.zone = exchange_zone(_US_EXCHANGE)
+            self._extended = _US_EXTENDED_HOURS
+        else:
+            self._exchange = calendar.name
+            self.zone = calendar.zone
+            self._extended = (calendar.pre_open, calendar.after_close)
         self._moves: list[Move] = []
         self._outages: list[tuple[datetime, datetime]] = []
         self._momentum: list[tuple[datetime, float]] = []
@@ -157,6 +200,34 @@ class SyntheticMarket:
         self._lock = threading.Lock()
         self._daily_cache: dict[date, pd.DataFrame] = {}
         self._paths: dict[tuple[str, date], tuple[float, np.ndarray]] = {}
+        self._days: dict[date, TradingDay] = {}  # price_at asks for every price
+
+    def trading_day(self, day: date) -> TradingDay:
+        """`day`'s hours in the market's zone. A half day is traded like a full one:
+        the tape's shape does not follow the exchange's early closes."""
+        known = self._days.get(day)
+        if known is not None:
+            return known
+        open_, close = (t.astimezone(self.zone) for t in regular_hours(self._exchange, day))
+        pre_open, after_close = self._extended
+        hours = TradingDay(
+            _minutes(pre_open),
+            open_.hour * 60 + open_.minute,
+            close.hour * 60 + close.minute,
+            _minutes(after_close),
+        )
+        with self._lock:
+            if len(self._days) > 64:  # a long backfill walks through years
+                self._days.clear()
+            self._days[day] = hours
+        return hours
+
+    def in_regular_hours(self, when: datetime) -> bool:
+        """True in the regular hours of a weekday (holidays and half days included)."""
+        local = when.astimezone(self.zone)
+        day = self.trading_day(local.date())
+        minute = local.hour * 60 + local.minute
+        return local.weekday() < 5 and day.open <= minute < day.close
 
     # ------------------------------------------------------------ daily history
     def _daily(self, end: date) -> pd.DataFrame:
@@ -203,7 +274,7 @@ class SyntheticMarket:
             raise SourceError(f"synthetic market has no symbol(s) {unknown[:5]}")
         if days > HISTORY_DAYS:
             raise SourceError(f"synthetic history holds {HISTORY_DAYS} days, asked for {days}")
-        end = (self.clock().astimezone(NEW_YORK) - timedelta(days=1)).date()
+        end = (self.clock().astimezone(self.zone) - timedelta(days=1)).date()
         frame = self._daily(end).iloc[-days:]
         return frame.loc[:, (slice(None), list(symbols))]
 
@@ -221,8 +292,11 @@ class SyntheticMarket:
         rng = np.random.default_rng(_seed("intraday", self.seed, symbol, day))
         steps = rng.standard_t(5, 24 * 60) * np.sqrt(3 / 5)  # unit variance, fat tails
         steps = self._autocorrelated(steps, day)
-        steps *= inst.volatility / np.sqrt(390) * _PROFILE
-        jumps = rng.random(24 * 60) < _JUMPS_PER_DAY / 390 * (_PROFILE > 0.5)
+        hours = self.trading_day(day)
+        profile = intraday_volatility_profile(hours)
+        session = hours.regular_minutes
+        steps *= inst.volatility / np.sqrt(session) * profile
+        jumps = rng.random(24 * 60) < _JUMPS_PER_DAY / session * (profile > 0.5)
         steps[jumps] += (
             rng.standard_t(3, int(jumps.sum()))
             * inst.volatility
@@ -242,7 +316,7 @@ class SyntheticMarket:
         with self._lock:
             regimes = list(self._momentum)
         for start, phi in regimes:
-            local = start.astimezone(NEW_YORK)
+            local = start.astimezone(self.zone)
             if local.date() < day:
                 phis[:] = phi
             elif local.date() == day:
@@ -266,7 +340,7 @@ class SyntheticMarket:
 
     def price_at(self, symbol: str, when: datetime) -> float:
         """The deterministic price of `symbol` at minute resolution, moves included."""
-        local = when.astimezone(NEW_YORK)
+        local = when.astimezone(self.zone)
         previous_close, path = self._intraday(symbol, local.date())
         log_price = float(path[local.hour * 60 + local.minute])
         with self._lock:
@@ -276,10 +350,11 @@ class SyntheticMarket:
             done = move.progress(when)
             log_price += move.log_return * done
             if move.extra_volatility and 0.0 < done < 1.0:
+                minutes = self.trading_day(local.date()).regular_minutes
                 rng = np.random.default_rng(
                     _seed("move", self.seed, move.name, symbol, when.replace(second=0))
                 )
-                log_price += float(rng.normal(0.0, move.extra_volatility / np.sqrt(390) * 4))
+                log_price += float(rng.normal(0.0, move.extra_volatility / np.sqrt(minutes) * 4))
         return previous_close * float(np.exp(log_price)) * shock
 
     def last_trades(self, symbols: Sequence[str]) -> dict[str, Tick]:
@@ -382,7 +457,7 @@ class SyntheticBroker:
             booked = [ex for ex in self._booked if since <= ex.timestamp <= now]
         symbols = sorted(held)
         while slot <= now:
-            if not _regular_hours(slot):
+            if not self.market.in_regular_hours(slot):
                 slot += timedelta(minutes=30)
                 continue
             rng = np.random.default_rng(_seed("fill", self.market.seed, self.portfolio, slot))
@@ -420,8 +495,3 @@ class SyntheticBroker:
             )
             self._booked.append(fill)
         return fill
-
-
-def _regular_hours(when: datetime) -> bool:
-    local = when.astimezone(NEW_YORK)
-    return local.weekday() < 5 and time(9, 30) <= local.time() < time(16, 0)
