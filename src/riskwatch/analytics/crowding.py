@@ -75,8 +75,7 @@ class CrowdingResult:
 
 def herfindahl(exposures: Any) -> float:
     """HHI ``sum w^2`` with ``w = |e| / sum |e|``: 1/n when equal, 1 for a single bet."""
-    weights = _weights(exposures)
-    return float(np.dot(weights, weights))
+    return float(herfindahl_rows(_weights(exposures)[np.newaxis])[0])
 
 
 def gini(exposures: Any) -> float:
@@ -85,10 +84,52 @@ def gini(exposures: Any) -> float:
     ``G = sum_i (2 i - n - 1) x_(i) / (n sum x)`` with ``x`` sorted ascending and ``i``
     from 1, which equals the mean absolute difference over twice the mean.
     """
-    weights = np.sort(_weights(exposures))
-    n = weights.size
+    return float(gini_rows(_weights(exposures)[np.newaxis])[0])
+
+
+def herfindahl_rows(weights: FloatArray) -> FloatArray:
+    """HHI of each row of ``(N, F)`` concentration weights (rows summing to 1)."""
+    hhi: FloatArray = np.einsum("ij,ij->i", weights, weights)
+    return hhi
+
+
+def gini_rows(weights: FloatArray) -> FloatArray:
+    """Gini coefficient of each row of ``(N, F)`` concentration weights."""
+    ordered = np.sort(weights, axis=1)
+    n = ordered.shape[1]
     ranks = np.arange(1, n + 1)
-    return float(np.dot(2 * ranks - n - 1, weights) / n)
+    result: FloatArray = ordered @ (2 * ranks - n - 1).astype(np.float64) / n
+    return result
+
+
+LEVEL_CODES: dict[CrowdingLevel, int] = {
+    CrowdingLevel.LOW: 0,
+    CrowdingLevel.MEDIUM: 1,
+    CrowdingLevel.HIGH: 2,
+}
+"""The number a crowding level is published as (``crowding_level``)."""
+
+
+@dataclass(frozen=True)
+class CrowdingRows:
+    """HHI, Gini and published level code per row (see :func:`crowding_rows`)."""
+
+    hhi: FloatArray
+    gini: FloatArray
+    level: FloatArray
+    """``LEVEL_CODES`` of the graded level, the higher of the HHI's and the Gini's."""
+
+
+def crowding_rows(exposures: Any, thresholds: CrowdingThresholds | None = None) -> CrowdingRows:
+    """:func:`factor_crowding` of each row of ``(N, F)`` factor exposures at once."""
+    limits = thresholds or CrowdingThresholds()
+    weights = np.stack([_weights(row) for row in np.atleast_2d(exposures)])
+    hhi, gini_value = herfindahl_rows(weights), gini_rows(weights)
+    codes = [
+        LEVEL_CODES[factor_crowding_graded(h, g, limits).level]
+        for h, g in zip(hhi.tolist(), gini_value.tolist(), strict=True)
+    ]
+    return CrowdingRows(hhi, gini_value, np.asarray(codes, dtype=np.float64))
 
 
 def factor_crowding(
@@ -104,9 +145,14 @@ def factor_crowding(
     Raises:
         ValueError: if exposures are empty, NaN, infinite or all zero.
     """
+    return factor_crowding_graded(herfindahl(exposures), gini(exposures), thresholds)
+
+
+def factor_crowding_graded(
+    hhi: float, gini_value: float, thresholds: CrowdingThresholds | None = None
+) -> CrowdingResult:
+    """The crowding result of an HHI and a Gini already computed: both graded."""
     limits = thresholds or CrowdingThresholds()
-    hhi = herfindahl(exposures)
-    gini_value = gini(exposures)
     hhi_level = grade(hhi, limits.hhi_medium, limits.hhi_high)
     gini_level = grade(gini_value, limits.gini_medium, limits.gini_high)
     order = list(CrowdingLevel)
@@ -152,17 +198,47 @@ def absorption_ratio(
     k = max(1, round(holdings / 5)) if n_factors is None else n_factors
     if not 1 <= k <= holdings:
         raise ValueError(f"n_factors must be between 1 and {holdings}; got {n_factors}")
-    matrix = np.atleast_2d(np.cov(complete, rowvar=False, ddof=1))
+    return float(absorption_ratios(complete[np.newaxis], k, use_correlation=use_correlation)[0])
+
+
+def absorption_ratios(returns: Any, k: int, *, use_correlation: bool = False) -> FloatArray:
+    """:func:`absorption_ratio` of each of N complete ``(T, S)`` blocks, ``(N, T, S)``
+    in, N ratios out: the covariances and their eigenvalues are computed as a stack."""
+    data = as_float_array(returns, "returns")
+    centred = data - data.mean(axis=1, keepdims=True)
+    matrix = np.swapaxes(centred, 1, 2) @ centred / (data.shape[1] - 1)
     if use_correlation:
-        scale = np.sqrt(np.diag(matrix))
+        scale = np.sqrt(np.diagonal(matrix, axis1=1, axis2=2))
         if (scale == 0).any():
             raise ValueError("a holding has zero variance; its correlation is undefined")
-        matrix = matrix / np.outer(scale, scale)
-    eigenvalues = np.clip(np.linalg.eigvalsh(matrix), 0.0, None)[::-1]
-    total = eigenvalues.sum()
-    if total <= 0:
+        matrix = matrix / (scale[:, :, np.newaxis] * scale[:, np.newaxis, :])
+    eigenvalues = np.clip(np.linalg.eigvalsh(matrix), 0.0, None)[:, ::-1]
+    total = eigenvalues.sum(axis=1)
+    if (total <= 0).any():
         raise ValueError("returns have zero variance; absorption ratio is undefined")
-    return float(eigenvalues[:k].sum() / total)
+    ratio: FloatArray = eigenvalues[:, :k].sum(axis=1) / total
+    return ratio
+
+
+def factor_loadings(proxies: Any, held: Any) -> FloatArray:
+    """Loadings of every holding on every factor, for N windows at once.
+
+    Each window regresses the holdings' returns on an intercept and the factor
+    proxies' returns (least squares): ``(N, T, F)`` proxies and ``(N, T, S)`` holdings
+    give ``(N, F, S)`` loadings (the intercepts are dropped).
+    """
+    x = as_float_array(proxies, "proxies")
+    design = np.concatenate([np.ones((*x.shape[:2], 1)), x], axis=2)
+    # The pseudo-inverse is the least-squares solution and, unlike lstsq, takes a stack.
+    coef: FloatArray = np.linalg.pinv(design) @ as_float_array(held, "held")
+    return coef[:, 1:]
+
+
+def factor_exposures(loadings: Any, weights: Any) -> FloatArray:
+    """The book's exposure to each factor: ``(N, F, S)`` loadings times ``(N, S)``
+    holding weights give ``(N, F)`` exposures."""
+    exposures: FloatArray = np.einsum("nfs,ns->nf", loadings, weights)
+    return exposures
 
 
 def _weights(exposures: Any) -> FloatArray:
