@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from riskwatch import analytics
 from riskwatch.migrations import apply_migrations, load_migrations, timescaledb_available
 
 log = logging.getLogger("riskwatch.agents.equity")
@@ -31,13 +32,16 @@ class EquityState:
     peak: float
     day_base: float
 
+    # The backfill computes these with the same functions over a whole history.
     @property
     def drawdown(self) -> float:
-        return max(0.0, 1.0 - self.value / self.peak)
+        """Fall from the peak, a positive fraction."""
+        return float(analytics.drawdown(self.value, self.peak))
 
     @property
     def daily_pnl(self) -> float:
-        return self.value - self.day_base
+        """P&L since the day's base value."""
+        return float(analytics.pnl_since(self.value, self.day_base))
 
 
 @dataclass
@@ -131,7 +135,7 @@ class EquityStore:
         finally:
             if conn is not None:
                 conn.close()
-        book.peak = max(book.peak, value)
+        book.peak = float(analytics.running_peak([value], book.peak)[-1])
         book.last_value = value
         return EquityState(value, book.peak, book.day_base)
 

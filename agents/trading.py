@@ -21,7 +21,7 @@ import pandas as pd
 from riskwatch import analytics
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import TradingModel
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.policy import Policy
 from riskwatch.publish import PositionFigures, Publisher
 from riskwatch.runtime import Task, TaskContext
@@ -54,7 +54,6 @@ PERFORMANCE_METRICS: Mapping[str, str] = {
     "tracking_error": "risk_tracking_error_ratio",
     "information_ratio": "risk_information",
 }
-CROWDING_LEVELS = {"LOW": 0, "MEDIUM": 1, "HIGH": 2}
 ADV_WINDOW = 20
 
 
@@ -68,8 +67,18 @@ class Book:
     positions: list[Position] = field(default_factory=list)
     prices: dict[str, float] = field(default_factory=dict)
     value: float = 0.0
+    cash: float = 0.0
     var_99: float | None = None
     executions: list[Execution] = field(default_factory=list)
+
+    def figures(self) -> analytics.BookValues:
+        """Value, exposures and weights at the latest prices: the backfill's function,
+        on one row."""
+        prices = [[self.prices[p.symbol] for p in self.positions]]
+        quantity = [p.quantity for p in self.positions]
+        return analytics.book_values(
+            prices, quantity, self.cash, [p.sector for p in self.positions]
+        )
 
 
 @dataclass(frozen=True)
@@ -187,10 +196,10 @@ class TradingAgent:
             book.prices.update(fresh)
             for symbol, price in fresh.items():
                 self.pub.gauge("marketdata_price_usd").labels(self.market.name, symbol).set(price)
-            values = {p.symbol: p.quantity * book.prices[p.symbol] for p in book.positions}
-            book.value = account.cash + sum(values.values())
+            book.cash = account.cash
+            figures = book.figures()
+            book.value = float(figures.value[0])
             state = self.equity.record(book.name, ctx.now, book.value, day_start)
-            gross = sum(abs(v) for v in values.values())
             self.pub.portfolio(
                 book.name,
                 value=book.value,
@@ -198,28 +207,31 @@ class TradingAgent:
                 daily_pnl=state.daily_pnl,
                 drawdown=state.drawdown,
                 peak=state.peak,
-                gross_exposure=gross,
-                net_exposure=sum(values.values()),
+                gross_exposure=float(figures.gross[0]),
+                net_exposure=float(figures.net[0]),
             )
             self.pub.positions(
                 book.name,
                 {
                     p.symbol: PositionFigures(
-                        p.quantity, values[p.symbol], p.sector, values[p.symbol] / book.value
+                        p.quantity,
+                        float(figures.values[0, k]),
+                        p.sector,
+                        float(figures.weights[0, k]),
                     )
-                    for p in book.positions
+                    for k, p in enumerate(book.positions)
                 },
             )
-            sector_abs: dict[str, float] = {}
-            for p in book.positions:
-                sector_abs[p.sector] = sector_abs.get(p.sector, 0.0) + abs(values[p.symbol])
             sector_gauge = self.pub.gauge("trading_sector_weight_ratio")
-            for sector, exposure in sector_abs.items():
-                sector_gauge.labels(book.name, sector).set(exposure / book.value)
+            for sector, weight in figures.sector_weights.items():
+                sector_gauge.labels(book.name, sector).set(float(weight[0]))
             book.executions = self._accepted_executions(book.broker, day_start)
             self.pub.trades(book.name, book.executions)
-            traded = sum(abs(e.quantity * e.price) for e in book.executions)
-            self.pub.gauge("trading_turnover_ratio").labels(book.name).set(traded / book.value)
+            traded = analytics.notional(
+                [e.quantity for e in book.executions], [e.price for e in book.executions]
+            ).sum()
+            turnover = analytics.turnover_ratio(traded, book.value)
+            self.pub.gauge("trading_turnover_ratio").labels(book.name).set(float(turnover))
             ctx.span.set_attribute(f"riskwatch.{book.name}.value_usd", book.value)
 
     # ------------------------------------------------------------------ model
@@ -255,7 +267,7 @@ class TradingAgent:
         # Daily bars end with the previous New York session, so they change at New
         # York midnight: keyed by the UTC date, the cache served yesterday's bars from
         # 00:00 to 19:00 New York every day.
-        day = now.astimezone(NEW_YORK).date().isoformat()
+        day = now.astimezone(self.calendar.market.zone).date().isoformat()
         cached = self._history
         if cached is None or cached[0] != day or not wanted <= cached[1]:
             frame = self.market.daily_bars(sorted(wanted), self.settings.history_days)
@@ -264,13 +276,10 @@ class TradingAgent:
 
     def _book_returns(self, book: Book, closes: pd.DataFrame) -> pd.Series:
         """Daily returns of the current holdings over the history (historical simulation)."""
-        quantities = pd.Series({p.symbol: p.quantity for p in book.positions})
-        value = closes[quantities.index].to_numpy() @ quantities.to_numpy()
-        prices = np.array([book.prices[s] for s in quantities.index])
-        cash = book.value - float(prices @ quantities.to_numpy())
-        equity = value + cash
-        returns = equity[1:] / equity[:-1] - 1.0
-        return pd.Series(returns, index=closes.index[1:])
+        symbols = [p.symbol for p in book.positions]
+        quantity = np.array([p.quantity for p in book.positions])
+        equity = analytics.portfolio_value(closes[symbols].to_numpy() * quantity, book.cash)
+        return pd.Series(analytics.simple_returns(equity), index=closes.index[1:])
 
     def risk_task(self, ctx: TaskContext) -> None:
         closes = _field(self._daily_history(ctx.now), "close")
@@ -278,7 +287,8 @@ class TradingAgent:
         tail = self.policy.tail_risk
         bench = None
         if s.benchmark:
-            bench = closes[s.benchmark].pct_change().iloc[1:]
+            moves = analytics.simple_returns(closes[s.benchmark].to_numpy())
+            bench = pd.Series(moves, index=closes.index[1:])
         for book in self._valued_books():
             returns = self._book_returns(book, closes)
             figures = analytics.performance_metrics(returns, benchmark=bench)
@@ -312,60 +322,48 @@ class TradingAgent:
         if cached is not None and cached.day == day:
             return cached
         closes = _field(self._daily_history(now), "close")
-        returns = closes.pct_change().iloc[1:]
-        proxies = returns[list(self.settings.factor_proxies.values())].to_numpy()
-        design = np.column_stack([np.ones(len(proxies)), proxies])
-        held = returns[list(symbols)].to_numpy()
-        # Factor loadings of every holding at once: one least-squares solve.
-        coef, *_ = np.linalg.lstsq(design, held, rcond=None)
+        proxies = analytics.simple_returns(closes[list(self.settings.factor_proxies.values())])
+        held = analytics.simple_returns(closes[list(symbols)])
+        # Factor loadings of every holding at once: one least-squares solve (of one window).
+        loadings = analytics.factor_loadings(proxies[None], held[None])[0]
         k = min(self.policy.crowding.absorption_top_k, len(symbols))
-        structure = _Structure(day, coef[1:], analytics.absorption_ratio(held, k))
+        structure = _Structure(day, loadings, analytics.absorption_ratio(held, k))
         self._structures = {s: v for s, v in self._structures.items() if v.day == day}
         self._structures[symbols] = structure
         return structure
 
     def crowding_task(self, ctx: TaskContext) -> None:
-        factors = list(self.settings.factor_proxies)
         for book in self._valued_books():
             symbols = tuple(p.symbol for p in book.positions)
             structure = self._holdings_structure(ctx.now, symbols)
-            weights = np.array(
-                [p.quantity * book.prices[p.symbol] / book.value for p in book.positions]
-            )
-            exposures = dict(zip(factors, structure.loadings @ weights, strict=True))
-            result = analytics.factor_crowding(exposures, self.crowding_thresholds)
-            self.pub.gauge("crowding_hhi").labels(book.name).set(result.hhi)
-            self.pub.gauge("crowding_gini").labels(book.name).set(result.gini)
-            self.pub.gauge("crowding_level").labels(book.name).set(
-                CROWDING_LEVELS[result.level.name]
-            )
+            exposures = analytics.factor_exposures(structure.loadings[None], book.figures().weights)
+            result = analytics.crowding_rows(exposures, self.crowding_thresholds)
+            self.pub.gauge("crowding_hhi").labels(book.name).set(float(result.hhi[0]))
+            self.pub.gauge("crowding_gini").labels(book.name).set(float(result.gini[0]))
+            self.pub.gauge("crowding_level").labels(book.name).set(float(result.level[0]))
             self.pub.gauge("crowding_absorption_ratio").labels(book.name).set(structure.absorption)
 
     # ------------------------------------------------------------- compliance
     def compliance_task(self, ctx: TaskContext) -> None:
-        adv = _field(self._daily_history(ctx.now), "volume").iloc[-ADV_WINDOW:].mean()
+        volumes = _field(self._daily_history(ctx.now), "volume")
+        means = analytics.trailing_mean(volumes.to_numpy(), [len(volumes)], ADV_WINDOW)[0]
+        adv = dict(zip(volumes.columns, means.tolist(), strict=True))
         active = self.pub.gauge("compliance_violation_active")
         value_g = self.pub.gauge("compliance_rule_value")
         limit_g = self.pub.gauge("compliance_rule_limit")
         for book in self._valued_books():
             if book.var_99 is None:
                 self.risk_task(ctx)
+            symbols = [p.symbol for p in book.positions]
             snapshot = analytics.ComplianceSnapshot(
                 portfolio_id=book.name,
                 portfolio_value=book.value,
                 now=ctx.now,
-                positions={p.symbol: p.quantity * book.prices[p.symbol] for p in book.positions},
+                positions=dict(zip(symbols, book.figures().values[0].tolist(), strict=True)),
                 sectors={p.symbol: p.sector for p in book.positions},
                 var_99=book.var_99 or 0.0,
                 orders=[
-                    analytics.Order(
-                        e.symbol,
-                        e.quantity if e.side == "buy" else -e.quantity,
-                        e.price,
-                        e.timestamp,
-                        _finite_or_zero(adv.get(e.symbol, 0.0)),
-                    )
-                    for e in book.executions
+                    order_of(e, _finite_or_zero(adv.get(e.symbol, 0.0))) for e in book.executions
                 ],
                 market_data_updated=(
                     {self.market.name: self.last_market_update} if self.last_market_update else {}
@@ -379,9 +377,9 @@ class TradingAgent:
             )
             for r in results:
                 active.labels(book.name, r.rule_id, r.severity.value).set(int(r.violated))
-                value_g.labels(book.name, r.rule_id).set(_finite(r.observed))
+                value_g.labels(book.name, r.rule_id).set(published_value(r.observed))
                 limit_g.labels(book.name, r.rule_id).set(r.limit)
-                subjects = [_subject(k) for k in r.evidence] if r.violated else []
+                subjects = [evidence_subject(k) for k in r.evidence] if r.violated else []
                 self.pub.compliance_evidence(book.name, r.rule_id, subjects)
 
     def _valued_books(self) -> list[Book]:
@@ -398,7 +396,16 @@ def _field(history: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
-def _finite(value: float) -> float:
+def order_of(execution: Execution, adv: float) -> analytics.Order:
+    """A fill as compliance reads it: quantity signed by side, with its symbol's ADV."""
+    e = execution
+    return analytics.Order(
+        e.symbol, e.quantity if e.side == "buy" else -e.quantity, e.price, e.timestamp, adv
+    )
+
+
+def published_value(value: float) -> float:
+    """A rule's observed value as its gauge shows it."""
     # An order on a symbol with no volume has an infinite ADV fraction: publish a
     # large finite number rather than +Inf, which dashboards render poorly.
     return value if np.isfinite(value) else 1e9
@@ -410,7 +417,8 @@ def _finite_or_zero(value: float) -> float:
     return float(value) if np.isfinite(value) else 0.0
 
 
-def _subject(evidence_key: str) -> str:
+def evidence_subject(evidence_key: str) -> str:
+    """The evidence label of a rule's evidence key (a symbol, for an order)."""
     # Order evidence is keyed SYMBOL@timestamp; a label keeps only the symbol, since
     # timestamps are unbounded values.
     return evidence_key.split("@", 1)[0]

@@ -7,7 +7,6 @@ compliance) are computed from, as of each exchange day.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,13 @@ import pandas as pd
 
 from riskwatch import analytics
 from riskwatch.agents.model import MomentumModel
-from riskwatch.agents.trading import ADV_WINDOW, CROWDING_LEVELS, PERFORMANCE_METRICS
+from riskwatch.agents.trading import (
+    ADV_WINDOW,
+    PERFORMANCE_METRICS,
+    evidence_subject,
+    order_of,
+    published_value,
+)
 from riskwatch.demo.backfill.base import BackfillError, FloatArray, IntArray
 from riskwatch.demo.backfill.timeline import Timeline
 from riskwatch.settings import Settings
@@ -74,15 +79,17 @@ class DailyHistory:
 
     def returns(self, closes: FloatArray) -> FloatArray:
         """Daily simple returns, per update in columns (or per update x column)."""
-        moves: FloatArray = closes[1:] / closes[:-1] - 1.0
-        windows: FloatArray = moves[self.window]
+        windows: FloatArray = analytics.simple_returns(closes)[self.window]
         return windows
 
-    def adv(self, index: int) -> dict[str, float]:
-        """20-day average daily volume as of update `index`, as compliance reads it."""
-        cut = int(self.cut[index])
-        mean = self.volumes[cut - ADV_WINDOW : cut].mean(axis=0)
-        return dict(zip(self.symbols, mean.tolist(), strict=True))
+    def stacked_returns(self, closes: FloatArray) -> FloatArray:
+        """Daily simple returns of columns, one ``(T, columns)`` block per update."""
+        return np.moveaxis(self.returns(closes), 1, 0)
+
+    def adv(self) -> list[dict[str, float]]:
+        """20-day average daily volume as of each update, as compliance reads it."""
+        means = analytics.trailing_mean(self.volumes, self.cut, ADV_WINDOW)
+        return [dict(zip(self.symbols, row, strict=True)) for row in means.tolist()]
 
 
 class BookFigures:
@@ -102,8 +109,10 @@ class BookFigures:
         self.prices = prices
         self.at = at
         self.daily = daily
-        self.values = prices * book.quantity
-        self.value = book.cash + self.values.sum(axis=1)
+        # The agent's own function, on every instant at once.
+        self.figures = analytics.book_values(prices, book.quantity, book.cash, book.sectors)
+        self.values = self.figures.values
+        self.value = self.figures.value
 
     def publish(self) -> None:
         self._portfolio()
@@ -120,8 +129,8 @@ class BookFigures:
 
     # -------------------------------------------------------------- portfolio
     def _portfolio(self) -> None:
-        tl, value = self.h.timeline, self.value
-        peak = np.fmax.accumulate(value)
+        tl, value, figures = self.h.timeline, self.value, self.figures
+        peak = analytics.running_peak(value)
         # Daily P&L as the EquityStore has it: from the last value recorded before New
         # York midnight (held values make that the value just before midnight), or from
         # the day's first value when nothing was recorded before.
@@ -132,15 +141,15 @@ class BookFigures:
         base = np.where((starts > 0) & ~np.isnan(before), before, first_of_day)
         self._add("trading_portfolio_value_usd", value)
         self._add("trading_cash_balance_usd", self._constant(self.book.cash))
-        self._add("trading_daily_pnl_usd", value - base[tl.day[self.at]])
-        self._add("trading_drawdown_ratio", np.clip(1.0 - value / peak, 0.0, 1.0))
+        self._add("trading_daily_pnl_usd", analytics.pnl_since(value, base[tl.day[self.at]]))
+        self._add("trading_drawdown_ratio", analytics.drawdown(value, peak))
         self._add("trading_peak_value_usd", peak)
-        self._add("trading_gross_exposure_usd", np.abs(self.values).sum(axis=1))
-        self._add("trading_net_exposure_usd", self.values.sum(axis=1))
+        self._add("trading_gross_exposure_usd", figures.gross)
+        self._add("trading_net_exposure_usd", figures.net)
 
     def _positions(self) -> None:
         b = self.book
-        weights = self.values / self.value[:, None]
+        weights = self.figures.weights
         for k, (symbol, sector) in enumerate(zip(b.symbols, b.sectors, strict=True)):
             self._add(
                 "trading_position_quantity", self._constant(float(b.quantity[k])), symbol=symbol
@@ -150,16 +159,16 @@ class BookFigures:
             )
             self._add("trading_position_weight_ratio", weights[:, k], symbol=symbol)
         self._add("trading_positions", self._constant(float(len(b.symbols))))
-        for sector in dict.fromkeys(b.sectors):
-            members = [k for k, s in enumerate(b.sectors) if s == sector]
-            exposure = np.abs(self.values[:, members]).sum(axis=1)
-            self._add("trading_sector_weight_ratio", exposure / self.value, sector=sector)
+        for sector, weight in self.figures.sector_weights.items():
+            self._add("trading_sector_weight_ratio", weight, sector=sector)
 
     def _trades(self) -> None:
         tl = self.h.timeline
         fills = self.h.fills[self.name]
         index = np.array([f.index for f in fills], dtype=np.int64)
-        notional = np.array([f.notional for f in fills], dtype=np.float64)
+        notional = analytics.notional(
+            [f.execution.quantity for f in fills], [f.execution.price for f in fills]
+        )
         sides = np.array([f.execution.side for f in fills])
         for side in SIDES:
             mine = sides == side
@@ -172,7 +181,7 @@ class BookFigures:
         total = np.bincount(index, notional, minlength=tl.size).cumsum()
         day_start = tl.day_starts()[tl.day[self.at]]
         today = total[self.at] - np.where(day_start > 0, total[np.maximum(day_start - 1, 0)], 0.0)
-        self._add("trading_turnover_ratio", today / self.value)
+        self._add("trading_turnover_ratio", analytics.turnover_ratio(today, self.value))
 
     def _model(self) -> None:
         """The live MomentumModel, fed the book's prices once a minute while the agent
@@ -207,7 +216,7 @@ class BookFigures:
         s, d, b = self.h.settings.trading, self.daily, self.book
         tail = self.h.settings.policy.tail_risk
         n = len(d.updates)
-        equity = d.closes[:, d.columns(b.symbols)] @ b.quantity + b.cash
+        equity = analytics.portfolio_value(d.closes[:, d.columns(b.symbols)] * b.quantity, b.cash)
         returns = d.returns(equity)
         figures: dict[tuple[str, tuple[tuple[str, str], ...]], FloatArray] = {}
         if n:
@@ -240,26 +249,23 @@ class BookFigures:
 
     def _crowding(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], FloatArray]:
         s, d, b = self.h.settings.trading, self.daily, self.book
-        factors = list(s.factor_proxies)
-        proxies = d.returns(d.closes[:, d.columns(list(s.factor_proxies.values()))])
-        held = d.returns(d.closes[:, d.columns(b.symbols)])
+        proxies = d.stacked_returns(d.closes[:, d.columns(list(s.factor_proxies.values()))])
+        held = d.stacked_returns(d.closes[:, d.columns(b.symbols)])
         crowding = self.h.settings.policy.crowding
         thresholds = analytics.CrowdingThresholds(
             crowding.hhi_medium, crowding.hhi_high, crowding.gini_medium, crowding.gini_high
         )
         top_k = min(crowding.absorption_top_k, len(b.symbols))
-        out = np.full((len(d.updates), 4), np.nan)
-        for j, u in enumerate(d.updates.tolist()):
-            design = np.column_stack([np.ones(proxies.shape[0]), proxies[:, j]])
-            # Factor loadings of every holding at once, as the live agent fits them.
-            coef, *_ = np.linalg.lstsq(design, held[:, j], rcond=None)
-            weights = self.values[u] / self.value[u]
-            exposures = dict(zip(factors, (coef[1:] @ weights).tolist(), strict=True))
-            result = analytics.factor_crowding(exposures, thresholds)
-            absorption = analytics.absorption_ratio(held[:, j], top_k)
-            out[j] = (result.hhi, result.gini, CROWDING_LEVELS[result.level.name], absorption)
-        names = ("crowding_hhi", "crowding_gini", "crowding_level", "crowding_absorption_ratio")
-        return {(name, ()): out[:, k] for k, name in enumerate(names)}
+        # The agent's functions, on every update's window at once.
+        loadings = analytics.factor_loadings(proxies, held)
+        exposures = analytics.factor_exposures(loadings, self.figures.weights[d.updates])
+        result = analytics.crowding_rows(exposures, thresholds)
+        return {
+            ("crowding_hhi", ()): result.hhi,
+            ("crowding_gini", ()): result.gini,
+            ("crowding_level", ()): result.level,
+            ("crowding_absorption_ratio", ()): analytics.absorption_ratios(held, top_k),
+        }
 
     def _compliance(
         self, var_99: FloatArray
@@ -275,18 +281,11 @@ class BookFigures:
         def put(metric: str, labels: tuple[tuple[str, str], ...], j: int, number: float) -> None:
             out.setdefault((metric, labels), np.full(len(d.updates), np.nan))[j] = number
 
-        for j, u in enumerate(d.updates.tolist()):
+        for j, (u, adv) in enumerate(zip(d.updates.tolist(), d.adv(), strict=True)):
             now = h.timeline.at(u)
             day = h.timeline.day[u]
-            adv = d.adv(j)
             orders = [
-                analytics.Order(
-                    f.execution.symbol,
-                    f.execution.quantity if f.execution.side == "buy" else -f.execution.quantity,
-                    f.execution.price,
-                    f.execution.timestamp,
-                    adv.get(f.execution.symbol, 0.0),
-                )
+                order_of(f.execution, adv.get(f.execution.symbol, 0.0))
                 for f in h.fills[self.name]
                 if f.index <= u and h.timeline.day[f.index] == day
             ]
@@ -312,12 +311,9 @@ class BookFigures:
                     j,
                     float(r.violated),
                 )
-                # An infinite ADV fraction is published as a large finite number, as live.
-                observed = r.observed if math.isfinite(r.observed) else 1e9
-                put("compliance_rule_value", rule, j, observed)
+                put("compliance_rule_value", rule, j, published_value(r.observed))
                 put("compliance_rule_limit", rule, j, r.limit)
-                # Evidence keys of orders are SYMBOL@time; the label keeps the symbol.
-                for subject in {key.split("@", 1)[0] for key in r.evidence} if r.violated else ():
+                for subject in {evidence_subject(key) for key in r.evidence} if r.violated else ():
                     put("compliance_violation_evidence_info", (*rule, ("subject", subject)), j, 1.0)
         return out
 
