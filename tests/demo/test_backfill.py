@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from riskwatch.alerting.rules import RECORDING_RULES
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import FixedClock
 from riskwatch.demo.backfill import BackfillResult, backfill, max_days
 from riskwatch.demo.backfill.prometheus import Api
@@ -196,9 +196,8 @@ def test_values_recomputed_from_the_market(stack: Stack, backfilled: BackfillRes
             expected = cash + sum(q * market.price_at(s, run) for s, q in held.items())
             assert got[when.timestamp()] == pytest.approx(expected, rel=1e-12), when
             # Daily P&L from the last value recorded before New York midnight.
-            midnight = datetime.combine(
-                run.astimezone(NEW_YORK).date(), datetime.min.time(), NEW_YORK
-            )
+            zone = calendar.market.zone
+            midnight = datetime.combine(run.astimezone(zone).date(), datetime.min.time(), zone)
             before = last_run(calendar, midnight - timedelta(minutes=1))
             base = cash + sum(q * market.price_at(s, before) for s, q in held.items())
             pnl = one_value(url, f"trading_daily_pnl_usd{{{sel}}}", when.timestamp())

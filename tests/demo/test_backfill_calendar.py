@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from riskwatch.agents.equity import EquityStore
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import FixedClock
 from riskwatch.demo.backfill import history
 from riskwatch.settings import load_settings
@@ -24,11 +24,12 @@ from tests.support.calendar import Situation, last_run, shipped_calendar, situat
 
 RESOLUTION = 60
 CHECK_EVERY = timedelta(minutes=97)
+ZONE = load_settings().policy.market.zone
 
 
 def midnight_before(when: datetime) -> datetime:
-    local = when.astimezone(NEW_YORK)
-    return datetime.combine(local.date(), datetime.min.time(), NEW_YORK)
+    local = when.astimezone(ZONE)
+    return datetime.combine(local.date(), datetime.min.time(), ZONE)
 
 
 @pytest.mark.parametrize("situation", situations())
@@ -81,7 +82,7 @@ def test_the_situations_are_what_they_say() -> None:
     assert calendar.previous_session_close(by_name["after-a-holiday"]).date().isoformat() == (
         "2026-09-04"
     )
-    half = calendar.previous_session_close(by_name["half-day"]).astimezone(NEW_YORK)
+    half = calendar.previous_session_close(by_name["half-day"]).astimezone(ZONE)
     assert (half.date().isoformat(), half.hour) == ("2026-11-27", 13)
     for name in ("dst-spring-forward", "dst-fall-back"):
         day = midnight_before(by_name[name])

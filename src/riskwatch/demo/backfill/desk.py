@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from riskwatch.alerting.rules import RecordingRule
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import Clock
 from riskwatch.demo.backfill.base import FloatArray, Progress
 from riskwatch.demo.backfill.figures import BookFigures, DailyHistory
@@ -60,10 +60,6 @@ class Fill:
     index: int
     """The first recorded instant at or after the fill: when the agent counts it."""
     execution: Execution
-
-    @property
-    def notional(self) -> float:
-        return abs(float(self.execution.quantity) * float(self.execution.price))
 
 
 class History:
@@ -148,7 +144,7 @@ class History:
                 block[:, k] = previous_close * np.exp(path)
             # The day's fills, while its paths are cached. The broker reports fills up
             # to its market's clock, so the clock is set to the day's end meanwhile.
-            day_start = midnight(day)
+            day_start = midnight(day, self.calendar.market.zone)
             self.clock.at = min(day_start + timedelta(days=1), last)
             try:
                 for name, broker in brokers.items():
@@ -167,7 +163,10 @@ class History:
             # does not run (holidays) are never seen.
             if at >= tl.size or not tl.recorded[at]:
                 continue
-            if tl.days[int(tl.day[at])] != ex.timestamp.astimezone(NEW_YORK).date():
+            if (
+                tl.days[int(tl.day[at])]
+                != ex.timestamp.astimezone(self.calendar.market.zone).date()
+            ):
                 continue
             self.fills[portfolio].append(Fill(at, ex))
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.demo.backfill.base import BoolArray, IntArray
 
 
@@ -47,7 +48,8 @@ class Timeline:
         lead = _lead_in(start, calendar).timestamp()
         first_time = math.ceil(lead / resolution) * resolution
         times = np.arange(first_time, math.ceil(end.timestamp()), resolution, dtype=np.int64)
-        local = pd.DatetimeIndex(pd.to_datetime(times, unit="s", utc=True)).tz_convert(NEW_YORK)
+        zone = calendar.market.zone
+        local = pd.DatetimeIndex(pd.to_datetime(times, unit="s", utc=True)).tz_convert(zone)
         dates = local.tz_localize(None).normalize()
         unique = dates.unique()
         day = np.searchsorted(unique.to_numpy(), dates.to_numpy()).astype(np.int64)
@@ -99,14 +101,15 @@ def _lead_in(start: datetime, calendar: MarketCalendar) -> datetime:
     when Thursday was a holiday). So the timeline starts at the midnight before that
     earlier session, however many weekend days and holidays lie between.
     """
-    held_day = calendar.previous_session_close(start).astimezone(NEW_YORK).date()
-    base_close = calendar.previous_session_close(midnight(held_day))
-    return midnight(base_close.astimezone(NEW_YORK).date())
+    zone = calendar.market.zone
+    held_day = calendar.previous_session_close(start).astimezone(zone).date()
+    base_close = calendar.previous_session_close(midnight(held_day, zone))
+    return midnight(base_close.astimezone(zone).date(), zone)
 
 
-def midnight(day: date) -> datetime:
-    """The start of `day` in New York (daylight saving included)."""
-    return datetime.combine(day, datetime.min.time(), NEW_YORK)
+def midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The start of `day` in the market's time zone (daylight saving included)."""
+    return datetime.combine(day, datetime.min.time(), zone)
 
 
 def _trading_minutes(calendar: MarketCalendar, day: date) -> tuple[int, int]:
@@ -115,6 +118,6 @@ def _trading_minutes(calendar: MarketCalendar, day: date) -> tuple[int, int]:
     hours = calendar.trading_hours(day)
     if hours is None:
         return 0, 0
-    day_start = midnight(day)
+    day_start = midnight(day, calendar.market.zone)
     start, end = ((t.replace(tzinfo=None) - day_start.replace(tzinfo=None)) for t in hours)
     return int(start.total_seconds()) // 60, int(end.total_seconds()) // 60
