@@ -69,3 +69,11 @@ def test_naming_rules_are_enforced(kwargs: dict[str, str], problem: str) -> None
 def test_unknown_metric_is_a_clear_key_error() -> None:
     with pytest.raises(KeyError, match=r"not declared in riskwatch\.catalog"):
         catalog.spec("trading_aapl_price")
+
+
+def test_disk_free_space_is_a_ratio_per_configured_path() -> None:
+    # The health agent's disk check, as DiskSpaceLow reads it against the policy's
+    # ops.disk_min_free_ratio.
+    spec = catalog.spec("disk_free_ratio")
+    assert (spec.type, spec.unit, spec.labels) == ("gauge", "ratio", ("path",))
+    assert not spec.raw_only

@@ -272,11 +272,17 @@ METRICS: tuple[MetricSpec, ...] = (
         "Latency of the health agent's last check of the component.",
     ),
     _gauge(
+        "disk_free_ratio",
+        "ratio",
+        ("path",),
+        "Free share of the filesystem holding the path, 0-1, as the health agent's disk "
+        "check finds it; paths are configured (health.disk_paths), so few.",
+    ),
+    _gauge(
         "broker_connected",
         "level",
         ("broker",),
         "1 while the broker gateway connection is up.",
-        raw_only=True,
     ),
     _counter(
         "broker_disconnects_total",

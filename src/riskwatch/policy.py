@@ -2,8 +2,9 @@
 
 It holds every risk limit (with per-portfolio overrides), the VaR and ES confidences
 and methods, the compliance rules' limits, severities and descriptions, the crowding
-thresholds, the staleness and liveness limits, every alert's `for`, the market's
-calendar, hours and time zone, and which team's alerts open which dashboard. The
+thresholds, the staleness and liveness limits, the inventory of agents and scrape
+jobs that must exist, every alert's `for`, the market's calendar, hours and time
+zone, and which team's alerts open which dashboard. The
 agents, the rule generator, the dashboards, the report, the backfill and the demo
 all take their policy from here, so changing one number in one file changes all of
 them. Settings keep only deployment values (ports, URLs, paths, secrets, intervals).
@@ -53,6 +54,11 @@ _DURATION_UNIT_SECONDS = {
 _PORTFOLIO = r"^[A-Za-z0-9_-]+$"
 _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _RULE_ID = r"^[A-Z]{2,8}_\d{3}$"
+# A label matcher such as `job="riskwatch"`, spliced into the rules as written.
+_JOB_MATCHER = r'^[a-z_]+="[^"]+"$'
+# Agent ids and scrape job names become label values in PromQL matchers
+# (`agent="trading-1"`): no quoting or escaping characters.
+_LABEL_VALUE = r"^[A-Za-z0-9_.:-]+$"
 
 AlertSeverity = Literal["critical", "warning", "info"]
 RuleSeverity = Literal["HIGH", "MEDIUM", "LOW"]
@@ -267,7 +273,8 @@ class Compliance(_Strict):
 
 
 class Ops(_Strict):
-    """Staleness and liveness limits, and the selectors of the jobs they watch."""
+    """Staleness, liveness and self-monitoring limits, and the selectors of the jobs
+    they watch."""
 
     market_data_stale_seconds: float = Field(gt=0, allow_inf_nan=False)
     agent_push_stale_seconds: Seconds
@@ -277,9 +284,56 @@ class Ops(_Strict):
     task_failure_min_runs: int = Field(ge=1)
     notification_failure_window: Duration
     reconciliation_max_breaks: int = Field(ge=0)
-    agent_job: str = Field(pattern=r'^[a-z_]+="[^"]+"$')
-    pushgateway_job: str = Field(pattern=r'^[a-z_]+="[^"]+"$')
-    alertmanager_job: str = Field(pattern=r'^[a-z_]+="[^"]+"$')
+    disk_min_free_ratio: Ratio
+    """DiskSpaceLow: a filesystem with less than this share free (disk_free_ratio)."""
+    trading_task_window: Duration
+    """BrokerDisconnected counts the market as trading while some agent's portfolio
+    task (trading phases only) ran within this window."""
+    self_monitoring_window: Duration
+    """The window of Prometheus's and Alertmanager's own failure counters and
+    reload gauges (kube-prometheus mixins: 5m)."""
+    compaction_failure_window: Duration
+    min_alertmanagers: int = Field(ge=1)
+    agent_job: str = Field(pattern=_JOB_MATCHER)
+    pushgateway_job: str = Field(pattern=_JOB_MATCHER)
+    alertmanager_job: str = Field(pattern=_JOB_MATCHER)
+    prometheus_job: str = Field(pattern=_JOB_MATCHER)
+    receiver_job: str = Field(pattern=_JOB_MATCHER)
+
+
+AgentId = Annotated[str, Field(pattern=_LABEL_VALUE)]
+
+
+class ExpectedAgent(_Strict):
+    """An agent that must be pushing: its kind and, for a trading agent, its portfolios."""
+
+    kind: Literal["trading", "health"]
+    portfolios: tuple[PortfolioName, ...] = ()
+
+    @model_validator(mode="after")
+    def _portfolios_fit_kind(self) -> ExpectedAgent:
+        if self.kind == "trading" and not self.portfolios:
+            raise ValueError("a trading agent publishes at least one portfolio")
+        if self.kind == "health" and self.portfolios:
+            raise ValueError("a health agent publishes no portfolio")
+        return self
+
+
+class Inventory(_Strict):
+    """What must exist, so that its absence alerts: the agents that must be pushing
+    (AgentMissing) and the scrape jobs Prometheus must have (ExporterDown). Empty
+    means nothing is expected: the alerts on absence have nothing to watch."""
+
+    agents: dict[AgentId, ExpectedAgent] = {}
+    scrape_jobs: tuple[Annotated[str, Field(pattern=_LABEL_VALUE)], ...] = ()
+
+    @field_validator("scrape_jobs")
+    @classmethod
+    def _once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        twice = sorted({job for job in value if value.count(job) > 1})
+        if twice:
+            raise ValueError(f"scrape job {twice[0]!r} is listed twice")
+        return value
 
 
 class Market(_Strict):
@@ -332,6 +386,7 @@ class Policy(_Strict):
     crowding: Crowding
     compliance: Compliance
     ops: Ops
+    inventory: Inventory
     for_: dict[str, Duration] = Field(alias="for")
     market: Market
 
@@ -465,7 +520,9 @@ def time_compressed(policy: Policy, factor: float) -> Policy:
     needed, so that the shortest stays one the 5 s scrape can resolve and their order
     is kept (an agent counts as down before its market data counts as stale, so
     AgentDown inhibits the rest as it does in production). Thresholds that are not
-    durations are unchanged.
+    durations are unchanged, and so are the windows of Prometheus's and
+    Alertmanager's own counters and the trading-task window: those run on the wall
+    clock whatever the demo's speed.
     """
     if factor < 1:
         raise ValueError(f"time compression factor must be >= 1, got {factor!r}")

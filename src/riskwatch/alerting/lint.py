@@ -32,6 +32,13 @@ BUILTIN_METRICS = frozenset(
         # Alertmanager's own.
         "alertmanager_notifications_total",
         "alertmanager_notifications_failed_total",
+        "alertmanager_config_last_reload_successful",
+        # Prometheus's own (self-monitoring, as in the kube-prometheus mixin).
+        "prometheus_rule_evaluation_failures_total",
+        "prometheus_config_last_reload_successful",
+        "prometheus_notifications_dropped_total",
+        "prometheus_notifications_alertmanagers_discovered",
+        "prometheus_tsdb_compactions_failed_total",
     }
 )
 

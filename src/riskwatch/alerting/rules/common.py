@@ -4,7 +4,8 @@
 ops) build them from the limits config with the helpers here: `threshold` and
 `limit_text` turn a per-portfolio limit and its overrides into an expression and a
 template, `fill` completes a description, `for_duration`/`for_text` read an alert's
-`for` from the policy, and `query_value` quotes a live sample in a description.
+`for` from the policy, `query_value` quotes a live sample in a description, and
+`negated` turns a policy job matcher into "every other job".
 
 Conventions (kubernetes-mixin style):
 - every alert has `severity` and `team` labels and `summary`, `description`,
@@ -117,6 +118,12 @@ def for_duration(limits: Policy, alert: str) -> str:
 def for_text(limits: Policy, alert: str) -> str:
     """The alert's `for` as people read it: 10m, 1h30m."""
     return human_duration(duration_seconds(for_duration(limits, alert)))
+
+
+def negated(job_matcher: str) -> str:
+    """A policy job matcher turned around: `job="pushgateway"` -> `job!="pushgateway"`."""
+    label, value = job_matcher.split("=", 1)
+    return f"{label}!={value}"
 
 
 def query_value(query: str, *args: str, fmt: str, missing: str) -> str:

@@ -2,13 +2,16 @@
 
 Stale market data, position reconciliation breaks, agents that stop pushing or whose
 tasks keep failing, and the alerting path itself: the Pushgateway, Alertmanager's
-notifications and the always-firing Watchdog heartbeat.
+notifications and the always-firing Watchdog heartbeat. The components' alerts live
+in `health`, the alerts on what must exist in `inventory`, and the stack's
+self-monitoring in `selfmon`; `BUILDERS` lists them all in rendering order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from riskwatch.alerting.rules import health, inventory, selfmon
 from riskwatch.alerting.rules.common import (
     VALUE_PERCENT,
     AlertRule,
@@ -195,5 +198,18 @@ def _alerting_path(limits: Policy) -> Iterator[AlertRule]:
     )
 
 
-BUILDERS: tuple[Builder, ...] = (_market_data, _reconciliation, _agents, _alerting_path)
-"""The ops alerts, in the order ops.rules.yml lists their groups."""
+BUILDERS: tuple[Builder, ...] = (
+    _market_data,
+    _reconciliation,
+    _agents,
+    *inventory.AGENT_BUILDERS,
+    _alerting_path,
+    *health.BUILDERS,
+    *inventory.SCRAPE_BUILDERS,
+    *selfmon.BUILDERS,
+)
+"""The ops alerts, in the order ops.rules.yml lists their groups: this module's, then
+the components' (health), what must exist (inventory) and self-monitoring (selfmon)."""
+
+OPTIONAL_ALERTS = inventory.OPTIONAL_ALERTS
+"""Ops alerts the policy may leave with nothing to watch, and so not rendered."""
