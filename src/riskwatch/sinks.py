@@ -1,8 +1,10 @@
-"""Demo notification sinks: a real SMTP server and a Slack-compatible webhook endpoint.
+"""Demo notification sinks: a real SMTP server, a Slack-compatible webhook endpoint and
+a heartbeat endpoint for the Watchdog (a dead man's switch, healthchecks.io-style).
 
-Alertmanager delivers to these exactly as it would to a mail relay and to Slack.
-Every notification becomes a file in the outbox, `<outbox>/email/*.eml` and
-`<outbox>/slack/*.json`, written atomically so a reader never sees half a file.
+Alertmanager delivers to these exactly as it would to a mail relay, to Slack and to
+an external ping URL. Every notification becomes a file in the outbox,
+`<outbox>/email/*.eml`, `<outbox>/slack/*.json` and `<outbox>/heartbeat/*.json`,
+written atomically so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -29,18 +31,28 @@ log = logging.getLogger("riskwatch.sinks")
 # Slack caps an incoming-webhook message well below this; anything larger is not Slack.
 MAX_SLACK_BODY_BYTES = 1_048_576
 
+HEARTBEAT_PATH = "/heartbeat"
+"""Where the Slack sink's HTTP server takes heartbeat pings (any method, any body)."""
+
+CHANNELS = ("email", "slack", "heartbeat")
+
 
 class Outbox:
-    """A folder per channel; file names sort in arrival order."""
+    """A folder per channel; file names sort in arrival order.
 
-    def __init__(self, root: Path) -> None:
+    `create=False` only reads: a folder that does not exist yet holds no files (for
+    `stack status` on a state folder the sinks never ran in)."""
+
+    def __init__(self, root: Path, create: bool = True) -> None:
         self.root = root
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
-        for channel in ("email", "slack"):
-            (root / channel).mkdir(parents=True, exist_ok=True)
+        if create:
+            for channel in CHANNELS:
+                (root / channel).mkdir(parents=True, exist_ok=True)
 
     def write(self, channel: str, suffix: str, data: bytes) -> Path:
+        """Write one notification atomically; its name starts with the nanosecond."""
         with self._lock:
             name = f"{time.time_ns()}-{next(self._seq):06d}{suffix}"
         target = self.root / channel / name
@@ -52,10 +64,11 @@ class Outbox:
     def files(self, channel: str, since: float = 0.0) -> list[Path]:
         """The channel's files in arrival order, written at or after `since` (epoch
         seconds; file names start with the nanosecond they were written)."""
+        folder = self.root / channel
+        if not folder.is_dir():
+            return []
         return sorted(
-            p
-            for p in (self.root / channel).iterdir()
-            if not p.name.startswith(".") and int(p.name.split("-", 1)[0]) / 1e9 >= since
+            p for p in folder.iterdir() if not p.name.startswith(".") and _written_at(p) >= since
         )
 
     def emails(self, since: float = 0.0) -> list[Message]:
@@ -67,6 +80,15 @@ class Outbox:
         with `path`, `received_at` and the posted `message`."""
         posts = (json.loads(p.read_text()) for p in self.files("slack"))
         return [post for post in posts if post["received_at"] >= since]
+
+    def heartbeats(self, since: float = 0.0) -> list[float]:
+        """When each heartbeat ping arrived (epoch seconds), oldest first."""
+        return [_written_at(p) for p in self.files("heartbeat", since)]
+
+    def last_heartbeat(self) -> float | None:
+        """When the newest heartbeat ping arrived (epoch seconds), or None if none has."""
+        beats = self.files("heartbeat")
+        return _written_at(beats[-1]) if beats else None
 
     def channels(self, alertname: str, needle: str, since: float, also: str = "") -> frozenset[str]:
         """Channels that carried a notification about `alertname` and `needle` (and
@@ -89,6 +111,10 @@ class Outbox:
                 if alertname in text and needle in text and also in text:
                     found.add(f"slack:{message.get('channel')}")
         return frozenset(found)
+
+
+def _written_at(path: Path) -> float:
+    return int(path.name.split("-", 1)[0]) / 1e9
 
 
 class _MailHandler:
@@ -116,13 +142,40 @@ def _slack_handler(outbox: Outbox) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _is_heartbeat(self) -> bool:
+            path = self.path.split("?", 1)[0]
+            return path == HEARTBEAT_PATH or path.startswith(HEARTBEAT_PATH + "/")
+
+        def _heartbeat(self) -> None:
+            # Ping services take GET or POST with any body (Alertmanager POSTs its
+            # webhook JSON): record what came, and answer 200 as they do.
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_SLACK_BODY_BYTES:
+                self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large")
+                return
+            body = self.rfile.read(length).decode(errors="replace") if length > 0 else ""
+            record = {
+                "path": self.path,
+                "method": self.command,
+                "received_at": time.time(),
+                "body": body,
+            }
+            path = outbox.write("heartbeat", ".json", json.dumps(record, indent=2).encode())
+            log.info("heartbeat %s %s saved as %s", self.command, self.path, path)
+            self._reply(HTTPStatus.OK, "OK")
+
         def do_GET(self) -> None:
             if self.path == "/healthz":
                 self._reply(HTTPStatus.OK, "ok")
+            elif self._is_heartbeat():
+                self._heartbeat()
             else:
                 self._reply(HTTPStatus.NOT_FOUND, "not_found")
 
         def do_POST(self) -> None:
+            if self._is_heartbeat():
+                self._heartbeat()
+                return
             length = int(self.headers.get("Content-Length") or 0)
             if length <= 0 or length > MAX_SLACK_BODY_BYTES:
                 self._reply(HTTPStatus.BAD_REQUEST, "invalid_payload")
@@ -147,7 +200,7 @@ def _slack_handler(outbox: Outbox) -> type[BaseHTTPRequestHandler]:
 
 
 class Sinks:
-    """Both sinks, started and stopped together."""
+    """The SMTP sink and the HTTP one (Slack and heartbeat), started and stopped together."""
 
     def __init__(self, outbox_dir: Path, host: str, smtp_port: int, slack_port: int) -> None:
         self.outbox = Outbox(outbox_dir)
@@ -166,12 +219,19 @@ class Sinks:
 
 
 def run(outbox_dir: Path, host: str, smtp_port: int, slack_port: int) -> None:
-    """Serve both sinks until SIGTERM or SIGINT."""
+    """Serve the sinks until SIGTERM or SIGINT."""
     sinks = Sinks(outbox_dir, host, smtp_port, slack_port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     sinks.start()
-    log.info("sinks: smtp %s:%d, slack http://%s:%d", host, smtp_port, host, slack_port)
+    log.info(
+        "sinks: smtp %s:%d, slack and heartbeat (%s) http://%s:%d",
+        host,
+        smtp_port,
+        HEARTBEAT_PATH,
+        host,
+        slack_port,
+    )
     stop.wait()
     sinks.stop()
