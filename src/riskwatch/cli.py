@@ -191,7 +191,32 @@ def _print_status(status: dict[str, Any]) -> None:
         mark = "up  " if health.get(key) else "DOWN"
         click.echo(f"{mark} {key:<13} {status[key]}")
     mark = "up  " if health.get("sinks") else "DOWN"
-    click.echo(f"{mark} {'outbox':<13} {status['outbox']}  (email/*.eml, slack/*.json)")
+    click.echo(
+        f"{mark} {'outbox':<13} {status['outbox']}  (email/*.eml, slack/*.json, heartbeat/*.json)"
+    )
+    if "heartbeat" in status:
+        click.echo(_heartbeat_line(status["heartbeat"]))
+
+
+def _heartbeat_line(beat: dict[str, Any]) -> str:
+    """The dead man's switch as one line: the last ping's age against what is expected."""
+    from riskwatch.promql import human_duration
+
+    expected = human_duration(beat["expected_every_seconds"])
+    stale_after = human_duration(beat["stale_after_seconds"])
+    if beat["state"] == "none":
+        first = human_duration(beat["first_within_seconds"])
+        return (
+            f"NONE {'heartbeat':<13} no Watchdog ping has arrived yet: normal for {first} "
+            f"after Prometheus starts, then every {expected}; later, alerting is not delivering"
+        )
+    age = human_duration(round(beat["age_seconds"]))
+    if beat["state"] == "stale":
+        return (
+            f"STALE {'heartbeat':<12} last Watchdog ping {age} ago, older than {stale_after}: "
+            "alerting is not delivering (see docs/runbooks/Watchdog.md)"
+        )
+    return f"ok   {'heartbeat':<13} last Watchdog ping {age} ago (expected every {expected})"
 
 
 # ----------------------------------------------------------- long-running services

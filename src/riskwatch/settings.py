@@ -140,6 +140,58 @@ class NotificationSettings(_Section):
     )
 
 
+class HeartbeatSettings(_Section):
+    """The dead man's switch: where Alertmanager sends the always-firing Watchdog, and how
+    often. The local stack's sinks always receive it too (`outbox/heartbeat/`)."""
+
+    url: SecretStr | None = Field(
+        None,
+        description="An external dead man's switch's ping URL (healthchecks.io, Dead Man's "
+        "Snitch, ...); unset: the local sink only. Alertmanager 0.25's webhook has no url_file, "
+        "so the rendered alertmanager.yml holds it (0600); see docs/runbooks/Watchdog.md.",
+    )
+    url_file: Path | None = Field(
+        None, description="A file holding `url` (docker secrets); read at start."
+    )
+    repeat_interval_seconds: float = Field(
+        300.0, gt=0, description="How often Alertmanager re-sends the Watchdog (repeat_interval)."
+    )
+    group_interval_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often Alertmanager checks whether the repeat is due (group_interval): "
+        "a ping arrives every repeat_interval plus at most this.",
+    )
+    alert_resend_delay_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Prometheus --rules.alert.resend-delay (the local stack's). Alertmanager "
+        "keeps a silent Prometheus's Watchdog firing for 4x the larger of this and the "
+        "evaluation interval, so this bounds how late the pings stop.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_url_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("url_file") and not data.get("url"):
+            path = Path(data["url_file"])
+            try:
+                data = {**data, "url": path.read_text().strip()}
+            except OSError as exc:
+                raise ValueError(f"heartbeat.url_file {path}: {exc.strerror}") from None
+        return data
+
+    @model_validator(mode="after")
+    def _group_within_repeat(self) -> HeartbeatSettings:
+        # Alertmanager only re-sends at a group_interval tick: a longer group_interval
+        # would silently stretch the repeat to it.
+        if self.group_interval_seconds > self.repeat_interval_seconds:
+            raise ValueError(
+                "heartbeat.group_interval_seconds must not exceed repeat_interval_seconds"
+            )
+        return self
+
+
 MarketPhaseName = Literal["PRE_MARKET", "REGULAR", "AFTER_HOURS", "CLOSED"]
 TRADING_HOURS: tuple[MarketPhaseName, ...] = ("PRE_MARKET", "REGULAR", "AFTER_HOURS")
 ALL_PHASES: tuple[MarketPhaseName, ...] = (*TRADING_HOURS, "CLOSED")
@@ -375,6 +427,7 @@ class Settings(BaseSettings):
     stack: StackSettings = StackSettings()
     receiver: ReceiverSettings = ReceiverSettings()
     notifications: NotificationSettings = NotificationSettings()
+    heartbeat: HeartbeatSettings = HeartbeatSettings()
     agent: AgentSettings = AgentSettings()
     trading: TradingAgentSettings = TradingAgentSettings()
     health: HealthAgentSettings = HealthAgentSettings()

@@ -3,8 +3,9 @@
 The repo keeps one hand-edited copy of each config, written for docker compose's
 service names. The local runner loads it, replaces only what differs on loopback
 (target addresses, the receiver URL, the SMTP smarthost, secret and template
-paths) and writes the result into the state folder. Everything else, including
-every interval and route, is the repo's own.
+paths) and the deployment's heartbeat (the Watchdog's URLs and intervals), and
+writes the result into the state folder. Everything else, including every other
+interval and route, is the repo's own.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from riskwatch.promql import human_duration
 from riskwatch.settings import Settings
+from riskwatch.sinks import HEARTBEAT_PATH
 from riskwatch.stack.errors import StackError
 
 PROMETHEUS_CONFIG = "prometheus.yml"
 ALERTMANAGER_CONFIG = "alerts/alertmanager.yml"
+HEARTBEAT_RECEIVER = "heartbeat"
+"""The receiver in alerts/alertmanager.yml that the Watchdog's route names."""
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -134,6 +139,8 @@ def render_alertmanager(settings: Settings, out: Path, secrets_dir: Path) -> Pat
     token = settings.receiver_token.get_secret_value() if settings.receiver_token else None
     token_file = _secret(secrets_dir, "receiver_token", token) if token else None
     for receiver in config.get("receivers", []):
+        if receiver.get("name") == HEARTBEAT_RECEIVER:
+            continue  # not the audit trail: _render_heartbeat writes it
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = _with_netloc(hook["url"], settings.url.receiver)
             http_config = hook.get("http_config", {})
@@ -146,7 +153,48 @@ def render_alertmanager(settings: Settings, out: Path, secrets_dir: Path) -> Pat
                 }
             if not http_config:
                 hook.pop("http_config", None)
+    _render_heartbeat(settings, config, source)
+    # With an external heartbeat URL (a token in its path, often) the file holds a
+    # secret: Alertmanager 0.25's webhook_config has no url_file. Owner-only from the start.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.touch(mode=0o600)
+    out.chmod(0o600)
     return _dump(config, out)
+
+
+def local_heartbeat_url(settings: Settings) -> str:
+    """The local sinks' heartbeat endpoint, which the local stack always pings."""
+    return f"{settings.url.slack_sink}{HEARTBEAT_PATH}"
+
+
+def _render_heartbeat(settings: Settings, config: dict[str, Any], source: Path) -> None:
+    """The heartbeat receiver pings the local sink and `heartbeat.url` if set; its routes
+    repeat at the deployment's intervals."""
+    hb = settings.heartbeat
+    routes = [
+        r for r in _walk_routes(config.get("route", {})) if r.get("receiver") == HEARTBEAT_RECEIVER
+    ]
+    receivers = [r for r in config.get("receivers", []) if r.get("name") == HEARTBEAT_RECEIVER]
+    if not routes or not receivers:
+        raise StackError(f"{source}: no route to a receiver named {HEARTBEAT_RECEIVER!r}")
+    for route in routes:
+        route["group_interval"] = human_duration(hb.group_interval_seconds)
+        route["repeat_interval"] = human_duration(hb.repeat_interval_seconds)
+    # Keep the committed hook's other fields (max_alerts, ...), but never send resolved:
+    # a ping service would take a "resolved" Watchdog as a sign of life too.
+    committed = receivers[0].get("webhook_configs") or [{}]
+    template = {k: v for k, v in committed[0].items() if k not in ("url", "http_config")}
+    urls = [local_heartbeat_url(settings)]
+    if hb.url is not None:
+        urls.append(hb.url.get_secret_value())
+    receivers[0]["webhook_configs"] = [{**template, "url": u, "send_resolved": False} for u in urls]
+
+
+def _walk_routes(route: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [route]
+    for child in route.get("routes", []):
+        found.extend(_walk_routes(child))
+    return found
 
 
 def _secret(secrets_dir: Path, name: str, value: str) -> Path:

@@ -3,7 +3,9 @@
 Components start in dependency order (PostgreSQL, Pushgateway, sinks, receiver,
 Alertmanager, Prometheus), each awaited on its readiness endpoint. `up` is
 idempotent: a component already running from this state folder is left alone.
-`down` stops exactly what `up` recorded, newest first.
+`down` stops exactly what `up` recorded, newest first; `stop` stops one component
+(`up` starts it again). `status` includes the age of the last heartbeat (the
+Watchdog) that the local sinks recorded.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from riskwatch.database import STACK_FILE
+from riskwatch.promql import human_duration
 from riskwatch.settings import ENV_PREFIX, Settings
-from riskwatch.stack import binaries
+from riskwatch.stack import binaries, heartbeat
 from riskwatch.stack.errors import StackError
 from riskwatch.stack.postgres import LocalPostgres, find_postgres_bin_dir
 from riskwatch.stack.processes import (
@@ -95,6 +98,10 @@ def redact_dsn(dsn: str) -> str:
         return dsn
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+PROCESSES = ("pushgateway", "sinks", "receiver", "alertmanager", "prometheus")
+"""The processes `up` starts, in that order (PostgreSQL aside)."""
 
 
 class Stack:
@@ -205,6 +212,10 @@ class Stack:
                     f"--web.external-url={u.prometheus}",
                     "--web.enable-lifecycle",
                     "--web.enable-admin-api",
+                    # Bounds how long Alertmanager keeps the Watchdog (and so the
+                    # heartbeat) alive after Prometheus stops: see stack.heartbeat.
+                    "--rules.alert.resend-delay="
+                    + human_duration(s.heartbeat.alert_resend_delay_seconds),
                 ),
                 lambda: http_ok(f"{u.prometheus}/-/ready"),
             ),
@@ -302,6 +313,8 @@ class Stack:
         }
         urls["health"] = health
         urls["healthy"] = all(health.values())
+        # Not part of `healthy`: a stack just started has no heartbeat yet.
+        urls["heartbeat"] = heartbeat.status(self.settings, self.layout.outbox)
         return urls
 
     def _database_up(self) -> bool:
@@ -311,16 +324,22 @@ class Stack:
             return False
         return True
 
+    def stop(self, name: str, report: Callable[[str], None] = lambda _: None) -> None:
+        """Stop one component that `up` started (`up` starts it again)."""
+        if name not in PROCESSES:
+            raise StackError(f"unknown component {name!r}; one of {', '.join(PROCESSES)}")
+        record = ProcessRecord.load(self.layout.run, name)
+        if record is None:
+            return
+        if is_alive(record):
+            terminate(record)
+            report(f"{name}: stopped (pid {record.pid})")
+        ProcessRecord.forget(self.layout.run, name)
+
     def down(self, report: Callable[[str], None] = lambda _: None) -> None:
         """Stop everything this state folder's `up` started, newest first."""
-        for name in ("prometheus", "alertmanager", "receiver", "sinks", "pushgateway"):
-            record = ProcessRecord.load(self.layout.run, name)
-            if record is None:
-                continue
-            if is_alive(record):
-                terminate(record)
-                report(f"{name}: stopped (pid {record.pid})")
-            ProcessRecord.forget(self.layout.run, name)
+        for name in reversed(PROCESSES):
+            self.stop(name, report)
         pg = self._postgres() if self.settings.database_url is None else None
         if pg is not None and pg.running():
             pg.stop()
