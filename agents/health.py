@@ -7,7 +7,9 @@ Pushgateway holds, because the Pushgateway itself never forgets a dead agent.
 
 Every configured portfolio's broker connection is checked (`broker:<portfolio>`) on
 connections of the health agent's own, and `broker_connected{broker}` is 1 only while
-all of that broker's connections are up.
+all of that broker's connections are up. Each configured disk path's free share is
+published as `disk_free_ratio{path}` and checked against the policy's
+`ops.disk_min_free_ratio`, the limit DiskSpaceLow uses.
 """
 
 from __future__ import annotations
@@ -131,11 +133,21 @@ class HealthAgent:
                 wait(max(0.0, deadline - time.monotonic()))
 
     def _disk(self, path: str) -> Callable[[], str]:
+        """Publishes `disk_free_ratio{path}` (DiskSpaceLow's input) and fails below the
+        policy's `ops.disk_min_free_ratio`, the same limit the alert uses."""
+
         def check() -> str:
-            usage = shutil.disk_usage(path)
+            gauge = self.pub.gauge("disk_free_ratio")
+            try:
+                usage = shutil.disk_usage(path)
+            except OSError:
+                gauge.remove(path)  # no reading, rather than the last one frozen
+                raise
             free = usage.free / usage.total
-            if free < self.settings.health.disk_min_free_ratio:
-                raise RuntimeError(f"{path}: only {free:.1%} free")
+            gauge.labels(path).set(free)
+            limit = self.settings.policy.ops.disk_min_free_ratio
+            if free < limit:
+                raise RuntimeError(f"{path}: only {free:.1%} free, below {limit:.1%}")
             return f"{free:.1%} free"
 
         return check

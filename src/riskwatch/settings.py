@@ -326,7 +326,6 @@ class HealthAgentSettings(_Section):
     disk_paths: tuple[Path, ...] = Field(
         (Path("."),), description="Filesystems whose free space is checked."
     )
-    disk_min_free_ratio: float = Field(0.10, ge=0, le=1)
     check_timeout_seconds: float = Field(3.0, gt=0)
     ibkr_client_id: int | None = Field(
         None,
@@ -339,6 +338,17 @@ class HealthAgentSettings(_Section):
     urls: dict[Literal["prometheus", "pushgateway", "alertmanager", "receiver"], str] = Field(
         default_factory=dict, description="Override a component's URL; default: local stack."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_to_policy(cls, data: Any) -> Any:
+        # One limit, one place: the alert and the check read the policy's.
+        if isinstance(data, dict) and "disk_min_free_ratio" in data:
+            raise ValueError(
+                "health.disk_min_free_ratio has moved to the policy file: set "
+                "ops.disk_min_free_ratio in policy.yaml"
+            )
+        return data
 
 
 class ExporterSettings(_Section):

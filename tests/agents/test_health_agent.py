@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from riskwatch.agents.cli import build_runtime
 from riskwatch.agents.health import HealthAgent
-from riskwatch.settings import load_settings
+from riskwatch.calendar import MarketPhase
+from riskwatch.runtime import TaskContext
+from riskwatch.settings import ConfigError, load_settings
 from riskwatch.stack.runner import Stack
+from tests.support.policy import policy_copy
 from tests.support.stack import free_port
 
 pytestmark = pytest.mark.stack
@@ -23,13 +31,15 @@ def push_heartbeat(gateway: str, agent: str, at: float) -> None:
     push_to_gateway(gateway, job="riskwatch", registry=registry, grouping_key={"agent": agent})
 
 
-def health_agent(stack: Stack, **health: object) -> HealthAgent:
+def health_agent(stack: Stack, policy_file: Path | None = None, **health: object) -> HealthAgent:
+    policy = {} if policy_file is None else {"policy_file": policy_file}
     settings = load_settings(
         state_dir=stack.settings.state_dir,
         stack=stack.settings.stack.model_dump(),
         database_url=stack.database_dsn(),
         agent={"id": "health-test"},
         health=health,
+        **policy,
     )
     _, agent = build_runtime("health", settings)
     assert isinstance(agent, HealthAgent)
@@ -66,7 +76,37 @@ def test_every_component_checked_and_a_dead_one_is_down(stack: Stack) -> None:
     assert all(r.seconds >= 0 for r in results.values())
 
 
-def test_full_disk_threshold_reports_down(stack: Stack) -> None:
-    agent = health_agent(stack, disk_min_free_ratio=1.0)
-    results = [r for r in agent.run_checks() if r.component.startswith("disk:")]
-    assert results and not any(r.up for r in results)
+def disk_full_at_any_share(policy: dict[str, Any]) -> None:
+    policy["ops"]["disk_min_free_ratio"] = 0.999  # the highest a ratio limit may be
+
+
+def test_disk_check_publishes_the_free_share_against_the_policys_limit(
+    stack: Stack, tmp_path: Path
+) -> None:
+    missing = tmp_path / "not-mounted"
+    agent = health_agent(
+        stack,
+        policy_file=policy_copy(tmp_path, disk_full_at_any_share),
+        disk_paths=[str(tmp_path), str(missing)],
+    )
+    agent.health_task(TaskContext(datetime.now(UTC), MarketPhase.CLOSED, trace.INVALID_SPAN))
+    registry = agent.pub.registry
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    usage = shutil.disk_usage(tmp_path)
+    free = sample("disk_free_ratio", path=str(tmp_path))
+    assert free == pytest.approx(usage.free / usage.total, abs=0.01)
+    # Below the policy's limit (as every test disk is at 99.9%): the check says down.
+    assert sample("component_up", component=f"disk:{tmp_path}") == 0
+    results = {r.component: r for r in agent.last_results}
+    assert "below 99.9%" in results[f"disk:{tmp_path}"].detail
+    # A path it cannot read is down, with no figure rather than a made-up one.
+    assert sample("component_up", component=f"disk:{missing}") == 0
+    assert sample("disk_free_ratio", path=str(missing)) is None
+
+
+def test_the_disk_limit_lives_in_the_policy_only() -> None:
+    with pytest.raises(ConfigError, match=r"ops\.disk_min_free_ratio in policy\.yaml"):
+        load_settings(health={"disk_min_free_ratio": 0.2})
