@@ -120,6 +120,13 @@ def for_text(limits: Policy, alert: str) -> str:
     return human_duration(duration_seconds(for_duration(limits, alert)))
 
 
+def held_for(limits: Policy, alert: str) -> str:
+    """", for at least 10m" for an alert with a `for`, "" for one that fires at once."""
+    if duration_seconds(for_duration(limits, alert)) == 0:
+        return ""
+    return f", for at least {for_text(limits, alert)}"
+
+
 def negated(job_matcher: str) -> str:
     """A policy job matcher turned around: `job="pushgateway"` -> `job!="pushgateway"`."""
     label, value = job_matcher.split("=", 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import partial
 
-from riskwatch.alerting.rules.common import AlertRule, Builder, for_text
+from riskwatch.alerting.rules.common import AlertRule, Builder, for_text, held_for
 from riskwatch.policy import Policy
 from riskwatch.promql import human_duration, selector
 
@@ -38,9 +38,9 @@ def _prometheus(limits: Policy) -> Iterator[AlertRule]:
         severity="critical",
         summary="Prometheus is failing to evaluate rules.",
         description=(
-            f"Prometheus failed {_COUNT} evaluations of rule group "
-            f"{{{{ $labels.rule_group }}}} in the last {window}, for at least "
-            f"{for_text(limits, 'PrometheusRuleEvaluationFailures')}: an alert of that "
+            f"Prometheus failed {_COUNT} evaluation(s) of rule group "
+            f"{{{{ $labels.rule_group }}}} in the last {window}"
+            f"{held_for(limits, 'PrometheusRuleEvaluationFailures')}: an alert of that "
             "group cannot fire. Prometheus's /rules page shows the rule's error."
         ),
     )
