@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stack import free_ports, run_cli
+from riskwatch.settings import load_settings
+from riskwatch.sinks import Outbox
+from riskwatch.stack import heartbeat
+from tests.support.stack import free_ports, run_cli, wait_for
 
 pytestmark = pytest.mark.stack
+
+# Prometheus's own start-up, before its first rule evaluation: readiness slack.
+STARTUP_SECONDS = 30
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -55,6 +61,16 @@ def test_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
         assert report["outbox"] == str(state / "outbox")
         assert all(report["health"].values())
         assert "passfile=" in report["database"]
+
+        # The Watchdog reaches the sinks' heartbeat endpoint (Prometheus's first send
+        # may come only after its resend delay), and the status says how old it is.
+        outbox = Outbox(state / "outbox", create=False)
+        first = heartbeat.first_ping_within_seconds(load_settings())
+        wait_for(outbox.last_heartbeat, "the first heartbeat", timeout=first + STARTUP_SECONDS)
+        text = run_cli("stack", "status", "--state-dir", str(state), env=env)
+        assert text.returncode == 0, text.stderr
+        (line,) = [line for line in text.stdout.splitlines() if " heartbeat " in line]
+        assert line.startswith("ok") and "last Watchdog ping" in line, line
     finally:
         down = run_cli("stack", "down", "--state-dir", str(state), env=env)
     assert down.returncode == 0, down.stderr

@@ -12,12 +12,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
 
+from riskwatch.settings import Settings
 from riskwatch.sinks import Outbox
 from riskwatch.stack.runner import Stack
 
@@ -139,3 +141,14 @@ def email_text(message: Any) -> str:
         if part.get_content_maintype() == "text":
             parts.append(part.get_payload(decode=True).decode(errors="replace"))
     return "\n".join(parts)
+
+
+@contextmanager
+def running_stack(settings: Settings) -> Iterator[Stack]:
+    """A stack of its own, up for the `with` block and down after it, whatever happens."""
+    runner = Stack(settings)
+    try:
+        runner.up()
+        yield runner
+    finally:
+        runner.down()
