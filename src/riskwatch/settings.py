@@ -117,6 +117,12 @@ class ReceiverSettings(_Section):
     db_timeout_seconds: float = Field(
         5.0, gt=0, description="How long a request waits for a database connection before 503."
     )
+    scrape_probe_timeout_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How long a /metrics scrape waits for a database connection before it "
+        "reports receiver_database_up 0; well below Prometheus's scrape timeout.",
+    )
     threads: int = Field(8, ge=1, description="waitress worker threads")
     default_page_size: int = Field(100, ge=1)
     max_page_size: int = Field(1000, ge=1)

@@ -120,12 +120,13 @@ def database_of(app: Flask) -> Database:
     return database
 
 
-def get_db() -> Connection:
-    """The current request's connection, migrated; OperationalError if unreachable."""
+def get_db(timeout: float | None = None) -> Connection:
+    """The current request's connection, migrated; OperationalError if unreachable
+    within `timeout` seconds (default: the receiver's `db_timeout_seconds`)."""
     conn: Connection | None = g.get("db_conn")
     if conn is None:
         database = database_of(current_app)
-        conn = database.pool.getconn()
+        conn = database.pool.getconn(timeout=timeout)
         g.db_conn = conn
         database.ensure_schema(conn)
         metrics.current().database_up.set(1)

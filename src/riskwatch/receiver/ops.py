@@ -6,10 +6,11 @@ import logging
 from importlib import resources
 
 import psycopg
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from riskwatch.receiver import metrics
+from riskwatch.receiver.api import RECEIVER_SETTINGS
 from riskwatch.receiver.db import get_db
 
 log = logging.getLogger(__name__)
@@ -20,15 +21,15 @@ bp = Blueprint("ops", __name__)
 OPENAPI_DOCUMENT = resources.files("riskwatch.receiver").joinpath("openapi.json").read_bytes()
 
 
-def _database_answers(probe: str) -> bool:
+def _database_answers(probe: str, timeout: float | None = None) -> bool:
     """Ask the database for `SELECT 1`, and set `receiver_database_up` from the answer.
 
     Asking for a connection also applies migrations that were postponed because the
     database was down at start, so a probe is what finishes a late start.
     """
     try:
-        get_db().execute("SELECT 1")
-    except psycopg.OperationalError as exc:
+        get_db(timeout).execute("SELECT 1")
+    except psycopg.OperationalError as exc:  # PoolTimeout included
         metrics.current().database_up.set(0)
         log.warning("%s: database down error=%r", probe, str(exc))
         return False
@@ -50,10 +51,11 @@ def prometheus_metrics() -> Response:
     Each scrape probes the database first. Otherwise `receiver_database_up` would only
     change when a webhook or an API call happened to arrive, and a database that died
     on a quiet night would read "up" until the next alert, which then could not be
-    stored. A down database costs the scrape at most `db_timeout_seconds`, below
-    Prometheus's scrape timeout, so the scrape still succeeds and reports the 0.
+    stored. The probe waits at most `scrape_probe_timeout_seconds` for a connection, so
+    a down database still gets a quick scrape that reports the 0.
     """
-    _database_answers("scrape")
+    settings = current_app.config[RECEIVER_SETTINGS]
+    _database_answers("scrape", settings.scrape_probe_timeout_seconds)
     body = generate_latest(metrics.current().registry)
     return Response(body, status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
