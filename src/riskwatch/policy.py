@@ -293,6 +293,9 @@ class Ops(_Strict):
     """The window of Prometheus's and Alertmanager's own failure counters and
     reload gauges (kube-prometheus mixins: 5m)."""
     compaction_failure_window: Duration
+    startup_grace: Duration
+    """How long after Prometheus starts its dropped notifications are not counted: it
+    drops the alerts it evaluates before it has found Alertmanager, and re-sends them."""
     min_alertmanagers: int = Field(ge=1)
     agent_job: str = Field(pattern=_JOB_MATCHER)
     pushgateway_job: str = Field(pattern=_JOB_MATCHER)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from functools import partial
 
 from riskwatch.alerting.rules.common import AlertRule, Builder, for_text, held_for
-from riskwatch.policy import Policy
+from riskwatch.policy import Policy, duration_seconds
 from riskwatch.promql import human_duration, selector
 
 _COUNT = '{{ $value | printf "%.0f" }}'
@@ -59,7 +59,13 @@ def _prometheus(limits: Policy) -> Iterator[AlertRule]:
     )
     yield _rule(
         name="PrometheusNotificationsDropped",
-        expr=f"increase({own('prometheus_notifications_dropped_total')}[{window}]) > 0",
+        # Counted only in windows that begin after the startup grace: see the policy.
+        expr=(
+            f"increase({own('prometheus_notifications_dropped_total')}[{window}]) > 0\n"
+            f"and on (job, instance)\n"
+            f"time() - {own('process_start_time_seconds')} > "
+            f"{duration_seconds(window) + duration_seconds(ops.startup_grace):g}"
+        ),
         severity="critical",
         summary="Prometheus dropped alert notifications.",
         description=(
