@@ -37,6 +37,7 @@ BUILTIN_METRICS = frozenset(
         "prometheus_rule_evaluation_failures_total",
         "prometheus_config_last_reload_successful",
         "prometheus_notifications_dropped_total",
+        "process_start_time_seconds",
         "prometheus_notifications_alertmanagers_discovered",
         "prometheus_tsdb_compactions_failed_total",
     }
