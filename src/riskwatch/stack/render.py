@@ -52,6 +52,10 @@ def _dump(data: dict[str, Any], path: Path) -> Path:
     return path
 
 
+STACK_JOBS = ("pushgateway", "prometheus", "alertmanager", "receiver")
+"""The scrape jobs of the processes `riskwatch stack up` runs itself."""
+
+
 def local_scrape_targets(settings: Settings) -> dict[str, str]:
     """host:port of each scrape job on loopback, by job name."""
     st = settings.stack
@@ -67,13 +71,22 @@ def local_scrape_targets(settings: Settings) -> dict[str, str]:
 
 
 def render_prometheus(settings: Settings, out: Path) -> Path:
-    """Write the local Prometheus config; returns its path."""
+    """Write the local Prometheus config; returns its path.
+
+    It scrapes the stack's own processes and the jobs the policy's inventory expects
+    (`inventory.scrape_jobs`). The sidecar exporters run only where someone starts
+    them: a job nobody runs would be a target forever down, and ExporterDown would
+    page for it all day. Where an exporter runs beside the stack, the policy lists its
+    job, and from then on its absence pages too.
+    """
     source = settings.project_dir / PROMETHEUS_CONFIG
     config = copy.deepcopy(load_yaml(source))
     targets = local_scrape_targets(settings)
+    wanted = set(STACK_JOBS) | set(settings.policy.inventory.scrape_jobs)
     # prometheus.yml names the committed alerts/rules (rendered from the repository's
     # policy); the stack runs the same rules rendered from the deployment's policy.
     config["rule_files"] = [str(_running_rules(settings, out.parent / "rules") / "*.yml")]
+    jobs = []
     for job in config.get("scrape_configs", []):
         name = job["job_name"]
         if name not in targets:
@@ -81,7 +94,16 @@ def render_prometheus(settings: Settings, out: Path) -> Path:
                 f"{source}: scrape job {name!r} has no local address; "
                 "add it to riskwatch.stack.render.local_scrape_targets"
             )
-        job["static_configs"] = [{"targets": [targets[name]]}]
+        if name in wanted:
+            job["static_configs"] = [{"targets": [targets[name]]}]
+            jobs.append(job)
+    unknown = sorted(wanted - {j["job_name"] for j in jobs})
+    if unknown:
+        raise StackError(
+            f"the policy's inventory expects scrape job(s) {', '.join(unknown)} that "
+            f"{source} does not define"
+        )
+    config["scrape_configs"] = jobs
     for am in config.get("alerting", {}).get("alertmanagers", []):
         am["static_configs"] = [{"targets": [targets["alertmanager"]]}]
     return _dump(config, out)
