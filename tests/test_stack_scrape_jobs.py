@@ -42,5 +42,5 @@ def test_an_expected_exporter_is_scraped_on_its_local_port(tmp_path: Path) -> No
 
 
 def test_an_expected_job_prometheus_yml_lacks_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(StackError, match="scrape job.*vault.*does not define"):
+    with pytest.raises(StackError, match=r"scrape job.*vault.*does not define"):
         rendered_jobs(tmp_path, [*STACK_JOBS, "vault"])
