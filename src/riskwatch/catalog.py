@@ -535,3 +535,27 @@ def make_histogram(name: str, registry: CollectorRegistry) -> Histogram:
     metric = _typed(name, registry, "histogram")
     assert isinstance(metric, Histogram)
     return metric
+
+
+# Metrics of the components riskwatch runs, not ours to declare: the rules and the
+# dashboards may read them, and their checks accept them as declared.
+BUILTIN_METRICS = frozenset(
+    {
+        # Prometheus: one per scrape target.
+        "up",
+        # Pushgateway: one per push group; the only way to see a dead pusher.
+        "push_time_seconds",
+        "push_failure_time_seconds",
+        # Alertmanager's own.
+        "alertmanager_notifications_total",
+        "alertmanager_notifications_failed_total",
+        "alertmanager_config_last_reload_successful",
+        # Prometheus's own (self-monitoring, as in the kube-prometheus mixin).
+        "prometheus_rule_evaluation_failures_total",
+        "prometheus_config_last_reload_successful",
+        "prometheus_notifications_dropped_total",
+        "process_start_time_seconds",
+        "prometheus_notifications_alertmanagers_discovered",
+        "prometheus_tsdb_compactions_failed_total",
+    }
+)

@@ -1,4 +1,5 @@
-"""Small PromQL and Go-template helpers shared by the rule generator and its checks.
+"""Small PromQL and Go-template helpers shared by the rule generator and its checks,
+and the loader of the rule files that hold the PromQL.
 
 Nothing here parses PromQL in full: the generator builds expressions from known
 pieces, and `metric_names` only needs to find the metric names in them.
@@ -8,6 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 # Words that look like identifiers in PromQL but are not metric names: operators,
 # modifiers and aggregations (`max by (x) (...)` keeps `max` away from its bracket).
@@ -119,3 +124,14 @@ def words(items: Iterable[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def load_rules(rule_files: list[Path]) -> list[dict[str, Any]]:
+    """Every rule in the files, each with a `_file` key naming its file."""
+    rules = []
+    for path in rule_files:
+        data = yaml.safe_load(path.read_text()) or {}
+        for group in data.get("groups", []):
+            for rule in group.get("rules", []):
+                rules.append({**rule, "_file": path.name})
+    return rules

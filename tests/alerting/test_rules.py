@@ -12,8 +12,9 @@ import yaml
 from riskwatch import catalog
 from riskwatch.alerting import check, lint
 from riskwatch.alerting.rules import HEADER, RULES_DIR, alert_names, render_rule_files
+from riskwatch.catalog import BUILTIN_METRICS
 from riskwatch.policy import POLICY_FILE, Policy, parse_policy
-from riskwatch.promql import metric_names, template_queries
+from riskwatch.promql import load_rules, metric_names, template_queries
 from riskwatch.settings import DEFAULT_GRAFANA_URL
 
 ISSUE_ALERTS = {
@@ -56,7 +57,7 @@ INVENTORY_ALERTS = {"AgentMissing"}
 
 def _alerts(project_dir: Path) -> list[dict[str, Any]]:
     files = sorted((project_dir / RULES_DIR).glob("*.yml"))
-    return [r for r in lint.load_rules(files) if "alert" in r]
+    return [r for r in load_rules(files) if "alert" in r]
 
 
 def _by_name(project_dir: Path, name: str) -> dict[str, Any]:
@@ -159,7 +160,7 @@ def test_runbooks_say_what_it_means_what_to_check_and_what_to_do(project_dir: Pa
 
 
 def test_every_metric_read_is_in_the_catalog_or_built_in(project_dir: Path) -> None:
-    rules = lint.load_rules(sorted((project_dir / RULES_DIR).glob("*.yml")))
+    rules = load_rules(sorted((project_dir / RULES_DIR).glob("*.yml")))
     recorded = {r["record"] for r in rules if "record" in r}
     used: set[str] = set()
     for rule in rules:
@@ -167,7 +168,7 @@ def test_every_metric_read_is_in_the_catalog_or_built_in(project_dir: Path) -> N
         for text in rule.get("annotations", {}).values():
             for query in template_queries(text):
                 used |= metric_names(query)
-    assert used - set(catalog.BY_NAME) - recorded <= lint.BUILTIN_METRICS
+    assert used - set(catalog.BY_NAME) - recorded <= BUILTIN_METRICS
     assert {"push_time_seconds", "up", "alertmanager_notifications_failed_total"} <= used
     assert {"compliance_rule_value", "compliance_violation_evidence_info"} <= used
 
@@ -194,7 +195,7 @@ def test_warning_critical_pairs_share_an_alertgroup(project_dir: Path) -> None:
 
 
 def test_recording_rules_are_named_level_metric_operations(project_dir: Path) -> None:
-    rules = lint.load_rules([project_dir / RULES_DIR / "recording.rules.yml"])
+    rules = load_rules([project_dir / RULES_DIR / "recording.rules.yml"])
     assert rules
     for rule in rules:
         level, metric, operation = rule["record"].split(":")

@@ -12,47 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from riskwatch import catalog
-from riskwatch.promql import metric_names, template_queries
+from riskwatch.catalog import BUILTIN_METRICS
+from riskwatch.promql import load_rules, metric_names, template_queries
 
 RUNBOOK_DIR = "docs/runbooks"
 TEAMS = frozenset({"risk", "compliance", "ops"})
 SEVERITIES = frozenset({"critical", "warning", "info", "none"})
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
-
-BUILTIN_METRICS = frozenset(
-    {
-        # Prometheus: one per scrape target.
-        "up",
-        # Pushgateway: one per push group; the only way to see a dead pusher.
-        "push_time_seconds",
-        "push_failure_time_seconds",
-        # Alertmanager's own.
-        "alertmanager_notifications_total",
-        "alertmanager_notifications_failed_total",
-        "alertmanager_config_last_reload_successful",
-        # Prometheus's own (self-monitoring, as in the kube-prometheus mixin).
-        "prometheus_rule_evaluation_failures_total",
-        "prometheus_config_last_reload_successful",
-        "prometheus_notifications_dropped_total",
-        "process_start_time_seconds",
-        "prometheus_notifications_alertmanagers_discovered",
-        "prometheus_tsdb_compactions_failed_total",
-    }
-)
-
-
-def load_rules(rule_files: list[Path]) -> list[dict[str, Any]]:
-    """Every rule in the files, each with a `_file` key naming its file."""
-    rules = []
-    for path in rule_files:
-        data = yaml.safe_load(path.read_text()) or {}
-        for group in data.get("groups", []):
-            for rule in group.get("rules", []):
-                rules.append({**rule, "_file": path.name})
-    return rules
 
 
 def _where(rule: dict[str, Any]) -> str:

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from riskwatch import catalog
-from riskwatch.alerting.lint import BUILTIN_METRICS, load_rules
+from riskwatch.catalog import BUILTIN_METRICS
 from riskwatch.dashboards.queries import (
     annotation_targets,
     label_values_query,
     query_variables,
     targets,
 )
-from riskwatch.promql import metric_names, template_queries
+from riskwatch.promql import load_rules, metric_names, template_queries
 
 RULES_GLOB = "alerts/rules/*.yml"
 
