@@ -119,14 +119,14 @@ METRICS: tuple[MetricSpec, ...] = (
         "ratio",
         ("portfolio", "confidence", "method"),
         "1-day Value at Risk as a positive loss fraction of portfolio value; method is "
-        "historical, gaussian or cornish_fisher.",
+        "any estimator (the agents: historical, gaussian, cornish_fisher), or none.",
     ),
     _gauge(
         "risk_expected_shortfall_ratio",
         "ratio",
         ("portfolio", "confidence", "method"),
-        "1-day Expected Shortfall as a positive loss fraction of portfolio value; method is "
-        "historical, gaussian or cornish_fisher.",
+        "1-day Expected Shortfall as a positive loss fraction of portfolio value; method "
+        "is any estimator (the agents: historical, gaussian, cornish_fisher), or none.",
     ),
     # --- crowding ---
     _gauge("crowding_hhi", "level", P, "Herfindahl-Hirschman index of factor exposures, 1/n-1."),

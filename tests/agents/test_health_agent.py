@@ -98,10 +98,11 @@ def test_disk_check_publishes_the_free_share_against_the_policys_limit(
     usage = shutil.disk_usage(tmp_path)
     free = sample("disk_free_ratio", path=str(tmp_path))
     assert free == pytest.approx(usage.free / usage.total, abs=0.01)
-    # Below the policy's limit (as every test disk is at 99.9%): the check says down.
-    assert sample("component_up", component=f"disk:{tmp_path}") == 0
+    # Below the policy's limit (as every test disk is at 99.9%): the figure is
+    # DiskSpaceLow's to page; the check itself worked, so ComponentDown stays quiet.
+    assert sample("component_up", component=f"disk:{tmp_path}") == 1
     results = {r.component: r for r in agent.last_results}
-    assert "below 99.9%" in results[f"disk:{tmp_path}"].detail
+    assert "below the 99.9% limit" in results[f"disk:{tmp_path}"].detail
     # A path it cannot read is down, with no figure rather than a made-up one.
     assert sample("component_up", component=f"disk:{missing}") == 0
     assert sample("disk_free_ratio", path=str(missing)) is None
