@@ -20,7 +20,6 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from riskwatch.calendar import NEW_YORK
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.runner import DemoRunner, Narrator, ScenarioRun
 from riskwatch.demo.scenarios import SCENARIOS, TOUR
@@ -46,11 +45,13 @@ class RichNarrator(Narrator):
             return
         self._last_poll = time.monotonic()
         runner = self._runner[0]
-        now = runs[0].world.clock.now().astimezone(NEW_YORK)
-        clock = f"{now:%H:%M}"
-        if clock[:-1] != self._last_clock[:-1]:  # every ten simulated minutes
-            self._last_clock = clock
-            self.console.print(f"[dim]{clock} NY  (simulated, x{runs[0].world.clock.speed:g})[/]")
+        world = runs[0].world
+        # In the policy's market zone, labelled with its own abbreviation (EST, GMT...).
+        now = world.clock.now().astimezone(world.calendar.zone)
+        minute, clock = f"{now:%H:%M}", f"{now:%H:%M %Z}"
+        if minute[:-1] != self._last_clock[:-1]:  # every ten simulated minutes
+            self._last_clock = minute
+            self.console.print(f"[dim]{clock}  (simulated, x{world.clock.speed:g})[/]")
         for run in runs:
             try:
                 alerts = runner.alerts_of(run)
@@ -65,7 +66,7 @@ class RichNarrator(Narrator):
                 colour = {"critical": "red", "warning": "yellow"}.get(alert["severity"], "cyan")
                 verb = "resolved" if alert["status"] == "resolved" else "FIRING"
                 self.console.print(
-                    f"{clock} NY  [{colour}]{verb} {alert['alertname']}[/] on {where} "
+                    f"{clock}  [{colour}]{verb} {alert['alertname']}[/] on {where} "
                     f"({alert['severity']}, team {alert['team']}) — stored in the audit trail"
                 )
 

@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import Clock, system_clock
@@ -47,7 +46,7 @@ def market_closed_at(market: Market, when: datetime) -> bool:
     start time in and an end time out, and so does this."""
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError(f"market_closed_at needs a timezone-aware instant, got {when!r}")
-    local = when.astimezone(ZoneInfo(market.timezone))
+    local = when.astimezone(market.zone)
     if local.weekday() >= 5 or local.date() in market.holidays:
         return True
     return not (market.extended_open <= local.strftime("%H:%M") < market.extended_close)
@@ -223,7 +222,7 @@ class DemoRunner:
                 run.fired.append(i)
                 stamp = run.world.clock.now().astimezone(run.world.calendar.zone)
                 self.narrator.say(
-                    f"{stamp:%H:%M} NY  [yellow]incident[/] {run.scenario.name}: "
+                    f"{stamp:%H:%M %Z}  [yellow]incident[/] {run.scenario.name}: "
                     f"{incident.headline}"
                 )
                 run.world.do(incident.action)
