@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from riskwatch.calendar import MarketCalendar, MarketPhase
-from tests.support.calendar import shipped_calendar
+from tests.support.calendar import shipped_calendar, shipped_zone
 
-NY = ZoneInfo("America/New_York")
+LOCAL = shipped_zone()
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def cal() -> MarketCalendar:
     ],
 )
 def test_phase_at(cal: MarketCalendar, local: str, phase: MarketPhase) -> None:
-    when = datetime.strptime(local, "%Y-%m-%d %H:%M").replace(tzinfo=NY)
+    when = datetime.strptime(local, "%Y-%m-%d %H:%M").replace(tzinfo=LOCAL)
     assert cal.phase_at(when) is phase
 
 
@@ -50,6 +50,6 @@ def test_phase_is_computed_in_new_york_time_whatever_the_input_zone(cal: MarketC
 
 
 def test_previous_session_close_skips_the_holiday(cal: MarketCalendar) -> None:
-    friday = datetime(2026, 11, 27, 10, 0, tzinfo=NY)
+    friday = datetime(2026, 11, 27, 10, 0, tzinfo=LOCAL)
     close = cal.previous_session_close(friday)
-    assert close == datetime(2026, 11, 25, 16, 0, tzinfo=NY)
+    assert close == datetime(2026, 11, 25, 16, 0, tzinfo=LOCAL)

@@ -19,7 +19,6 @@ import requests
 import yaml
 
 from riskwatch.alerting import calendar
-from riskwatch.calendar import NEW_YORK
 from riskwatch.demo.runner import market_closed_at, mute_states
 from riskwatch.policy import POLICY_FILE, Market, load_policy
 from tests.alerting.conftest import PROJECT
@@ -155,7 +154,7 @@ EDGES = {
 
 @pytest.mark.parametrize("local", list(EDGES))
 def test_market_closed_at_edges(local: str, am_config: dict[str, Any], market: Market) -> None:
-    when = datetime.strptime(local, "%Y-%m-%d %H:%M").replace(tzinfo=NEW_YORK)
+    when = datetime.strptime(local, "%Y-%m-%d %H:%M").replace(tzinfo=market.zone)
     assert market_closed_at(market, when) is EDGES[local]
     assert _alertmanager_mutes(am_config, when) is EDGES[local]
 
@@ -171,7 +170,7 @@ def test_market_closed_at_agrees_every_quarter_hour_of_a_week(
     # Stepping in UTC, so the daylight-saving hours are neither skipped nor doubled.
     start = datetime.fromisoformat(first_day).replace(tzinfo=UTC)
     disagree = [
-        when.astimezone(NEW_YORK).isoformat()
+        when.astimezone(market.zone).isoformat()
         for when in (start + timedelta(minutes=15 * k) for k in range(7 * 24 * 4))
         if market_closed_at(market, when) != _alertmanager_mutes(am_config, when)
     ]
@@ -180,7 +179,7 @@ def test_market_closed_at_agrees_every_quarter_hour_of_a_week(
 
 def test_mute_states_see_an_edge_inside_the_window(market: Market) -> None:
     cal = market
-    at = datetime(2026, 11, 18, 19, 58, 30, tzinfo=NEW_YORK)
+    at = datetime(2026, 11, 18, 19, 58, 30, tzinfo=market.zone)
     assert mute_states(cal, at, at + timedelta(seconds=30)) == {False}
     assert mute_states(cal, at, at + timedelta(minutes=3)) == {False, True}
     assert mute_states(cal, at + timedelta(minutes=2), at + timedelta(minutes=3)) == {True}

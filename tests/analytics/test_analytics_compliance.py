@@ -22,7 +22,6 @@ from riskwatch.analytics import (
     rules_from,
     violations,
 )
-from riskwatch.calendar import NEW_YORK
 from riskwatch.policy import load_policy
 from tests.support.calendar import shipped_calendar
 from tests.support.policy import SHIPPED
@@ -175,7 +174,7 @@ def test_limits_at_the_boundary_are_not_violated() -> None:
     ],
 )
 def test_regular_session(local: datetime, is_open: bool) -> None:
-    moment = local.replace(tzinfo=NEW_YORK).astimezone(UTC)
+    moment = local.replace(tzinfo=CALENDAR.zone).astimezone(UTC)
     assert CALENDAR.is_regular_session(moment) is is_open
 
 

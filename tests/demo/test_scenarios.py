@@ -20,7 +20,7 @@ import requests
 import yaml
 
 from riskwatch.alerting import calendar
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import system_clock
 from riskwatch.demo.runner import DemoRunner, ScenarioRun, mute_states
 from riskwatch.demo.scenarios import OPS_SLACK, SCENARIOS
@@ -48,9 +48,9 @@ WEDNESDAY = next(s for s in SITUATIONS if s.name == "weekday-regular-hours")
 
 
 def closed_all_along(base: Market) -> Market:
-    """`base` with every weekday from yesterday to tomorrow (New York) a holiday: its
+    """`base` with every weekday from yesterday to tomorrow (in its zone) a holiday: its
     mute is in force for the whole of a run that starts now, whatever the hour."""
-    today = system_clock().astimezone(NEW_YORK).date()
+    today = system_clock().astimezone(base.zone).date()
     days = (today + timedelta(days=n) for n in (-1, 0, 1))
     return Market.model_validate(
         {**base.model_dump(), "holidays": tuple(d for d in days if d.weekday() < 5)}
@@ -138,7 +138,7 @@ def test_calm_has_nothing_but_the_watchdog(runs: dict[str, ScenarioRun], stack: 
 
 def test_worlds_played_the_fixed_wednesday(runs: dict[str, ScenarioRun]) -> None:
     for run in runs.values():
-        start = run.world.clock.start.astimezone(NEW_YORK)
+        start = run.world.clock.start.astimezone(run.world.calendar.zone)
         assert (start.date(), start.hour) == (WEDNESDAY.at.date(), 10), run.scenario.name
 
 

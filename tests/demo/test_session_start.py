@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from riskwatch.calendar import NEW_YORK, MarketCalendar
+from riskwatch.calendar import MarketCalendar
 from riskwatch.demo.scenarios import SCENARIOS
 from riskwatch.demo.world import session_start
 from tests.support.calendar import SITUATIONS, Situation, shipped_calendar, situations
@@ -40,7 +40,7 @@ def test_every_situation_has_an_expected_day() -> None:
 @pytest.mark.parametrize("situation", situations())
 def test_session_start_at_fixed_instants(situation: Situation, calendar: MarketCalendar) -> None:
     start = session_start(calendar, situation.at, length=LONGEST)
-    local = start.astimezone(NEW_YORK)
+    local = start.astimezone(calendar.zone)
     assert (local.date(), local.hour, local.minute) == (DAY[situation.name], 10, 0), situation.why
     # Every scenario, the longest included, plays inside that day's regular hours.
     for minute in range(0, int(LONGEST.total_seconds() // 60), 10):
