@@ -38,7 +38,8 @@ def main() -> None:
             "compliance": {"limits": {"POS_001": 1000}},
         }
     )
-    market = SyntheticMarket(settings.trading.seed)
+    calendar = MarketCalendar(settings.policy.market)
+    market = SyntheticMarket(settings.trading.seed, calendar=calendar)
     book = Book(
         "big",
         SyntheticBroker(market, "big", 50_000_000.0, args.positions),
@@ -51,7 +52,7 @@ def main() -> None:
         market,
         [book],
         EquityStore(None),
-        MarketCalendar(settings.policy.market),
+        calendar,
         policy=settings.policy,
     )
     tracer, _ = make_tracer("trading", "bench", settings.agent)

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from riskwatch.agents.cli import build_runtime
 from riskwatch.agents.equity import EquityStore
+from riskwatch.calendar import MarketCalendar
 from riskwatch.publish import Publisher, RetryPolicy
 from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import Settings, load_settings
@@ -134,7 +135,7 @@ def test_nan_zero_and_negative_prices_are_rejected_counted_and_never_published(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = agent_settings(gateway.url, id="fault-price")
-    market = SyntheticMarket(settings.trading.seed)
+    market = SyntheticMarket(settings.trading.seed, calendar=MarketCalendar(settings.policy.market))
     runtime, agent = build_runtime("trading", settings, market=market)
     assert runtime.run_once()
     book = agent.books[0]  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from riskwatch.calendar import MarketCalendar
 from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 from riskwatch.sources.synthetic import SyntheticMarket
 from riskwatch.stack.runner import Stack
@@ -69,16 +70,20 @@ def agents_ran(stack: Stack) -> dict[str, list[tuple[dict[str, str], float]]]:
     return pushed(stack, AGENT)
 
 
-def market_as_the_agent_saw_it(m: dict[str, list[tuple[dict[str, str], float]]]) -> SyntheticMarket:
-    """The synthetic market at the instant the agent's risk task ran.
+def market_as_the_agent_saw_it(
+    m: dict[str, list[tuple[dict[str, str], float]]], stack: Stack
+) -> SyntheticMarket:
+    """The synthetic market at the instant the agent's risk task ran, on the stack's
+    policy's market (as the agent's was).
 
-    Its daily history ends with the New York session before that instant, so the test
-    reads the instant from what the agent published, not from its own clock: the
-    figures then match whenever the suite runs, New York midnight included.
+    Its daily history ends with the session before that instant, so the test reads the
+    instant from what the agent published, not from its own clock: the figures then
+    match whenever the suite runs, the market's midnight included.
     """
     ran = one(m["agent_last_success_timestamp_seconds"], task="risk")
     at = datetime.fromtimestamp(ran, UTC)
-    return SyntheticMarket(int(SEED), clock=lambda: at)
+    calendar = MarketCalendar(stack.settings.policy.market)
+    return SyntheticMarket(int(SEED), clock=lambda: at, calendar=calendar)
 
 
 def test_every_contract_metric_reaches_prometheus(stack: Stack, agents_ran: object) -> None:
@@ -122,9 +127,9 @@ def test_portfolio_value_and_drawdown_recomputed(agents_ran: dict) -> None:  # t
         )
 
 
-def test_tail_risk_and_crowding_recomputed(agents_ran: dict) -> None:  # type: ignore[type-arg]
+def test_tail_risk_and_crowding_recomputed(stack: Stack, agents_ran: dict) -> None:  # type: ignore[type-arg]
     m = agents_ran
-    market = market_as_the_agent_saw_it(m)
+    market = market_as_the_agent_saw_it(m, stack)
     for portfolio in ("alpha", "beta"):
         quantities = {
             lab["symbol"]: v

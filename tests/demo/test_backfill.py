@@ -165,7 +165,7 @@ def test_span_and_counts(backfilled: BackfillResult) -> None:
 def test_values_recomputed_from_the_market(stack: Stack, backfilled: BackfillResult) -> None:
     settings, url = stack.settings, stack.settings.url.prometheus
     calendar = MarketCalendar(settings.policy.market)
-    market = SyntheticMarket(settings.trading.seed)
+    market = SyntheticMarket(settings.trading.seed, calendar=calendar)
     mine = f'agent="{AGENT}",job="riskwatch"'
     start = backfilled.start.timestamp()
     head = requests.get(f"{url}/api/v1/status/tsdb", timeout=10).json()["data"]["headStats"]

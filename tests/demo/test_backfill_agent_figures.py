@@ -1,6 +1,6 @@
 """The backfill and the live trading agent compute every shared figure the same way.
 
-Both are fed the same synthetic desk (`SyntheticMarket(settings.trading.seed)` and its
+Both are fed the same synthetic desk (the `SyntheticMarket` of the settings and its
 brokers, at the same instant): the agent runs one cycle there, the backfill computes
 its history up to that instant, and every series the agent published of the shared
 families must be in the backfill with the same labels and the same value. The figures

@@ -41,7 +41,7 @@ def test_values_and_daily_pnl_match_the_live_agent(situation: Situation) -> None
     start = end - timedelta(days=1)
     computed = history(settings, start, end, resolution_seconds=RESOLUTION, clock=clock)
 
-    market = SyntheticMarket(settings.trading.seed, clock=clock)
+    market = SyntheticMarket(settings.trading.seed, clock=clock, calendar=calendar)
     first = computed.values("trading_cash_balance_usd", portfolio="alpha").index[0]
     checks = [first.to_pydatetime()]
     while checks[-1] + CHECK_EVERY < end:

@@ -39,10 +39,10 @@ class SyntheticDesk:
 def synthetic_desk(
     settings: Settings, agent_id: str = "test-desk", clock: Clock = system_clock
 ) -> SyntheticDesk:
-    """The trading agent of `settings` on `SyntheticMarket(settings.trading.seed)`, with
-    books built at `clock()`, its runtime and market reading the same clock."""
-    market = SyntheticMarket(settings.trading.seed, clock=clock)
+    """The trading agent of `settings` on the synthetic market of its seed and policy,
+    with books built at `clock()`, its runtime and market reading the same clock."""
     calendar = MarketCalendar(settings.policy.market)
+    market = SyntheticMarket(settings.trading.seed, clock=clock, calendar=calendar)
     books = [
         Book(
             p.name,

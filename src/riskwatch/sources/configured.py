@@ -7,6 +7,7 @@ mean the same thing to each of them.
 
 from __future__ import annotations
 
+from riskwatch.calendar import MarketCalendar
 from riskwatch.publish import Publisher
 from riskwatch.settings import ConfigError, Settings
 from riskwatch.sources.base import BrokerSource, MarketDataSource
@@ -17,7 +18,7 @@ def make_market(settings: Settings, publisher: Publisher) -> MarketDataSource:
     """The configured market-data feed; ticks it rejects are counted on `publisher`."""
     t = settings.trading
     if t.data_source == "synthetic":
-        return SyntheticMarket(t.seed)
+        return SyntheticMarket(t.seed, calendar=MarketCalendar(settings.policy.market))
     from riskwatch.sources.polygon import PolygonSource
 
     assert t.polygon is not None  # settings validation guarantees it

@@ -10,11 +10,10 @@ the universe, so the agents estimate factor exposures exactly as they do on real
 Intraday volatility follows the market phase: U-shaped through regular hours (busy
 at the open and the close, quiet at lunch), low before and after, near flat at night,
 with occasional jumps. The hours and the zone the day is read in are those of the
-`MarketCalendar` it is given (the policy's market), or a US stock market's without
-one (`_US_EXCHANGE`). The demo's incidents are scripted `Move`s: a market or a set of
-symbols drifts by a given log-return over a given span of time, with extra volatility,
-as a deterministic function of time. `clock` lets the demo run the market on a
-simulated clock; by default it is the wall clock.
+`MarketCalendar` it is given (the policy's market). The demo's incidents are scripted
+`Move`s: a market or a set of symbols drifts by a given log-return over a given span
+of time, with extra volatility, as a deterministic function of time. `clock` lets the
+demo run the market on a simulated clock; by default it is the wall clock.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from riskwatch.calendar import MarketCalendar, exchange_zone, regular_hours
+from riskwatch.calendar import MarketCalendar, regular_hours
 from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 from riskwatch.sources.base import (
     Account,
@@ -75,15 +74,6 @@ class Move:
 
     def applies_to(self, symbol: str) -> bool:
         return self.symbols is None or symbol in self.symbols
-
-
-# Without a calendar the tape is a US stock market, like the feed it stands in for
-# (its universe holds SPY and US factor ETFs): NYSE's zone and regular hours, from
-# exchange-calendars, and the extended hours US venues trade. The demo world passes
-# its calendar; sources.configured and the backfill do not yet (they should, and then
-# this default can go).
-_US_EXCHANGE = "XNYS"
-_US_EXTENDED_HOURS = (timedelta(hours=4), timedelta(hours=20))
 
 
 @dataclass(frozen=True)
@@ -156,18 +146,14 @@ class SyntheticMarket:
         universe_size: int = 600,
         clock: Callable[[], datetime] = _utc_now,
         *,
-        calendar: MarketCalendar | None = None,
+        calendar: MarketCalendar,
     ) -> None:
         self.seed = seed
         self.clock = clock
-        if calendar is None:
-            self._exchange = _US_EXCHANGE
-            self.zone = exchange_zone(_US_EXCHANGE)
-            self._extended = _US_EXTENDED_HOURS
-        else:
-            self._exchange = calendar.name
-            self.zone = calendar.zone
-            self._extended = (calendar.pre_open, calendar.after_close)
+        # The tape trades the policy's market: its exchange's hours, in its zone.
+        self._exchange = calendar.name
+        self.zone = calendar.zone
+        self._extended = (calendar.pre_open, calendar.after_close)
         self._moves: list[Move] = []
         self._outages: list[tuple[datetime, datetime]] = []
         self._momentum: list[tuple[datetime, float]] = []

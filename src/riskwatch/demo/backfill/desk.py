@@ -100,7 +100,7 @@ class History:
         calendar = MarketCalendar(settings.policy.market)
         timeline = Timeline.build(start, end, resolution, calendar)
         clock = _Clock(now)
-        market = SyntheticMarket(settings.trading.seed, clock=clock)
+        market = SyntheticMarket(settings.trading.seed, clock=clock, calendar=calendar)
         # Built now, like the live agent's brokers: the same book the live agent holds.
         brokers = {
             p.name: SyntheticBroker(market, p.name, p.initial_value_usd, p.positions)
