@@ -25,11 +25,6 @@ from riskwatch.policy import Market
 
 log = logging.getLogger("riskwatch.calendar")
 
-# Deprecated: the market's zone is the policy's `market.timezone`; take it from
-# `MarketCalendar.zone` (or `Market.zone`). Kept only until the last users (the
-# backfill, the trading agent, the demo's command line and some tests) move off it.
-NEW_YORK = ZoneInfo("America/New_York")
-
 
 class MarketPhase(StrEnum):
     PRE_MARKET = "PRE_MARKET"
@@ -76,11 +71,6 @@ def _hours(name: str) -> tuple[ZoneInfo, Sequence[_Since], Sequence[_Since]]:
     """`name`'s zone, open times and close times: fixed per calendar, whatever its span."""
     base = xc.get_calendar(name)
     return ZoneInfo(str(base.tz)), base.open_times, base.close_times
-
-
-def exchange_zone(name: str) -> ZoneInfo:
-    """The time zone exchange `name` keeps its hours in (exchange-calendars')."""
-    return _hours(name)[0]
 
 
 def regular_hours(name: str, day: date) -> tuple[datetime, datetime]:

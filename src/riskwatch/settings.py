@@ -204,7 +204,8 @@ ALL_PHASES: tuple[MarketPhaseName, ...] = (*TRADING_HOURS, "CLOSED")
 
 
 class TaskSchedule(_Section):
-    """How often a task runs, and in which market phases (America/New_York, NYSE calendar)."""
+    """How often a task runs, and in which market phases (the policy's exchange calendar,
+    in the market's time zone: policy market.timezone)."""
 
     interval_seconds: float = Field(gt=0)
     phases: tuple[MarketPhaseName, ...] = TRADING_HOURS
@@ -391,7 +392,8 @@ class ReportSettings(_Section):
     schedule_time: str = Field(
         "16:30",
         pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
-        description="When the agent sends the day's report, America/New_York time.",
+        description="When the agent sends the day's report, in the market's time zone "
+        "(policy market.timezone).",
     )
     enabled: bool = Field(True, description="Whether the health agent schedules the report.")
     out_dir: Path = Field(Path("reports"), description="Where scheduled reports are written.")
