@@ -121,7 +121,7 @@ def for_text(limits: Policy, alert: str) -> str:
 
 
 def held_for(limits: Policy, alert: str) -> str:
-    """", for at least 10m" for an alert with a `for`, "" for one that fires at once."""
+    """ ", for at least 10m" for an alert with a `for`, "" for one that fires at once."""
     if duration_seconds(for_duration(limits, alert)) == 0:
         return ""
     return f", for at least {for_text(limits, alert)}"

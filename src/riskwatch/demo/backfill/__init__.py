@@ -21,7 +21,7 @@ How the history is made, and where it departs from a live agent:
   York on exchange days): values are recorded at every ``resolution_seconds`` step
   there and held, as the Pushgateway holds them, at night, weekends and holidays.
 - Daily P&L, peak and drawdown follow the agent's EquityStore: P&L from the last value
-  recorded before New York midnight, peak since the first recorded value.
+  recorded before the market's midnight, peak since the first recorded value.
 - VaR and ES by method, the performance figures, crowding and compliance are
   recomputed once per exchange day at its first recorded instant (04:00), from the
   trailing daily history up to the previous day, and held until the next.

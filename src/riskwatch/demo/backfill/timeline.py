@@ -33,11 +33,11 @@ class Timeline:
     first: int
     """Index of the first instant at or after `start`: what gets written."""
     days: list[date]
-    """The New York dates covered, in order."""
+    """The market's dates covered, in order."""
     day: IntArray
     """Index into `days` per instant."""
     minute: IntArray
-    """Minute of the New York day per instant, as SyntheticMarket.price_at reads it."""
+    """Minute of the market's day per instant, as SyntheticMarket.price_at reads it."""
     recorded: BoolArray
     """True where the live agent runs: trading phases of exchange days."""
 
@@ -97,7 +97,7 @@ def _lead_in(start: datetime, calendar: MarketCalendar) -> datetime:
     At `start` the Pushgateway holds the agent's last push, made at the latest on the
     day of the last session that closed before `start` (Friday's, for a Saturday
     start). That day's P&L base is, as in the agent's EquityStore, the last value
-    recorded before its New York midnight: on the session before it (Wednesday's,
+    recorded before its midnight in the market's zone: on the session before it (Wednesday's,
     when Thursday was a holiday). So the timeline starts at the midnight before that
     earlier session, however many weekend days and holidays lie between.
     """
