@@ -22,7 +22,8 @@ from riskwatch.calendar import MarketCalendar
 from riskwatch.publish import Publisher
 from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import load_settings
-from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
+from riskwatch.sources.synthetic import SyntheticMarket
+from riskwatch.sources.synthetic_broker import SyntheticBroker
 
 
 def main() -> None:

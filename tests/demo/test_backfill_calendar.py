@@ -19,7 +19,8 @@ from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import FixedClock
 from riskwatch.demo.backfill import history
 from riskwatch.settings import load_settings
-from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
+from riskwatch.sources.synthetic import SyntheticMarket
+from riskwatch.sources.synthetic_broker import SyntheticBroker
 from tests.support.calendar import Situation, last_run, shipped_calendar, situations
 
 RESOLUTION = 60

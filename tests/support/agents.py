@@ -16,7 +16,8 @@ from riskwatch.clock import Clock, system_clock
 from riskwatch.publish import Publisher
 from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import Settings
-from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
+from riskwatch.sources.synthetic import SyntheticMarket
+from riskwatch.sources.synthetic_broker import SyntheticBroker
 
 
 @dataclass

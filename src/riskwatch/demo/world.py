@@ -23,7 +23,8 @@ from riskwatch.calendar import MarketCalendar
 from riskwatch.publish import Publisher, RetryPolicy
 from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import Settings
-from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
+from riskwatch.sources.synthetic import SyntheticMarket
+from riskwatch.sources.synthetic_broker import SyntheticBroker
 
 # The agent never pushes more often than this, however fast the simulated clock runs:
 # Prometheus scrapes the Pushgateway every 5 s anyway.

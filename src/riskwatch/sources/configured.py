@@ -11,7 +11,8 @@ from riskwatch.calendar import MarketCalendar
 from riskwatch.publish import Publisher
 from riskwatch.settings import ConfigError, Settings
 from riskwatch.sources.base import BrokerSource, MarketDataSource
-from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
+from riskwatch.sources.synthetic import SyntheticMarket
+from riskwatch.sources.synthetic_broker import SyntheticBroker
 
 
 def make_market(settings: Settings, publisher: Publisher) -> MarketDataSource:

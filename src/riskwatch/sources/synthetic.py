@@ -1,4 +1,5 @@
-"""A deterministic synthetic market and broker: same seed, same market, every time.
+"""A deterministic synthetic market: same seed, same market, every time (its broker is
+`synthetic_broker.SyntheticBroker`).
 
 Daily returns follow a factor model (market, momentum, value, quality, size, low
 volatility) with sector structure and Student-t idiosyncratic noise, so the risk
@@ -24,7 +25,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -32,10 +32,6 @@ import pandas as pd
 from riskwatch.calendar import MarketCalendar, regular_hours
 from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 from riskwatch.sources.base import (
-    Account,
-    Execution,
-    Position,
-    Side,
     SourceError,
     Tick,
 )
@@ -120,7 +116,8 @@ _JUMPS_PER_DAY = 1 / 21
 _JUMP_SIZE_DAILY_VOLS = 3.0
 
 
-def _seed(*parts: object) -> int:
+def stable_seed(*parts: object) -> int:
+    """A seed that is the same for the same parts in every process (unlike hash())."""
     digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
@@ -157,7 +154,7 @@ class SyntheticMarket:
         self._moves: list[Move] = []
         self._outages: list[tuple[datetime, datetime]] = []
         self._momentum: list[tuple[datetime, float]] = []
-        rng = np.random.default_rng(_seed("universe", seed))
+        rng = np.random.default_rng(stable_seed("universe", seed))
         self.instruments: dict[str, Instrument] = {}
         for i in range(universe_size):
             symbol = f"S{i:04d}"
@@ -223,7 +220,7 @@ class SyntheticMarket:
         if cached is not None:
             return cached
         days = pd.bdate_range(end=pd.Timestamp(end), periods=HISTORY_DAYS)
-        rng = np.random.default_rng(_seed("daily", self.seed))
+        rng = np.random.default_rng(stable_seed("daily", self.seed))
         # Factor returns: market drift and vol, factors smaller; a stressed spell now and then.
         n_f = 1 + len(FACTORS)
         vol = np.array([0.007] + [0.004 if f in STYLES else 0.005 for f in FACTORS])
@@ -275,7 +272,7 @@ class SyntheticMarket:
         inst = self.instruments[symbol]
         closes = self._daily(day - timedelta(days=1))["close"]
         previous_close = float(closes[symbol].to_numpy()[-1])
-        rng = np.random.default_rng(_seed("intraday", self.seed, symbol, day))
+        rng = np.random.default_rng(stable_seed("intraday", self.seed, symbol, day))
         steps = rng.standard_t(5, 24 * 60) * np.sqrt(3 / 5)  # unit variance, fat tails
         steps = self._autocorrelated(steps, day)
         hours = self.trading_day(day)
@@ -338,7 +335,7 @@ class SyntheticMarket:
             if move.extra_volatility and 0.0 < done < 1.0:
                 minutes = self.trading_day(local.date()).regular_minutes
                 rng = np.random.default_rng(
-                    _seed("move", self.seed, move.name, symbol, when.replace(second=0))
+                    stable_seed("move", self.seed, move.name, symbol, when.replace(second=0))
                 )
                 log_price += float(rng.normal(0.0, move.extra_volatility / np.sqrt(minutes) * 4))
         return previous_close * float(np.exp(log_price)) * shock
@@ -371,113 +368,3 @@ class SyntheticMarket:
 
     def adv(self, symbol: str) -> float:
         return self.instruments[symbol].adv_shares
-
-
-class SyntheticBroker:
-    """One portfolio's account at a synthetic broker, on a SyntheticMarket."""
-
-    name = "synthetic"
-
-    def __init__(
-        self,
-        market: SyntheticMarket,
-        portfolio: str,
-        initial_value: float,
-        positions: int,
-        book_seed: str | None = None,
-    ) -> None:
-        self.market = market
-        self.portfolio = portfolio
-        # `book_seed` lets a renamed portfolio (the demo prefixes names) hold the same book.
-        rng = np.random.default_rng(_seed("book", market.seed, book_seed or portfolio))
-        stocks = [s for s, i in market.instruments.items() if i.sector != "etf"]
-        if positions > len(stocks):
-            raise ValueError(f"{portfolio}: {positions} positions exceed the universe")
-        # Spread across sectors in turn, as a diversified book is: random picks would
-        # leave some books sector-concentrated, which reads as factor crowding.
-        by_sector = {
-            sector: list(rng.permutation([s for s in stocks if market.sector(s) == sector]))
-            for sector in SECTORS
-        }
-        chosen = sorted(str(by_sector[SECTORS[i % len(SECTORS)]][i // len(SECTORS)])
-                        for i in range(positions))  # fmt: skip
-        # Invest 55% of the value, in near-equal weights (a diversified book whose
-        # positions stay inside the default compliance limits).
-        weights = rng.dirichlet(np.full(positions, 30.0)) * 0.55
-        start = market.clock() - timedelta(days=1)
-        self._positions: dict[str, float] = {}
-        invested = 0.0
-        for symbol, w in zip(chosen, weights, strict=True):
-            price = market.price_at(symbol, start)
-            qty = float(max(1, round(initial_value * w / price)))
-            self._positions[symbol] = qty
-            invested += qty * price
-        self._cash = initial_value - invested
-        self._cost = {s: market.price_at(s, start) for s in chosen}
-        self._booked: list[Execution] = []
-        # The demo books trades from its own thread while the agent reads the book.
-        self._book_lock = threading.Lock()
-        self.connected = True
-
-    def account(self) -> Account:
-        now = self.market.clock()
-        with self._book_lock:
-            cash, held = self._cash, dict(self._positions)
-        value = cash + sum(q * self.market.price_at(s, now) for s, q in held.items())
-        return Account(cash=cash, net_liquidation=value)
-
-    def positions(self) -> list[Position]:
-        with self._book_lock:
-            held, cost = dict(self._positions), dict(self._cost)
-        return [Position(s, q, cost[s], self.market.sector(s)) for s, q in sorted(held.items())]
-
-    def executions(self, since: datetime) -> list[Execution]:
-        """A rebalancing fill every 30 minutes of regular hours, deterministic by portfolio,
-        and the trades booked with `trade`."""
-        now = self.market.clock()
-        fills = []
-        slot = since.replace(second=0, microsecond=0)
-        slot += timedelta(minutes=(30 - slot.minute % 30) % 30)
-        with self._book_lock:
-            held = dict(self._positions)
-            booked = [ex for ex in self._booked if since <= ex.timestamp <= now]
-        symbols = sorted(held)
-        while slot <= now:
-            if not self.market.in_regular_hours(slot):
-                slot += timedelta(minutes=30)
-                continue
-            rng = np.random.default_rng(_seed("fill", self.market.seed, self.portfolio, slot))
-            symbol = symbols[int(rng.integers(len(symbols)))]
-            side: Literal["buy", "sell"] = "buy" if rng.random() < 0.5 else "sell"
-            qty = float(max(1, round(abs(held[symbol]) * 0.02)))
-            fills.append(
-                Execution(
-                    exec_id=f"{self.portfolio}-{slot:%Y%m%d%H%M}",
-                    symbol=symbol,
-                    side=side,
-                    quantity=qty,
-                    price=self.market.price_at(symbol, slot),
-                    timestamp=slot,
-                )
-            )
-            slot += timedelta(minutes=30)
-        return sorted(fills + booked, key=lambda ex: ex.timestamp)
-
-    def trade(self, symbol: str, side: Side, quantity: float) -> Execution:
-        """Book a trade at the market's current price (the demo's fat-finger order)."""
-        now = self.market.clock()
-        price = self.market.price_at(symbol, now)
-        signed = quantity if side == "buy" else -quantity
-        with self._book_lock:
-            remaining = self._positions.get(symbol, 0.0) + signed
-            if abs(remaining) < 1e-9:
-                self._positions.pop(symbol, None)  # a closed position is no position
-            else:
-                self._positions[symbol] = remaining
-            self._cost.setdefault(symbol, price)
-            self._cash -= signed * price
-            fill = Execution(
-                f"{self.portfolio}-booked-{len(self._booked)}", symbol, side, quantity, price, now
-            )
-            self._booked.append(fill)
-        return fill

@@ -6,7 +6,7 @@ as OpenMetrics text with timestamps and turned into TSDB blocks by
 directory. The dashboards then show a month on first open.
 
 What is generated, for every portfolio of ``settings.trading.portfolios``, from
-``SyntheticMarket(settings.trading.seed)`` and one ``SyntheticBroker`` per portfolio:
+``SyntheticMarket(settings.trading.seed, calendar=...)`` and one ``SyntheticBroker`` per portfolio:
 the series the live trading agent publishes (same names, same labels, plus
 ``job="riskwatch"`` and ``agent=<agent_id>``; the live ``instance=""`` is dropped by
 Prometheus as empty, so it is omitted), and the recording rules of

@@ -25,7 +25,8 @@ from riskwatch.demo.backfill.series import Families, Family, Series
 from riskwatch.demo.backfill.timeline import Timeline, midnight
 from riskwatch.settings import PortfolioSettings, Settings
 from riskwatch.sources.base import Execution
-from riskwatch.sources.synthetic import SyntheticBroker, SyntheticMarket
+from riskwatch.sources.synthetic import SyntheticMarket
+from riskwatch.sources.synthetic_broker import SyntheticBroker
 
 log = logging.getLogger("riskwatch.demo.backfill")
 
