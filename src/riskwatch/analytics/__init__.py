@@ -4,6 +4,13 @@ No I/O and no settings: limits and thresholds are plain parameters or small froz
 dataclasses that the settings layer builds from configuration.
 """
 
+from riskwatch.analytics.backtest import (
+    ESBacktest,
+    VaRBacktest,
+    es_backtest,
+    rolling_var,
+    var_backtest,
+)
 from riskwatch.analytics.book import (
     BookValues,
     book_values,
@@ -83,6 +90,7 @@ __all__ = [
     "CrowdingResult",
     "CrowdingRows",
     "CrowdingThresholds",
+    "ESBacktest",
     "Measurement",
     "MetricValue",
     "Order",
@@ -91,6 +99,7 @@ __all__ = [
     "RuleContext",
     "RuleResult",
     "Severity",
+    "VaRBacktest",
     "VaRMethod",
     "absorption_ratio",
     "absorption_ratios",
@@ -104,6 +113,7 @@ __all__ = [
     "drawdown",
     "drawdown_series",
     "equity_curve",
+    "es_backtest",
     "evaluate",
     "expected_shortfall",
     "factor_crowding",
@@ -121,6 +131,7 @@ __all__ = [
     "portfolio_figures",
     "portfolio_value",
     "position_weights",
+    "rolling_var",
     "rules_from",
     "running_peak",
     "sector_weights",
@@ -129,5 +140,6 @@ __all__ = [
     "turnover",
     "turnover_ratio",
     "value_at_risk",
+    "var_backtest",
     "violations",
 ]
