@@ -13,7 +13,7 @@ import pytest
 from riskwatch.receiver_client import ReceiverClient
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
-from tests.support.stack import TEST_TOKEN, free_ports
+from tests.support.stack import TEST_TOKEN, free_ports, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -25,12 +25,8 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def stack(stack_settings: Settings) -> Iterator[Stack]:
     """The real pipeline: Prometheus, Alertmanager, Pushgateway, PostgreSQL, receiver, sinks."""
-    runner = Stack(stack_settings)
-    try:
-        runner.up()
+    with running_stack(stack_settings) as runner:
         yield runner
-    finally:
-        runner.down()
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from riskwatch.policy import Policy
 from riskwatch.publish import Publisher
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
-from tests.support.stack import TEST_TOKEN, free_ports, prom_query, wait_for
+from tests.support.stack import TEST_TOKEN, free_ports, prom_query, running_stack, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -202,12 +202,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def stack(settings: Settings) -> Iterator[Stack]:
-    runner = Stack(settings)
-    try:
-        runner.up()
+    with running_stack(settings) as runner:
         yield runner
-    finally:
-        runner.down()
 
 
 def test_every_alert_is_covered(settings: Settings) -> None:

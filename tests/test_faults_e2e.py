@@ -41,7 +41,7 @@ from riskwatch.demo.scenarios import CRO_EMAIL, OPS_SLACK, RISK_SLACK
 from riskwatch.publish import Publisher
 from riskwatch.receiver_client import ReceiverClient
 from riskwatch.settings import Settings, load_settings
-from riskwatch.sinks import Outbox
+from riskwatch.sinks import Outbox, written_at
 from riskwatch.stack.render import STACK_JOBS
 from riskwatch.stack.runner import Stack
 from tests.support.policy import policy_copy
@@ -51,6 +51,7 @@ from tests.support.stack import (
     free_port,
     free_ports,
     prom_query,
+    running_stack,
     stack_env,
     wait_for,
 )
@@ -151,100 +152,100 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
         policy_file=policy,
         exporters={"tradestore_port": exporter_port},
     )
-    stack = Stack(settings)
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    stop = threading.Event()
-    try:
-        stack.up()
-        env = stack_env(
-            stack,
-            RISKWATCH_POLICY_FILE=str(policy),
-            RISKWATCH_EXPORTERS__TRADESTORE_PORT=str(exporter_port),
-            RISKWATCH_REPORT__ENABLED="false",
-        )
-        logs = stack.layout.logs
-        for agent in (KILLED, DELETED):
-            processes[agent] = _spawn(
-                {**env, "RISKWATCH_AGENT__ID": agent}, logs / f"{agent}.log", "agent", "trading"
+    with running_stack(settings) as stack:
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        stop = threading.Event()
+        try:
+            env = stack_env(
+                stack,
+                RISKWATCH_POLICY_FILE=str(policy),
+                RISKWATCH_EXPORTERS__TRADESTORE_PORT=str(exporter_port),
+                RISKWATCH_REPORT__ENABLED="false",
             )
-        processes[HEALTH] = _spawn(
-            {**env, "RISKWATCH_AGENT__ID": HEALTH}, logs / f"{HEALTH}.log", "agent", "health"
-        )
-        listen = f"{settings.stack.host}:{exporter_port}"
-        processes[EXPORTER_JOB] = _spawn(
-            env, logs / "exporter.log", "exporter", EXPORTER_JOB, "--listen", listen
-        )
+            logs = stack.layout.logs
+            for agent in (KILLED, DELETED):
+                processes[agent] = _spawn(
+                    {**env, "RISKWATCH_AGENT__ID": agent}, logs / f"{agent}.log", "agent", "trading"
+                )
+            processes[HEALTH] = _spawn(
+                {**env, "RISKWATCH_AGENT__ID": HEALTH}, logs / f"{HEALTH}.log", "agent", "health"
+            )
+            listen = f"{settings.stack.host}:{exporter_port}"
+            processes[EXPORTER_JOB] = _spawn(
+                env, logs / "exporter.log", "exporter", EXPORTER_JOB, "--listen", listen
+            )
 
-        # Everything runs and is seen before anything breaks.
-        for agent in (KILLED, DELETED, HEALTH):
+            # Everything runs and is seen before anything breaks.
+            for agent in (KILLED, DELETED, HEALTH):
+                wait_for(
+                    lambda a=agent: _series(settings, f'push_time_seconds{{agent="{a}"}}'),
+                    f"Prometheus to see agent {agent}'s push",
+                    timeout=120,
+                )
             wait_for(
-                lambda a=agent: _series(settings, f'push_time_seconds{{agent="{a}"}}'),
-                f"Prometheus to see agent {agent}'s push",
-                timeout=120,
+                lambda: _series(settings, f'up{{job="{EXPORTER_JOB}"}} == 1'),
+                "the exporter's first good scrape",
             )
-        wait_for(
-            lambda: _series(settings, f'up{{job="{EXPORTER_JOB}"}} == 1'),
-            "the exporter's first good scrape",
-        )
-        wait_for(
-            lambda: _series(
-                settings, f'component_up{{agent="{HEALTH}",component="postgresql"}} == 1'
-            ),
-            "the health agent's database check",
-        )
-        wait_for(lambda: _series(settings, "receiver_database_up == 1"), "the receiver's database")
-        firing = _series(settings, 'ALERTS{alertstate="firing",severity="critical"}')
-        assert [a["metric"]["alertname"] for a in firing] == [], "a clean start"
-
-        result = Faults(stack)
-        gw = settings.url.pushgateway
-        # The two agents die at once; one's group is then deleted, as anyone's DELETE,
-        # or a wiped Pushgateway, would.
-        for agent in (KILLED, DELETED):
-            processes[agent].send_signal(signal.SIGKILL)
-            processes[agent].wait(10)
-            result.at[agent] = time.time()
-        result.last_push = _last_push(gw, KILLED)
-        delete_group(gw, DELETED)
-        result.at[DELETED] = time.time()
-
-        processes[EXPORTER_JOB].terminate()
-        processes[EXPORTER_JOB].wait(10)
-        result.at[EXPORTER_JOB] = time.time()
-
-        pg = stack._postgres()
-        assert pg is not None, "the stack runs its own PostgreSQL"
-        pg.stop()
-        result.at["postgres"] = time.time()
-
-        _load_broken_rule(stack)
-        result.at["rule"] = time.time()
-
-        # A quant's own VaR, over the limit, with a method no rule lists and with none
-        # (an empty label value is no label in Prometheus).
-        tail = settings.policy.tail_risk
-        quant = Publisher(f"quant-{os.getpid()}", gw)
-        var_limit = settings.policy.limit("var")
-        result.var_portfolios = (f"mc-{os.getpid()}", f"nomethod-{os.getpid()}")
-        for portfolio, method in zip(result.var_portfolios, ("monte_carlo", ""), strict=True):
-            quant.gauge("risk_var_ratio").labels(portfolio, tail.var_label, method).set(
-                var_limit * 1.25
+            wait_for(
+                lambda: _series(
+                    settings, f'component_up{{agent="{HEALTH}",component="postgresql"}} == 1'
+                ),
+                "the health agent's database check",
             )
-        assert quant.push(wait=True)
-        result.at["var"] = time.time()
-        # The quant's process lives on and pushes as a publisher does; one that stopped
-        # would be AgentDown, which holds back the alerts computed from its pushes.
-        pushing = threading.Thread(target=_keep_pushing, args=(quant, stop), daemon=True)
-        pushing.start()
+            wait_for(
+                lambda: _series(settings, "receiver_database_up == 1"), "the receiver's database"
+            )
+            firing = _series(settings, 'ALERTS{alertstate="firing",severity="critical"}')
+            assert [a["metric"]["alertname"] for a in firing] == [], "a clean start"
 
-        yield result
-    finally:
-        stop.set()
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
-        stack.down()
+            result = Faults(stack)
+            gw = settings.url.pushgateway
+            # The two agents die at once; one's group is then deleted, as anyone's DELETE,
+            # or a wiped Pushgateway, would.
+            for agent in (KILLED, DELETED):
+                processes[agent].send_signal(signal.SIGKILL)
+                processes[agent].wait(10)
+                result.at[agent] = time.time()
+            result.last_push = _last_push(gw, KILLED)
+            delete_group(gw, DELETED)
+            result.at[DELETED] = time.time()
+
+            processes[EXPORTER_JOB].terminate()
+            processes[EXPORTER_JOB].wait(10)
+            result.at[EXPORTER_JOB] = time.time()
+
+            pg = stack._postgres()
+            assert pg is not None, "the stack runs its own PostgreSQL"
+            pg.stop()
+            result.at["postgres"] = time.time()
+
+            _load_broken_rule(stack)
+            result.at["rule"] = time.time()
+
+            # A quant's own VaR, over the limit, with a method no rule lists and with none
+            # (an empty label value is no label in Prometheus).
+            tail = settings.policy.tail_risk
+            quant = Publisher(f"quant-{os.getpid()}", gw)
+            var_limit = settings.policy.limit("var")
+            result.var_portfolios = (f"mc-{os.getpid()}", f"nomethod-{os.getpid()}")
+            for portfolio, method in zip(result.var_portfolios, ("monte_carlo", ""), strict=True):
+                quant.gauge("risk_var_ratio").labels(portfolio, tail.var_label, method).set(
+                    var_limit * 1.25
+                )
+            assert quant.push(wait=True)
+            result.at["var"] = time.time()
+            # The quant's process lives on and pushes as a publisher does; one that stopped
+            # would be AgentDown, which holds back the alerts computed from its pushes.
+            pushing = threading.Thread(target=_keep_pushing, args=(quant, stop), daemon=True)
+            pushing.start()
+
+            yield result
+        finally:
+            stop.set()
+            for process in processes.values():
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(10)
 
 
 def _arrival(faults: Faults, fault: str, alertname: str, needle: str, channel: str) -> float:
@@ -257,8 +258,7 @@ def _arrival(faults: Faults, fault: str, alertname: str, needle: str, channel: s
             for path in faults.outbox.files("email", since):
                 message = email.message_from_bytes(path.read_bytes())
                 if alertname in str(message["Subject"]) and message["To"] == channel[6:]:
-                    # The sink names each file by the nanosecond it arrived.
-                    return int(path.name.split("-", 1)[0]) / 1e9
+                    return written_at(path)
             return None
         for post in faults.outbox.slack_posts(since):
             message = post["message"]

@@ -68,7 +68,7 @@ class Outbox:
         if not folder.is_dir():
             return []
         return sorted(
-            p for p in folder.iterdir() if not p.name.startswith(".") and _written_at(p) >= since
+            p for p in folder.iterdir() if not p.name.startswith(".") and written_at(p) >= since
         )
 
     def emails(self, since: float = 0.0) -> list[Message]:
@@ -83,12 +83,12 @@ class Outbox:
 
     def heartbeats(self, since: float = 0.0) -> list[float]:
         """When each heartbeat ping arrived (epoch seconds), oldest first."""
-        return [_written_at(p) for p in self.files("heartbeat", since)]
+        return [written_at(p) for p in self.files("heartbeat", since)]
 
     def last_heartbeat(self) -> float | None:
         """When the newest heartbeat ping arrived (epoch seconds), or None if none has."""
         beats = self.files("heartbeat")
-        return _written_at(beats[-1]) if beats else None
+        return written_at(beats[-1]) if beats else None
 
     def channels(self, alertname: str, needle: str, since: float, also: str = "") -> frozenset[str]:
         """Channels that carried a notification about `alertname` and `needle` (and
@@ -113,7 +113,8 @@ class Outbox:
         return frozenset(found)
 
 
-def _written_at(path: Path) -> float:
+def written_at(path: Path) -> float:
+    """When an outbox file arrived (epoch seconds): its name starts with the nanosecond."""
     return int(path.name.split("-", 1)[0]) / 1e9
 
 
