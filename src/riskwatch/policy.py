@@ -217,6 +217,44 @@ class Crowding(_Strict):
         return self
 
 
+class Validation(_Strict):
+    """The nightly model validation (`riskwatch validate`): its windows and its gates.
+
+    A run fails a gate, and ValidationGateFailed fires, when fewer than
+    `min_complete_windows` of the model backtest's rolling windows are complete, the
+    data completeness is below `min_data_completeness`, a daily return's magnitude
+    reaches `max_abs_return` (a bad print, not a market move), or there are fewer than
+    `min_windows` windows.
+    """
+
+    backtest_days: int = Field(ge=20)
+    """Exchange days of forecasts and realised returns each VaR/ES backtest covers."""
+    var_window_days: int = Field(ge=20)
+    """Returns each rolling VaR/ES forecast is estimated from."""
+    model_window_days: int = Field(ge=5)
+    """Length of each rolling window of the trading-model backtest, in exchange days."""
+    model_window_step_days: int = Field(ge=1)
+    """Exchange days between the starts of consecutive model-backtest windows."""
+    min_complete_windows: Ratio
+    min_data_completeness: Ratio
+    max_abs_return: float = Field(gt=0, allow_inf_nan=False)
+    min_windows: int = Field(ge=1)
+    zone_yellow_probability: Ratio
+    """Basel: yellow from this binomial probability of the exception count (0.95)."""
+    zone_red_probability: Ratio
+    """...and red from this one (0.9999)."""
+    es_z2_critical: float = Field(lt=0, allow_inf_nan=False)
+    """The Acerbi-Szekely Z2 critical value below which the ES forecasts are rejected."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Validation:
+        if self.zone_yellow_probability >= self.zone_red_probability:
+            raise ValueError(
+                "validation: zone_yellow_probability must be below zone_red_probability"
+            )
+        return self
+
+
 LinkedLimit = Literal["var", "market_data_stale_seconds"]
 
 
@@ -390,6 +428,7 @@ class Policy(_Strict):
     compliance: Compliance
     ops: Ops
     inventory: Inventory
+    validation: Validation
     for_: dict[str, Duration] = Field(alias="for")
     market: Market
 
