@@ -1,0 +1,1 @@
+"""The forecast log: each exchange day's VaR and ES forecasts and realised returns."""

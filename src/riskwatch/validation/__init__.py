@@ -1,0 +1,1 @@
+"""Risk model validation: the nightly `riskwatch validate` batch job (issue 13)."""
