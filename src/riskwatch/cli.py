@@ -36,6 +36,7 @@ class _LazyGroup(click.Group):
         "demo": "riskwatch.demo.cli:demo",
         "dashboards": "riskwatch.dashboards.cli:dashboards",
         "report": "riskwatch.report.cli:report",
+        "validate": "riskwatch.validation.cli:validate",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -399,6 +399,47 @@ class ReportSettings(_Section):
     out_dir: Path = Field(Path("reports"), description="Where scheduled reports are written.")
 
 
+class ValidationSettings(_Section):
+    """The nightly model validation (`riskwatch validate`): where it writes and pushes,
+    and when the health agent runs it. Its windows and gates are policy
+    (policy.yaml `validation`)."""
+
+    enabled: bool = Field(True, description="Whether the health agent schedules the run.")
+    schedule_time: str = Field(
+        "01:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="When the health agent runs the validation of an exchange day: the "
+        "first time of day this late after its close, in the market's time zone (policy "
+        "market.timezone); 01:00 is the next morning, Tuesday to Saturday.",
+    )
+    dataset: Literal["desk", "sp500", "nasdaq"] = Field(
+        "desk", description="What `validate` and the scheduled run validate by default."
+    )
+    out_dir: Path = Field(
+        Path("reports/validation"),
+        description="Where the artifacts go: OUT_DIR/DATASET/YYYY-MM-DD/.",
+    )
+    job: str = Field(
+        "riskwatch_validate",
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        description="The Pushgateway job the results are pushed under (grouping key: dataset).",
+    )
+    pushgateway_url: str | None = Field(
+        None, description="Default: agent.pushgateway_url, else the local stack's Pushgateway."
+    )
+    symbols: tuple[str, ...] | None = Field(
+        None,
+        description="Symbols whose daily bars the desk run scores (completeness, the "
+        "model backtest); default: trading.benchmark and the factor proxies.",
+    )
+    retry_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="After a failed scheduled run, how long the health agent waits before "
+        "trying again (each try reads the market source).",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting riskwatch reads. See README 'Configuration' for the full list."""
 
@@ -451,6 +492,7 @@ class Settings(BaseSettings):
     health: HealthAgentSettings = HealthAgentSettings()
     exporters: ExporterSettings = ExporterSettings()
     report: ReportSettings = ReportSettings()
+    validation: ValidationSettings = ValidationSettings()
 
     @field_validator("state_dir", "project_dir", "policy_file")
     @classmethod
