@@ -65,19 +65,28 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     # Which features share an agent's process is the composition root's call: the
-    # health agent also sends the daily report (`agents` does not import `report`).
+    # health agent also sends the daily report and runs the nightly validation
+    # (`agents` imports neither `report` nor `validation`).
     ctx.obj["health_tasks"] = health_agent_tasks
 
 
 def health_agent_tasks(settings: Settings) -> list[Task]:
-    """The tasks `riskwatch agent health` runs beside its checks: the daily report."""
-    if not settings.report.enabled:
-        return []
-    from riskwatch.report.schedule import report_task
+    """The tasks `riskwatch agent health` runs beside its checks: the daily report and
+    the nightly model validation, each when enabled."""
+    tasks: list[Task] = []
+    if settings.report.enabled:
+        from riskwatch.report.schedule import report_task
 
-    daily = report_task(settings)
-    daily.once = False  # `agent health --once` is a health check: it emails no CRO
-    return [daily]
+        daily = report_task(settings)
+        daily.once = False  # `agent health --once` is a health check: it emails no CRO
+        tasks.append(daily)
+    if settings.validation.enabled:
+        from riskwatch.validation.schedule import validation_task
+
+        nightly = validation_task(settings)
+        nightly.once = False  # nor does it run a batch job that pushes its own results
+        tasks.append(nightly)
+    return tasks
 
 
 # --------------------------------------------------------------------- config
