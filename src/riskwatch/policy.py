@@ -177,7 +177,11 @@ class TailRisk(_Strict):
 
     var_confidence: Confidence
     expected_shortfall_confidence: Confidence
-    methods: tuple[Literal["historical", "gaussian", "cornish_fisher"], ...] = Field(min_length=1)
+    # The values of riskwatch.analytics.VaRMethod, which the core policy may not import;
+    # tests/analytics/test_analytics_filtered.py keeps the two equal.
+    methods: tuple[
+        Literal["historical", "gaussian", "cornish_fisher", "filtered_historical"], ...
+    ] = Field(min_length=1)
 
     @property
     def var_label(self) -> str:

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from riskwatch.analytics import value_at_risk
-from riskwatch.analytics.backtest import es_backtest, rolling_var, var_backtest
+from riskwatch.analytics import VaRMethod, tail_figures, value_at_risk
+from riskwatch.analytics.backtest import es_backtest, rolling_tail, rolling_var, var_backtest
 
 VAR = 0.01
 
@@ -129,6 +129,51 @@ def test_rolling_var_is_value_at_risk_of_the_window_before_each_day() -> None:
     one = rolling_var(returns[:, 0], window=250)
     assert one.shape == (400,)
     np.testing.assert_allclose(one, rolling_var(returns, window=250)[:, 0])
+
+
+@pytest.mark.parametrize("method", list(VaRMethod))
+def test_rolling_tail_is_var_and_es_of_the_window_before_each_day(method: VaRMethod) -> None:
+    """Every confidence and both figures, exactly the agents' functions on each window
+    (the filtered method included: each window's GARCH fit starts afresh). The
+    reference per window is `tail_figures`, which test_analytics_tail_risk.py holds
+    equal to `value_at_risk` and `expected_shortfall`, so that one GARCH fit serves
+    all four figures."""
+    rng = np.random.default_rng(8)
+    window, days = 100, 104  # the GARCH fit's minimum; few windows keep the test fast
+    returns = rng.standard_t(4, size=(days, 2)) * 0.01
+    returns[101, 1] = np.nan
+    confidences = (0.99, 0.975)
+    forecasts = rolling_tail(returns, window, confidences, method)
+    assert list(forecasts) == list(confidences)
+    for figures in forecasts.values():
+        for figure in figures:
+            assert figure.shape == returns.shape
+            assert np.isnan(figure[:window]).all()
+    for t in range(window, days):
+        for j in range(2):
+            history = returns[t - window : t, j]
+            if np.isnan(history).any() and method is VaRMethod.FILTERED_HISTORICAL:
+                # 99 returns: below the GARCH fit's minimum, so no forecast.
+                assert all(np.isnan(f[t, j]) for figures in forecasts.values() for f in figures)
+                continue
+            for confidence, expected in tail_figures(history, confidences, method).items():
+                var, es = forecasts[confidence]
+                assert (var[t, j], es[t, j]) == expected
+    np.testing.assert_array_equal(rolling_var(returns, window, 0.975, method), forecasts[0.975].var)
+    one = rolling_tail(returns[:, 0], window, confidences, method)
+    np.testing.assert_array_equal(one[0.99].es, forecasts[0.99].es[:, 0])
+
+
+def test_rolling_tail_rejects_a_window_the_method_cannot_fit() -> None:
+    returns = np.zeros(300)
+    assert np.isfinite(rolling_tail(returns, 2, (0.99,))[0.99].var[2:]).all()
+    with pytest.raises(ValueError, match="window must be at least 100 for filtered_historical"):
+        rolling_tail(returns, 99, (0.99,), "filtered_historical")
+    with pytest.raises(ValueError, match="window must be at least 2"):
+        rolling_var(returns, 1)
+    # Confidences are checked even when the history is shorter than one window.
+    with pytest.raises(ValueError, match="confidence"):
+        rolling_tail(returns[:10], 250, (0.99, 1.5))
 
 
 def test_es_z2_is_zero_when_the_forecast_is_right_and_rejects_a_small_one() -> None:

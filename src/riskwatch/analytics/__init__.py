@@ -8,6 +8,7 @@ from riskwatch.analytics.backtest import (
     ESBacktest,
     VaRBacktest,
     es_backtest,
+    rolling_tail,
     rolling_var,
     var_backtest,
 )
@@ -54,6 +55,7 @@ from riskwatch.analytics.crowding import (
     gini,
     herfindahl,
 )
+from riskwatch.analytics.filtered import GarchFit, fit_garch
 from riskwatch.analytics.performance import (
     BENCHMARK_METRICS,
     RETURN_METRICS,
@@ -76,7 +78,14 @@ from riskwatch.analytics.portfolio import (
     sector_weights,
     turnover,
 )
-from riskwatch.analytics.tail_risk import VaRMethod, expected_shortfall, value_at_risk
+from riskwatch.analytics.tail_risk import (
+    VaRES,
+    VaRMethod,
+    expected_shortfall,
+    minimum_observations,
+    tail_figures,
+    value_at_risk,
+)
 
 __all__ = [
     "BENCHMARK_METRICS",
@@ -91,6 +100,7 @@ __all__ = [
     "CrowdingRows",
     "CrowdingThresholds",
     "ESBacktest",
+    "GarchFit",
     "Measurement",
     "MetricValue",
     "Order",
@@ -100,6 +110,7 @@ __all__ = [
     "RuleResult",
     "Severity",
     "VaRBacktest",
+    "VaRES",
     "VaRMethod",
     "absorption_ratio",
     "absorption_ratios",
@@ -119,10 +130,12 @@ __all__ = [
     "factor_crowding",
     "factor_exposures",
     "factor_loadings",
+    "fit_garch",
     "gini",
     "gross_exposure",
     "herfindahl",
     "market_values",
+    "minimum_observations",
     "net_exposure",
     "notional",
     "over_limit",
@@ -131,11 +144,13 @@ __all__ = [
     "portfolio_figures",
     "portfolio_value",
     "position_weights",
+    "rolling_tail",
     "rolling_var",
     "rules_from",
     "running_peak",
     "sector_weights",
     "simple_returns",
+    "tail_figures",
     "trailing_mean",
     "turnover",
     "turnover_ratio",
