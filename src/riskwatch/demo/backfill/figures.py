@@ -225,11 +225,14 @@ class BookFigures:
             for key, metric in PERFORMANCE_METRICS.items():
                 if key in performance:
                     figures[metric, ()] = np.asarray(performance[key], dtype=np.float64)
+            confidences = (tail.var_confidence, tail.expected_shortfall_confidence)
             for method in tail.methods:
-                var = analytics.value_at_risk(returns, tail.var_confidence, method)
-                es = analytics.expected_shortfall(
-                    returns, tail.expected_shortfall_confidence, method
-                )
+                # Both figures from one estimate per update: for filtered_historical
+                # that is one GARCH fit of each day's history instead of two. They are
+                # value_at_risk's and expected_shortfall's, as the agent publishes them.
+                both = analytics.tail_figures(returns, confidences, method)
+                var = both[tail.var_confidence].var
+                es = both[tail.expected_shortfall_confidence].es
                 var_labels = (("confidence", tail.var_label), ("method", method))
                 es_labels = (("confidence", tail.expected_shortfall_label), ("method", method))
                 figures["risk_var_ratio", var_labels] = np.asarray(var, dtype=np.float64)
