@@ -119,7 +119,8 @@ METRICS: tuple[MetricSpec, ...] = (
         "ratio",
         ("portfolio", "confidence", "method"),
         "1-day Value at Risk as a positive loss fraction of portfolio value; method is "
-        "any estimator (the agents: historical, gaussian, cornish_fisher), or none.",
+        "any estimator (the agents: historical, gaussian, cornish_fisher, "
+        "filtered_historical), or none.",
     ),
     _gauge(
         "risk_expected_shortfall_ratio",
