@@ -17,6 +17,7 @@ from riskwatch.agents.tracing import make_tracer
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
 from riskwatch.database import local_database_url
+from riskwatch.forecast_log import ForecastLog
 from riskwatch.publish import PUSH_JOB, Publisher, RetryPolicy, retire_agent
 from riskwatch.runtime import AgentRuntime, Task
 from riskwatch.settings import ConfigError, Settings
@@ -69,8 +70,17 @@ def build_runtime(
             Book(p.name, brokers[p.name], MomentumModel(p.model))
             for p in settings.trading.portfolios
         ]
+        # One database keeps the equity curve, the fills and the forecast log; without
+        # one the agent publishes from memory and records no closes.
         agent = TradingAgent(
-            settings.trading, pub, market, books, EquityStore(dsn), calendar, policy=settings.policy
+            settings.trading,
+            pub,
+            market,
+            books,
+            EquityStore(dsn),
+            calendar,
+            policy=settings.policy,
+            forecast_log=None if dsn is None else ForecastLog(dsn),
         )
         tasks = agent.tasks(settings.agent.tasks)
     else:

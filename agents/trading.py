@@ -5,6 +5,11 @@ market-data source say, and published under the catalog's names. Data that could
 not be refreshed is not re-published as fresh: the task fails (AgentTaskFailing),
 `marketdata_last_update_timestamp_seconds` stops advancing (MarketDataStale and
 DAT_001), and the last published values stay as they were.
+
+With a database the agent also keeps the broker's fills, publishes the realised
+figures of its equity curve and closed trades, and at each exchange day's close
+records its VaR and ES forecasts for the next exchange day and the day's realised
+return in the forecast log (`riskwatch.agents.realised`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import pandas as pd
 from riskwatch import analytics
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import TradingModel
+from riskwatch.agents.realised import CloseRecorder, RealisedPerformance, close_forecasts
 from riskwatch.calendar import MarketCalendar
+from riskwatch.forecast_log import Forecast, ForecastLog
 from riskwatch.policy import Policy
 from riskwatch.publish import PositionFigures, Publisher
 from riskwatch.runtime import Task, TaskContext
@@ -101,7 +108,9 @@ class TradingAgent:
         calendar: MarketCalendar,
         *,
         policy: Policy,
+        forecast_log: ForecastLog | None = None,
     ) -> None:
+        """`forecast_log` None: no close records (an agent without a database)."""
         self.settings = settings
         self.policy = policy
         self.pub = publisher
@@ -109,6 +118,10 @@ class TradingAgent:
         self.books = list(books)
         self.equity = equity
         self.calendar = calendar
+        self.realised = RealisedPerformance(publisher, equity, calendar)
+        self.closes = (
+            None if forecast_log is None else CloseRecorder(forecast_log, equity, calendar)
+        )
         self.last_market_update: datetime | None = None
         self.started_at = datetime.now(UTC)
         self._model_seen: datetime | None = None
@@ -227,6 +240,10 @@ class TradingAgent:
                 sector_gauge.labels(book.name, sector).set(float(weight[0]))
             book.executions = self._accepted_executions(book.broker, day_start)
             self.pub.trades(book.name, book.executions)
+            new_fills = self.equity.record_executions(
+                book.name, book.executions, book.positions, ctx.now
+            )
+            self.realised.refresh_trades(book.name, new_fills=new_fills > 0)
             traded = analytics.notional(
                 [e.quantity for e in book.executions], [e.price for e in book.executions]
             ).sum()
@@ -289,7 +306,11 @@ class TradingAgent:
         if s.benchmark:
             moves = analytics.simple_returns(closes[s.benchmark].to_numpy())
             bench = pd.Series(moves, index=closes.index[1:])
-        for book in self._valued_books():
+        confidences = (tail.var_confidence, tail.expected_shortfall_confidence)
+        close = None if self.closes is None else self.closes.due(ctx.now)
+        forecasts: list[Forecast] = []
+        books = self._valued_books()
+        for book in books:
             returns = self._book_returns(book, closes)
             figures = analytics.performance_metrics(returns, benchmark=bench)
             for key, metric in PERFORMANCE_METRICS.items():
@@ -298,16 +319,22 @@ class TradingAgent:
             var_gauge = self.pub.gauge("risk_var_ratio")
             es_gauge = self.pub.gauge("risk_expected_shortfall_ratio")
             for method in tail.methods:
-                var = float(analytics.value_at_risk(returns, tail.var_confidence, method))
-                es = float(
-                    analytics.expected_shortfall(
-                        returns, tail.expected_shortfall_confidence, method
-                    )
-                )
+                # VaR and ES at both confidences from one estimate (one GARCH fit for
+                # filtered_historical): the published pair, and at a close the forecasts.
+                both = analytics.tail_figures(returns, confidences, method)
+                var = float(both[tail.var_confidence].var)
+                es = float(both[tail.expected_shortfall_confidence].es)
                 var_gauge.labels(book.name, tail.var_label, method).set(var)
                 es_gauge.labels(book.name, tail.expected_shortfall_label, method).set(es)
                 if method == "historical":
                     book.var_99 = var
+                if close is not None:
+                    forecasts += close_forecasts(book.name, method, both, close, ctx.now)
+            self.realised.refresh_curve(book.name, ctx.now)
+        if self.closes is not None:
+            if close is not None:  # only once every book has its forecasts
+                self.closes.made(close, forecasts, [b.name for b in books])
+            self.closes.write()
 
     # --------------------------------------------------------------- crowding
     def _holdings_structure(self, now: datetime, symbols: tuple[str, ...]) -> _Structure:

@@ -216,6 +216,9 @@ def _default_tasks() -> dict[str, TaskSchedule]:
         # Portfolio value, positions, trades and prices: what the CRO's stats show.
         "portfolio": TaskSchedule(interval_seconds=15),
         "model": TaskSchedule(interval_seconds=60),
+        # Its first run at or after each close (AFTER_HOURS) records the close's VaR and
+        # ES forecasts in the forecast log (agents/realised.py): without AFTER_HOURS or
+        # PRE_MARKET in its phases, no close is ever recorded.
         "risk": TaskSchedule(interval_seconds=60),
         # Factor crowding moves slowly; recomputing it every minute adds nothing.
         "crowding": TaskSchedule(interval_seconds=300, phases=("REGULAR",)),
