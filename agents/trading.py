@@ -14,6 +14,7 @@ return in the forecast log (`riskwatch.agents.realised`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -318,7 +319,8 @@ class TradingAgent:
                     self.pub.gauge(metric).labels(book.name).set(float(figures[key]))
             var_gauge = self.pub.gauge("risk_var_ratio")
             es_gauge = self.pub.gauge("risk_expected_shortfall_ratio")
-            for method in tail.methods:
+            estimated: list[float] = []
+            for method in self._estimable_methods(book.name, returns):
                 # VaR and ES at both confidences from one estimate (one GARCH fit for
                 # filtered_historical): the published pair, and at a close the forecasts.
                 both = analytics.tail_figures(returns, confidences, method)
@@ -326,15 +328,50 @@ class TradingAgent:
                 es = float(both[tail.expected_shortfall_confidence].es)
                 var_gauge.labels(book.name, tail.var_label, method).set(var)
                 es_gauge.labels(book.name, tail.expected_shortfall_label, method).set(es)
-                if method == "historical":
-                    book.var_99 = var
+                estimated.append(var)
                 if close is not None:
                     forecasts += close_forecasts(book.name, method, both, close, ctx.now)
+            # Compliance's VaR rule reads the highest estimate, as the VaR alert does:
+            # a breach by any model of the return distribution is a breach.
+            book.var_99 = max(estimated)
             self.realised.refresh_curve(book.name, ctx.now)
         if self.closes is not None:
             if close is not None:  # only once every book has its forecasts
                 self.closes.made(close, forecasts, [b.name for b in books])
             self.closes.write()
+
+    def _estimable_methods(self, portfolio: str, returns: pd.Series) -> list[str]:
+        """The policy's methods this history is long enough for.
+
+        A method short of data (a GARCH fit needs 100 returns; a new listing or a
+        short `trading.history_days` has fewer) is skipped with a warning and its
+        series removed, so the others are still published and no stale figure stays.
+        With none left the task fails: VaR would be unwatched (AgentTaskFailing).
+        """
+        tail = self.policy.tail_risk
+        usable = int(returns.notna().sum())
+        methods: list[str] = []
+        for method in tail.methods:
+            needed = analytics.minimum_observations(method)
+            if usable >= needed:
+                methods.append(method)
+                continue
+            log.warning(
+                "%s: %s VaR/ES needs %d daily returns, the history has %d: not published",
+                portfolio, method, needed, usable,
+            )  # fmt: skip
+            for name, label in (
+                ("risk_var_ratio", tail.var_label),
+                ("risk_expected_shortfall_ratio", tail.expected_shortfall_label),
+            ):
+                with contextlib.suppress(KeyError):  # never published: nothing to remove
+                    self.pub.gauge(name).remove(portfolio, label, method)
+        if not methods:
+            raise SourceError(
+                f"{portfolio}: {usable} daily returns are too few for any VaR method "
+                f"({', '.join(tail.methods)})"
+            )
+        return methods
 
     # --------------------------------------------------------------- crowding
     def _holdings_structure(self, now: datetime, symbols: tuple[str, ...]) -> _Structure:

@@ -226,6 +226,7 @@ class BookFigures:
                 if key in performance:
                     figures[metric, ()] = np.asarray(performance[key], dtype=np.float64)
             confidences = (tail.var_confidence, tail.expected_shortfall_confidence)
+            estimates: list[FloatArray] = []
             for method in tail.methods:
                 # Both figures from one estimate per update: for filtered_historical
                 # that is one GARCH fit of each day's history instead of two. They are
@@ -236,14 +237,12 @@ class BookFigures:
                 var_labels = (("confidence", tail.var_label), ("method", method))
                 es_labels = (("confidence", tail.expected_shortfall_label), ("method", method))
                 figures["risk_var_ratio", var_labels] = np.asarray(var, dtype=np.float64)
+                estimates.append(np.asarray(var, dtype=np.float64))
                 figures["risk_expected_shortfall_ratio", es_labels] = np.asarray(
                     es, dtype=np.float64
                 )
-            var_99 = (
-                np.asarray(analytics.value_at_risk(returns, tail.var_confidence, "historical"))
-                if "historical" in tail.methods
-                else np.zeros(n)
-            )
+            # The highest estimate of any method, as the agent's compliance reads it.
+            var_99 = np.max(estimates, axis=0)
             figures.update(self._crowding())
             figures.update(self._compliance(var_99))
         for (metric, labels), per_update in figures.items():
