@@ -10,54 +10,14 @@ are backtested by the same code.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
-from riskwatch.analytics.backtest import rolling_var
-from riskwatch.analytics.tail_risk import expected_shortfall
-
-FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+from riskwatch.analytics.backtest import rolling_tail
 
 COLUMNS = ("portfolio", "method", "confidence", "day", "var", "es", "realised_return")
 """The columns of an observations frame (as `ForecastLog.history()` less `made_at`)."""
-
-
-def _rolling_es(data: FloatArray, window: int, confidence: float, method: str) -> FloatArray:
-    """``es[t] = expected_shortfall(data[t - window:t])`` per column; NaN for t < window."""
-    rows, width = data.shape
-    es = np.full((rows, width), np.nan)
-    if rows > window:
-        # windows[k] is data[k : k + window], the history of day k + window.
-        stacked = sliding_window_view(data[:-1], window, axis=0).transpose(2, 0, 1)
-        flat = expected_shortfall(stacked.reshape(window, -1), confidence, method)
-        es[window:] = np.asarray(flat).reshape(rows - window, width)
-    return es
-
-
-def rolling_tail(
-    returns: FloatArray, window: int, confidences: Sequence[float], method: str
-) -> dict[float, tuple[FloatArray, FloatArray]]:
-    """VaR and ES forecasts per confidence: ``[t]`` from ``returns[t - window:t]``.
-
-    Args:
-        returns: ``(T, N)`` daily simple returns without NaN.
-        window: returns per forecast.
-        confidences: the confidences to forecast at.
-        method: a `VaRMethod` value.
-
-    Returns:
-        ``{confidence: (var, es)}``, each ``(T, N)``, NaN for ``t < window``.
-    """
-    return {
-        c: (
-            np.asarray(rolling_var(returns, window, c, method)),
-            _rolling_es(returns, window, c, method),
-        )
-        for c in confidences
-    }
 
 
 def forecast_history(
@@ -89,6 +49,8 @@ def forecast_history(
     days = pd.DatetimeIndex(returns.index[first:])
     frames = []
     for method in methods:
+        # One estimate (one GARCH fit for filtered_historical) per window serves every
+        # confidence and both figures.
         for confidence, (var, es) in rolling_tail(data, window, confidences, method).items():
             for column, portfolio in enumerate(returns.columns):
                 frames.append(
