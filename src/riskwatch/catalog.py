@@ -304,7 +304,6 @@ METRICS: tuple[MetricSpec, ...] = (
         "timestamp",
         ("dataset",),
         "Unix time at which the validation job last completed successfully.",
-        raw_only=True,
     ),
     _gauge(
         "validation_duration_seconds",
@@ -325,21 +324,18 @@ METRICS: tuple[MetricSpec, ...] = (
         "level",
         ("dataset", "gate"),
         "1 if the validation gate passed on the last run, 0 if it failed.",
-        raw_only=True,
     ),
     _gauge(
         "validation_gate_value",
         "level",
         ("dataset", "gate"),
         "The gate's measured value on the last run, in the gate's own unit.",
-        raw_only=True,
     ),
     _gauge(
         "validation_gate_threshold",
         "level",
         ("dataset", "gate"),
         "The gate's threshold from the policy (validation section).",
-        raw_only=True,
     ),
     _gauge(
         "validation_data_completeness_ratio",
@@ -353,21 +349,18 @@ METRICS: tuple[MetricSpec, ...] = (
         "count",
         ("dataset", "portfolio", "method", "confidence"),
         "Days in the backtest window whose loss exceeded the VaR forecast made the day before.",
-        raw_only=True,
     ),
     _gauge(
         "validation_var_observations",
         "count",
         ("dataset", "portfolio", "method", "confidence"),
         "Days with both a forecast and a realised return in the backtest window.",
-        raw_only=True,
     ),
     _gauge(
         "validation_var_zone",
         "level",
         ("dataset", "portfolio", "method", "confidence"),
         "Basel traffic light of the VaR backtest: 0 green, 1 yellow, 2 red.",
-        raw_only=True,
     ),
     _gauge(
         "validation_var_kupiec_p_ratio",

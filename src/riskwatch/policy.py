@@ -249,6 +249,10 @@ class Validation(_Strict):
     """...and red from this one (0.9999)."""
     es_z2_critical: float = Field(lt=0, allow_inf_nan=False)
     """The Acerbi-Szekely Z2 critical value below which the ES forecasts are rejected."""
+    job_stale: Duration
+    """ValidationJobMissing: the market traded at least this long ago and the nightly
+    run has not succeeded since (or never has). Trading is what makes a run due, so a
+    weekend or a holiday never pages."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Validation:

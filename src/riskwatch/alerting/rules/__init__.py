@@ -1,8 +1,9 @@
 """The alerting and recording rules, rendered from the limits config.
 
 Each alert is declared once, with its thresholds and `for` taken from `policy.yaml`,
-in the module of the rule file it renders into: `risk`, `compliance` and `ops` (their
-shared record and helpers in `common`), and `recording` for the recording rules.
+in the module of the rule file it renders into: `risk`, `compliance`, `ops` and
+`validation` (their shared record and helpers in `common`), and `recording` for the
+recording rules.
 `render` collects them and writes `alerts/rules/*.yml`. Callers import the public
 names from here.
 """

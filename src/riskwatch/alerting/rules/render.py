@@ -1,7 +1,7 @@
 """Every rule together, and its rendering into the generated `alerts/rules/*.yml`.
 
-`alert_rules` collects the domains' alerts (risk, compliance, ops) in declaration
-order and checks the policy's `for:` section against them; `render_rule_files` turns
+`alert_rules` collects the domains' alerts (risk, compliance, ops, validation) in
+declaration order and checks the policy's `for:` section against them; `render_rule_files` turns
 them, and the recording rules, into the rule files' YAML, byte for byte the same for
 the same limits; `is_generated` recognises such a file by its header.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from riskwatch.alerting.rules import compliance, ops, risk
+from riskwatch.alerting.rules import compliance, ops, risk, validation
 from riskwatch.alerting.rules.common import AlertRule, Builder, for_duration
 from riskwatch.alerting.rules.recording import RECORDING_RULES
 from riskwatch.policy import POLICY_FILE, Policy, PolicyError, duration_seconds
@@ -23,7 +23,12 @@ HEADER = (
     "# Change a limit there, run `riskwatch alerts render` and commit both.\n"
 )
 
-_BUILDERS: tuple[Builder, ...] = (*risk.BUILDERS, *compliance.BUILDERS, *ops.BUILDERS)
+_BUILDERS: tuple[Builder, ...] = (
+    *risk.BUILDERS,
+    *compliance.BUILDERS,
+    *ops.BUILDERS,
+    *validation.BUILDERS,
+)
 
 
 def alert_rules(limits: Policy) -> list[AlertRule]:
