@@ -62,6 +62,10 @@ def write_log(log: ForecastLog, sessions: list[date], calendar: MarketCalendar) 
                 forecasts.append(
                     Forecast(portfolio, "historical", confidence, day, VAR, ES, close[1])
                 )
+    # A book whose realised returns were never logged: nothing to backtest it against.
+    close = calendar.session_times(sessions[-2])
+    assert close is not None
+    forecasts.append(Forecast("gamma", "historical", 0.99, sessions[-1], VAR, ES, close[1]))
     assert log.record_forecasts(forecasts) == len(forecasts)
     window = sessions[-250:]
     for portfolio, count in EXCEPTIONS.items():
@@ -107,7 +111,13 @@ def test_the_desk_backtests_its_forecast_log(stack: Stack, desk_db: str, tmp_pat
     for gate in ("complete_windows", "data_completeness", "max_abs_return", "windows"):
         assert sample(s, "validation_gate_passed", dataset="desk", gate=gate) == 1
 
-    data = json.loads((out / "desk" / AS_OF.isoformat() / "validation.json").read_text())
+    assert not [key for key in s if ("portfolio", "gamma") in key[1]]
+    folder = out / "desk" / AS_OF.isoformat()
+    markdown = (folder / "validation.md").read_text()
+    assert "| gamma | historical | 0.99 | 0 | - | - | - | - | - | - | no realised return |" in (
+        markdown
+    )
+    data = json.loads((folder / "validation.json").read_text())
     # Two backtest windows of sessions: the zone over time covers the last with full ones.
     assert data["sessions"] == 500 and data["as_of"] == AS_OF.isoformat()
     assert data["warnings"] == []

@@ -49,7 +49,7 @@ def _backtest_rows(entries: list[dict[str, Any]], part: str) -> list[list[str]]:
         bt = entry[part]
         key = [entry["portfolio"], entry["method"], entry["confidence_label"]]
         if bt is None:
-            rows.append([*key, "0", "-", "-", "-", "-", "-", "-", "no forecasts"])
+            rows.append([*key, "0", "-", "-", "-", "-", "-", "-", "no realised return"])
             continue
         es = bt["es"]
         es_cells = ["n/a", "not tested"] if es is None else [
