@@ -152,7 +152,20 @@ CASES = (
     # A broker disconnected while some agent's portfolio task runs (the market
     # trades): published twice, so the task's run counter increases.
     Case("BrokerDisconnected", lambda pub, p, n: _broker_down(pub, n), label="broker"),
+    # The nightly validation's verdicts, for a dataset, a method (or none) and a
+    # confidence nobody declared: the Basel zone's levels are the catalog's.
+    Case("VaRBacktestRed", lambda pub, p, n: _zone(pub, n, "desk_own_model", 2)),
+    Case("VaRBacktestYellow", lambda pub, p, n: _zone(pub, n, "", 1)),
+    Case(
+        "ValidationGateFailed",
+        lambda pub, p, n: pub.gauge("validation_gate_passed").labels("unseen-dataset", n).set(0),
+        label="gate",
+    ),
 )
+
+
+def _zone(pub: Publisher, name: str, method: str, level: int) -> None:
+    pub.gauge("validation_var_zone").labels("unseen-dataset", name, method, "0.95").set(level)
 
 
 def _broker_down(pub: Publisher, name: str) -> None:
@@ -187,6 +200,11 @@ COVERED_ELSEWHERE = {
     "PrometheusNotConnectedToAlertmanagers": "alerts/tests/ops.test.yml",
     "PrometheusTSDBCompactionsFailing": "alerts/tests/ops.test.yml",
     "AlertmanagerConfigReloadFailed": "alerts/tests/ops.test.yml",
+    # The nightly job's absence, not a figure: it watches the one nightly dataset and
+    # waits for an exchange day's trading to be 26 hours old (seconds, in a policy copy).
+    "ValidationJobMissing": (
+        "tests/test_validation_alerts_e2e.py::test_validation_job_missing_fires_when_the_job_has_not_run"
+    ),
 }
 
 
@@ -260,4 +278,7 @@ def test_alerts_fire_for_label_values_never_seen(stack: Stack, tmp_path: Path) -
     # The drawdown between the limits fires the warning alone.
     warning_only = next(n for (a, n) in expected if a == "PortfolioDrawdownWarning")
     assert ("PortfolioDrawdownCritical", warning_only) not in fired
+    # A red backtest is not yellow too.
+    red = next(n for (a, n) in expected if a == "VaRBacktestRed")
+    assert ("VaRBacktestYellow", red) not in fired
     publisher.delete()
