@@ -160,7 +160,11 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
                 stack,
                 RISKWATCH_POLICY_FILE=str(policy),
                 RISKWATCH_EXPORTERS__TRADESTORE_PORT=str(exporter_port),
+                # The scheduled batch jobs run on the wall clock: left on, the
+                # nightly validation would run (and fail on an empty forecast log) at
+                # some hours of the week and not others.
                 RISKWATCH_REPORT__ENABLED="false",
+                RISKWATCH_VALIDATION__ENABLED="false",
             )
             logs = stack.layout.logs
             for agent in (KILLED, DELETED):

@@ -43,9 +43,15 @@ class AgentProcess:
 
 @pytest.fixture
 def agent_process(stack: Stack, tmp_path: Path) -> Iterator[AgentProcess]:
-    """`riskwatch agent health` as a supervisor runs it (the daily report left out);
-    its log goes to a file, which a pipe nobody reads would fill and stall."""
-    env = stack_env(stack, RISKWATCH_AGENT__ID=AGENT, RISKWATCH_REPORT__ENABLED="false")
+    """`riskwatch agent health` as a supervisor runs it (the daily report and the
+    nightly validation left out: they run on the wall clock); its log goes to a file,
+    which a pipe nobody reads would fill and stall."""
+    env = stack_env(
+        stack,
+        RISKWATCH_AGENT__ID=AGENT,
+        RISKWATCH_REPORT__ENABLED="false",
+        RISKWATCH_VALIDATION__ENABLED="false",
+    )
     log = tmp_path / "agent.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
