@@ -9,12 +9,14 @@ say which task broke rather than AgentDown saying nothing more than silence.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from types import FrameType
 
 from opentelemetry import trace
@@ -207,3 +209,45 @@ class AgentRuntime:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+
+
+class DayMarker:
+    """The last day a daily task finished, kept in a one-line file beside its output.
+
+    The daily report and the nightly validation check every minute whether their day
+    is due; this is what stops an agent restarted later that day from doing it twice.
+    The day is remembered in memory first, so this process never repeats it even if
+    the file cannot be written.
+    """
+
+    def __init__(self, path: Path, what: str) -> None:
+        """`what` names the job in log lines ("report", "validation")."""
+        self.path = path
+        self.what = what
+        self.last: date | None = self._read()
+
+    def _read(self) -> date | None:
+        try:
+            return date.fromisoformat(self.path.read_text().strip())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            # Unreadable state costs one extra run; refusing to run costs the job.
+            log.warning("ignoring unreadable %s: %s", self.path, exc)
+            return None
+
+    def done(self, day: date) -> bool:
+        """Whether `day` (or a later one) was already done."""
+        return self.last is not None and self.last >= day
+
+    def remember(self, day: date) -> None:
+        """Record `day` as done: in memory, then atomically in the file."""
+        self.last = day
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(day.isoformat() + "\n")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.error("%s for %s done, but %s could not be written: %s; a restart would "
+                      "do it again", self.what, day, self.path, exc)  # fmt: skip

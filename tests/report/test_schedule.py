@@ -116,7 +116,7 @@ def test_unreadable_state_is_ignored_and_disabled_never_sends(tmp_path: Path) ->
     (out / STATE_FILE).write_text("not a date\n")
     rec = Recorder()
     j = job(load_settings(report={"out_dir": str(out)}), rec)
-    assert j.last_sent is None
+    assert j.state.last is None
     j.run(ctx(ny("2026-11-24", "17:00")))
     assert rec.sent == [date(2026, 11, 24)]
     off = job(load_settings(report={"out_dir": str(tmp_path / "b"), "enabled": False}), rec)

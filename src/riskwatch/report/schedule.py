@@ -20,14 +20,13 @@ the report is built as of that same instant.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 
 from riskwatch.calendar import MarketCalendar
 from riskwatch.report.build import BuiltReport, build_report, send_report
-from riskwatch.runtime import Task, TaskContext
+from riskwatch.runtime import DayMarker, Task, TaskContext
 from riskwatch.settings import ALL_PHASES, Settings, TaskSchedule
 
 log = logging.getLogger("riskwatch.report.schedule")
@@ -53,30 +52,7 @@ class DailyReport:
         hour, minute = settings.report.schedule_time.split(":")
         self.at = time(int(hour), int(minute))
         self.calendar = MarketCalendar(settings.policy.market)
-        self.state_path = Path(settings.report.out_dir) / STATE_FILE
-        self.last_sent = self._read_state()
-
-    def _read_state(self) -> date | None:
-        try:
-            return date.fromisoformat(self.state_path.read_text().strip())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            # Unreadable state costs at most one extra email; refusing to send costs
-            # the CRO the report. Say so and carry on.
-            log.warning("ignoring unreadable %s: %s", self.state_path, exc)
-            return None
-
-    def _remember(self, day: date) -> None:
-        self.last_sent = day  # in memory first: this process never sends it twice
-        try:
-            self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_path.with_name(STATE_FILE + ".tmp")
-            tmp.write_text(day.isoformat() + "\n")
-            os.replace(tmp, self.state_path)
-        except OSError as exc:
-            log.error("report for %s sent, but %s could not be written: %s; a restart "
-                      "today would send it again", day, self.state_path, exc)  # fmt: skip
+        self.state = DayMarker(Path(settings.report.out_dir) / STATE_FILE, "report")
 
     def due(self, now: datetime) -> date | None:
         """The date (in the market's zone) whose report should go out at `now`, or None."""
@@ -86,7 +62,7 @@ class DailyReport:
         day = local.date()
         if local.time() < self.at:
             return None
-        if self.last_sent is not None and self.last_sent >= day:
+        if self.state.done(day):
             return None
         if self.calendar.session_times(day) is None:
             return None  # weekend or exchange holiday: no trading day to report on
@@ -100,7 +76,7 @@ class DailyReport:
         ctx.span.set_attribute("riskwatch.report_date", day.isoformat())
         report = self.build(self.settings, day, Path(self.settings.report.out_dir), now=ctx.now)
         self.send(self.settings, report)
-        self._remember(day)
+        self.state.remember(day)
         log.info(
             "daily report sent",
             extra={"date": day.isoformat(), "path": str(report.html_path),

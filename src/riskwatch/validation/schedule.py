@@ -23,13 +23,12 @@ The task reads no clock of its own: "now" is the runtime's (`TaskContext.now`).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from riskwatch.calendar import MarketCalendar
-from riskwatch.runtime import Task, TaskContext
+from riskwatch.runtime import DayMarker, Task, TaskContext
 from riskwatch.settings import ALL_PHASES, Settings, TaskSchedule
 from riskwatch.sources.base import MarketDataSource
 from riskwatch.validation.job import describe, load_dataset, run_validation
@@ -57,30 +56,10 @@ class NightlyValidation:
         hour, minute = settings.validation.schedule_time.split(":")
         self.at = timedelta(hours=int(hour), minutes=int(minute))
         self.calendar = MarketCalendar(settings.policy.market)
-        self.state_path = Path(settings.validation.out_dir) / self.dataset / STATE_FILE
-        self.last_done = self._read_state()
+        self.state = DayMarker(
+            Path(settings.validation.out_dir) / self.dataset / STATE_FILE, "validation"
+        )
         self.retry_at: datetime | None = None
-
-    def _read_state(self) -> date | None:
-        try:
-            return date.fromisoformat(self.state_path.read_text().strip())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            # Unreadable state costs one extra run; refusing to run costs the validation.
-            log.warning("ignoring unreadable %s: %s", self.state_path, exc)
-            return None
-
-    def _remember(self, day: date) -> None:
-        self.last_done = day  # in memory first: this process never runs it twice
-        try:
-            self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_path.with_name(STATE_FILE + ".tmp")
-            tmp.write_text(day.isoformat() + "\n")
-            os.replace(tmp, self.state_path)
-        except OSError as exc:
-            log.error("validation of %s done, but %s could not be written: %s; a restart "
-                      "would run it again", day, self.state_path, exc)  # fmt: skip
 
     def due_at(self, day: date) -> datetime:
         """When the run for exchange day `day` becomes due: the first `schedule_time`
@@ -103,7 +82,7 @@ class NightlyValidation:
         if self.retry_at is not None and now < self.retry_at:
             return None
         day = last_completed_session(self.calendar, now)
-        if self.last_done is not None and self.last_done >= day:
+        if self.state.done(day):
             return None
         return day if now >= self.due_at(day) else None
 
@@ -126,7 +105,7 @@ class NightlyValidation:
             self.retry_at = ctx.now + timedelta(seconds=self.settings.validation.retry_seconds)
             raise ValidationFailedError(outcome.push_error)
         self.retry_at = None
-        self._remember(day)
+        self.state.remember(day)
         findings = outcome.findings
         details = {
             "date": day.isoformat(),
