@@ -10,9 +10,11 @@ import pytest
 import yaml
 
 from riskwatch.alerting.rules import alert_rules
-from riskwatch.dashboards import build, check, queries
+from riskwatch.dashboards import build, check, performance, queries, validation
 from riskwatch.dashboards.board import DATASOURCE_UID
-from riskwatch.policy import POLICY_FILE, Policy, load_policy, parse_policy
+from riskwatch.policy import POLICY_FILE, Policy, duration_seconds, load_policy, parse_policy
+from riskwatch.promql import metric_names
+from riskwatch.settings import ValidationSettings
 from tests.dashboards.support import run_dashboards
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,3 +183,104 @@ def test_preview_of_an_unreachable_prometheus_is_one_clear_error(tmp_path: Path)
     assert done.returncode == 1
     assert "cannot reach Prometheus at http://127.0.0.1:9" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def table_y(board: dict[str, Any], prefix: str) -> int:
+    hits = [p for p in board["panels"] if p["title"].startswith(prefix)]
+    return int(hits[0]["gridPos"]["y"])
+
+
+def _reads(p: dict[str, Any]) -> set[str]:
+    return {name for t in p["targets"] for name in metric_names(t["expr"])}
+
+
+def test_realised_figures_come_first_and_are_labelled_apart_from_the_backtest(
+    boards: dict[str, dict[str, Any]],
+) -> None:
+    realised = {m for m, _, _ in performance.REALISED}
+    holdings = {m for m, _, _ in performance.HOLDINGS_BASED}
+    for name in ("executive", "risk"):
+        table = panel(boards[name], "Realised performance (desk P&L and closed trades)")
+        assert _reads(table) == realised, name
+        assert "realised" in table["description"].lower()
+        assert all(m.startswith(("risk_realised_", "trading_closed_trades")) for m in realised)
+    backtest = panel(
+        boards["risk"], "Holdings-based backtest (today's holdings over the price history)"
+    )
+    assert _reads(backtest) == holdings and not holdings & realised
+    # Where a reader looks first: above the holdings-based table on the risk board, and
+    # above the drawdown, positions and models on the executive's.
+    assert table_y(boards["risk"], "Realised performance") < table_y(
+        boards["risk"], "Holdings-based backtest"
+    )
+    assert table_y(boards["executive"], "Realised performance") < table_y(
+        boards["executive"], "Drawdown"
+    )
+
+
+def test_exception_lines_are_the_basel_table(limits: Policy) -> None:
+    # The Basel Committee's traffic light (1996) for 250 days at 99%: green 0-4,
+    # yellow 5-9, red from 10 exceptions.
+    assert validation.zone_exceptions(limits) == (5, 10)
+    data = yaml.safe_load((ROOT / POLICY_FILE).read_text())
+    data["validation"]["backtest_days"] = 500
+    longer = parse_policy(data)
+    yellow, red = validation.zone_exceptions(longer)
+    # Over 500 days the same probabilities allow more exceptions: 10 is still yellow.
+    assert 5 < yellow <= 10 < red
+    exceptions = panel(build.build_all(longer)["risk"], "VaR 99% exceptions in the backtest window")
+    assert steps(exceptions) == [(None, "green"), (yellow, "yellow"), (red, "red")]
+
+
+def test_zones_and_verdicts_read_as_words_in_their_colours(
+    boards: dict[str, dict[str, Any]],
+) -> None:
+    def mapping(p: dict[str, Any], header: str | None = None) -> dict[str, tuple[str, str]]:
+        if header is None:
+            found = p["fieldConfig"]["defaults"]["mappings"]
+        else:
+            override = next(o for o in p["fieldConfig"]["overrides"]
+                            if o["matcher"]["options"] == header
+                            and any(x["id"] == "mappings" for x in o["properties"]))  # fmt: skip
+            found = next(x["value"] for x in override["properties"] if x["id"] == "mappings")
+        return {k: (v["text"], v["color"]) for k, v in found[0]["options"].items()}
+
+    zones = {"0": ("GREEN", "green"), "1": ("YELLOW", "yellow"), "2": ("RED", "red")}
+    table = panel(boards["risk"], "VaR and ES backtest by portfolio and method")
+    assert mapping(table, "Zone") == zones
+    assert mapping(table, "ES test") == {"0": ("PASS", "green"), "1": ("REJECTED", "red")}
+    assert mapping(panel(boards["risk"], "VaR 99% backtest zone over time")) == zones
+    assert mapping(panel(boards["executive"], "VaR backtest zone (worst method)")) == zones
+    assert mapping(panel(boards["risk"], "Validation gates")) == {
+        "1": ("PASS", "green"),
+        "0": ("FAIL", "red"),
+    }
+
+
+def test_validation_panels_read_the_nightly_run_and_its_staleness_from_the_policy(
+    boards: dict[str, dict[str, Any]], limits: Policy
+) -> None:
+    # The nightly dataset as ValidationJobMissing reads it: the setting's default.
+    nightly = f'dataset="{ValidationSettings().dataset}"'
+    titles = [
+        "VaR and ES backtest by portfolio and method",
+        "Last validation",
+        "Validation gates",
+        "VaR 99% exceptions in the backtest window",
+        "VaR 99% backtest zone over time",
+    ]
+    for title in titles:
+        for t in panel(boards["risk"], title)["targets"]:
+            assert nightly in t["expr"], (title, t["expr"])
+    assert (
+        nightly
+        in panel(boards["executive"], "VaR backtest zone (worst method)")["targets"][0]["expr"]
+    )
+    age = panel(boards["risk"], "Last validation")
+    stale = duration_seconds(limits.validation.job_stale)
+    assert steps(age) == [(None, "green"), (stale, "orange")]
+
+    data = yaml.safe_load((ROOT / POLICY_FILE).read_text())
+    data["validation"]["job_stale"] = "30h"
+    changed = build.build_all(parse_policy(data))["risk"]
+    assert steps(panel(changed, "Last validation")) == [(None, "green"), (30 * 3600, "orange")]

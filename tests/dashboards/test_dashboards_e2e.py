@@ -4,10 +4,13 @@ The trading and health agents run `--once` against the session's stack, with one
 compliance limit tightened so that a rule is in breach: the evidence table, the
 firing-alerts list and the alert annotations then have something to show, as they
 would on the day a limit is breached. A model scores its first prediction five
-minutes after it starts, so a demo publisher adds model accuracy and reward, through
-the same public `Publisher` API the agents use. Every panel query, with its variables
-substituted as Grafana does, must parse and return data; so must the queries of
-the previews, which are rendered from the same Prometheus.
+minutes after it starts, and realised figures need months of daily equity and closed
+trades, so a demo publisher adds model accuracy and reward and the realised figures,
+through the same public `Publisher` API the agents use; and a night's validation run
+is pushed as the job pushes it, from real backtests (tests/dashboards/support.py).
+Every panel query, with its variables substituted as Grafana does, must parse and
+return data; so must the queries of the previews, which are rendered from the same
+Prometheus.
 """
 
 from __future__ import annotations
@@ -23,10 +26,17 @@ from prometheus_client import delete_from_gateway
 
 from riskwatch.dashboards import build
 from riskwatch.dashboards.queries import resolve_variables, verify
+from riskwatch.policy import POLICY_FILE, load_policy
 from riskwatch.prometheus_api import Prometheus
 from riskwatch.publish import Publisher
 from riskwatch.stack.runner import Stack
-from tests.dashboards.support import run_dashboards
+from tests.dashboards.support import (
+    delete_validation,
+    desk_backtests,
+    publish_realised,
+    push_validation,
+    run_dashboards,
+)
 from tests.support.policy import policy_copy
 from tests.support.stack import prom_query, run_cli, stack_env, wait_for
 
@@ -46,17 +56,40 @@ def boards() -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def model_demo(stack: Stack) -> Iterator[None]:
-    """Model accuracy and reward as a model that has run for a while publishes them."""
+    """Model accuracy and reward as a model that has run for a while publishes them,
+    and the realised figures of an agent with months of equity history."""
     pub = Publisher(DEMO, stack.settings.url.pushgateway)
     for i, portfolio in enumerate(PORTFOLIOS):
         pub.model(portfolio, "momentum", confidence=0.6, accuracy=0.55 + i / 10, reward=12.5 - i)
+        publish_realised(pub, portfolio, scale=1.0 + i / 4)
     pub.push_now()
     yield
     delete_from_gateway(stack.settings.url.pushgateway, job=pub.job, grouping_key={"agent": DEMO})
 
 
 @pytest.fixture(scope="module")
-def fed(stack: Stack, model_demo: None, tmp_path_factory: pytest.TempPathFactory) -> Prometheus:
+def validated(stack: Stack) -> Iterator[None]:
+    """Last night's validation run of the desk's portfolios, every gate passed."""
+    policy = load_policy(ROOT / POLICY_FILE)
+    dataset = stack.settings.validation.dataset
+    gateway = stack.settings.url.pushgateway
+    push_validation(
+        gateway,
+        dataset,
+        desk_backtests(PORTFOLIOS, policy),
+        succeeded_at=time.time() - 3600,
+    )
+    yield
+    delete_validation(gateway, dataset)
+
+
+@pytest.fixture(scope="module")
+def fed(
+    stack: Stack,
+    model_demo: None,
+    validated: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Prometheus:
     """The stack's Prometheus once it has scraped the agents' pushes twice or more."""
     # CON_001 (largest position over value) at 1%: every diversified book breaches it,
     # so the rule's evidence series and its ComplianceViolation alert exist.

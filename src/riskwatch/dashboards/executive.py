@@ -1,7 +1,8 @@
 """The executive dashboard: what the CRO opens first, and where every alert links to.
 
-Top to bottom it answers: how much is the firm worth and what did it make today; is
-any portfolio near its drawdown limit; what does it hold and trade; can the models
+Top to bottom it answers: how much is the firm worth and what did it make today; how
+has each book really done, and does its VaR model hold; is any portfolio near its
+drawdown limit; what does it hold and trade; can the models
 be trusted; how much tail risk and crowding does it run; is anything in breach.
 Its uid is fixed by the alerts' `dashboard_url` (policy.yaml `links`).
 """
@@ -28,6 +29,7 @@ from riskwatch.dashboards.panels import (
     table_panel,
     timeseries_panel,
 )
+from riskwatch.dashboards.performance import realised_table
 from riskwatch.dashboards.style import (
     BLUE,
     GREEN,
@@ -46,6 +48,7 @@ from riskwatch.dashboards.style import (
     warning_critical,
     zero_is_good,
 )
+from riskwatch.dashboards.validation import zone_by_portfolio
 from riskwatch.policy import Policy
 
 TOP_POSITIONS = 15
@@ -192,6 +195,11 @@ def build(limits: Policy) -> dashboard.Dashboard:
             unit=USD,
         ).with_target(query(p("portfolio:trading_daily_pnl_usd:sum"), "{{portfolio}}"))
     )
+
+    # ----------------------------------------- realised, does the VaR model hold
+    board.with_row(dashboard.Row("Realised performance and VaR model validation"))
+    board.with_panel(realised_table(limits, width=16))
+    board.with_panel(zone_by_portfolio())
 
     # ------------------------------------------------------------- drawdown
     board.with_row(dashboard.Row("Drawdown against limits"))

@@ -38,6 +38,12 @@ def table_query(expr: str, ref_id: str) -> prometheus.Dataquery:
     )
 
 
+def ref_id(i: int) -> str:
+    """The refId of a table's `i`-th query (A, B, ...): its value column is
+    `Value #<refId>` once the queries are merged."""
+    return chr(ord("A") + i)
+
+
 def portfolio_selector(metric: str, *matchers: str) -> str:
     """`metric{portfolio=~"$portfolio",...}`: a selector limited to the chosen portfolios."""
     return selector(metric, 'portfolio=~"$portfolio"', *matchers)

@@ -24,6 +24,7 @@ from riskwatch.dashboards.panels import (
     table_panel,
     timeseries_panel,
 )
+from riskwatch.dashboards.performance import holdings_table, realised_table
 from riskwatch.dashboards.style import (
     BLUE,
     GREEN,
@@ -35,30 +36,9 @@ from riskwatch.dashboards.style import (
     ceiling,
     limit_overrides,
     steps,
-    warning_critical,
 )
+from riskwatch.dashboards.validation import add_validation_row
 from riskwatch.policy import Policy
-
-# (metric, column header, unit or None for a plain number); the order of the table.
-PERFORMANCE: tuple[tuple[str, str, str | None], ...] = (
-    ("risk_annual_return_ratio", "Annual return", PERCENT),
-    ("risk_annual_volatility_ratio", "Volatility", PERCENT),
-    ("risk_sharpe", "Sharpe", None),
-    ("risk_sortino", "Sortino", None),
-    ("risk_calmar", "Calmar", None),
-    ("risk_max_drawdown_ratio", "Max drawdown", PERCENT),
-    ("risk_win_rate_ratio", "Win rate", PERCENT),
-    ("risk_profit_factor", "Profit factor", None),
-    ("risk_win_loss", "Win/loss", None),
-    ("risk_beta", "Beta", None),
-    ("risk_alpha_ratio", "Alpha", PERCENT),
-    ("risk_tracking_error_ratio", "Tracking error", PERCENT),
-    ("risk_information", "Information ratio", None),
-)
-
-
-def _letter(i: int) -> str:
-    return chr(ord("A") + i)
 
 
 def build(limits: Policy) -> dashboard.Dashboard:
@@ -73,33 +53,17 @@ def build(limits: Policy) -> dashboard.Dashboard:
     board = new_dashboard(
         limits.links.uid("risk"),
         "riskwatch: Risk detail",
-        "Every performance and risk figure of each portfolio: returns, ratios, tail risk "
-        "by method, exposures, positions and crowding.",
+        "Every performance and risk figure of each portfolio: realised and holdings-based "
+        "returns and ratios, tail risk by method and its nightly backtest, exposures, "
+        "positions and crowding.",
         variables=[portfolio_variable()],
     )
 
     # ---------------------------------------------------------- performance
-    board.with_row(dashboard.Row("Performance (daily history, annualised)"))
-    performance = table_panel(
-        "Performance figures",
-        "Computed from each portfolio's daily returns over its history; alpha, beta, "
-        "tracking error and information ratio are against the benchmark.",
-        columns={"portfolio": "Portfolio"}
-        | {f"Value #{_letter(i)}": header for i, (_, header, _) in enumerate(PERFORMANCE)},
-        height=5,
-    )
-    for i, (metric, header, unit) in enumerate(PERFORMANCE):
-        performance.with_target(table_query(f"max by (portfolio) ({p(metric)})", _letter(i)))
-        column(performance, header, unit=unit or "none", decimals=2)
-    column(performance, "Annual return", unit=PERCENT, thresholds=steps(RED, (0.0, GREEN)))
-    column(performance, "Alpha", unit=PERCENT, thresholds=steps(RED, (0.0, GREEN)))
-    column(
-        performance,
-        "Max drawdown",
-        unit=PERCENT,
-        thresholds=warning_critical(d.drawdown_warning, d.drawdown_critical),
-    )
-    board.with_panel(performance)
+    # Realised first: what the desk did is what a reader means by Sharpe.
+    board.with_row(dashboard.Row("Performance: realised, then the holdings-based backtest"))
+    board.with_panel(realised_table(limits))
+    board.with_panel(holdings_table(limits))
 
     # ------------------------------------------------------------ tail risk
     board.with_row(dashboard.Row("Tail risk"))
@@ -152,6 +116,10 @@ def build(limits: Policy) -> dashboard.Dashboard:
         )
         limit_overrides(tail_series, limits, [measure.limit_name], ceiling)
         board.with_panel(tail_series)
+
+    # ------------------------------------------------------- model validation
+    # Beside the VaR figures: does the model behind them hold?
+    add_validation_row(board, limits)
 
     # -------------------------------------------------------------- exposure
     board.with_row(dashboard.Row("Exposure and positions"))
