@@ -16,93 +16,33 @@ section says so and the rest of the report stands.
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import Clock, system_clock
-from riskwatch.prometheus_api import Prometheus, PrometheusError
 from riskwatch.receiver_client import ReceiverClient, ReceiverError
 from riskwatch.report.breaches import derive_breaches, first_crossing
 from riskwatch.report.model import (
     FIRM,
-    STEP_SECONDS,
     AlertRow,
     ComplianceRow,
     PortfolioKpis,
     ReportData,
-    ReportError,
     ReportWindow,
     Series,
     limits_for,
     report_window,
 )
+from riskwatch.report.prom import HTTP_TIMEOUT_SECONDS, PrometheusClient, by_labels
 from riskwatch.settings import Settings
 
 log = logging.getLogger("riskwatch.report")
 
 # An alert that started up to a week before the day and was still open counts too.
 ALERT_LOOKBACK = timedelta(days=7)
-HTTP_TIMEOUT_SECONDS = 15.0
-
-
-# ------------------------------------------------------------------------- clients
-class PrometheusClient:
-    """The report's queries over the shared Prometheus API client; every failure is a
-    ReportError."""
-
-    def __init__(self, url: str, timeout: float = HTTP_TIMEOUT_SECONDS) -> None:
-        self.api = Prometheus(url, timeout)
-        self.url = self.api.url
-
-    def _data(self, path: str, params: dict[str, str | float]) -> Any:
-        try:
-            return self.api.get(path, params)
-        except PrometheusError as exc:
-            raise ReportError(str(exc)) from None
-
-    def vector(self, expr: str, at: datetime) -> list[tuple[dict[str, str], float]]:
-        """(labels, value) of each series of an instant query; NaN values are dropped."""
-        data = self._data("/api/v1/query", {"query": expr, "time": at.timestamp()})
-        out = []
-        for item in data.get("result", []):
-            value = float(item["value"][1])
-            if math.isfinite(value):
-                out.append((dict(item["metric"]), value))
-        return out
-
-    def matrix(
-        self, expr: str, start: datetime, end: datetime, step: int = STEP_SECONDS
-    ) -> list[tuple[dict[str, str], Series]]:
-        """(labels, series) of a range query whose last step falls exactly on `end`."""
-        span = end.timestamp() - start.timestamp()
-        # Align the steps backwards from `end`, so the newest sample (a push seconds
-        # ago, or the day's last one) is always in the chart.
-        first = end.timestamp() - step * math.floor(span / step)
-        data = self._data(
-            "/api/v1/query_range",
-            {"query": expr, "start": first, "end": end.timestamp(), "step": step},
-        )
-        out = []
-        for item in data.get("result", []):
-            points = [(float(t), float(v)) for t, v in item["values"] if math.isfinite(float(v))]
-            if points:
-                times, values = zip(*points, strict=True)
-                out.append((dict(item["metric"]), Series("", times, values)))
-        return out
-
-
-# ----------------------------------------------------------------------- collecting
-def _by(rows: Iterable[tuple[dict[str, str], float]], *labels: str) -> dict[Any, float]:
-    """Values keyed by one label's value, or by a tuple of several labels' values."""
-    out: dict[Any, float] = {}
-    for metric, value in rows:
-        key = tuple(metric.get(name, "") for name in labels)
-        out[key[0] if len(key) == 1 else key] = value
-    return out
 
 
 class Collector:
@@ -192,7 +132,7 @@ class Collector:
             "lowest_model_confidence": (low, "model_confidence_ratio", by_min),
         }
         results = {
-            attr: _by(self._at_end(fn, selector, agg), "portfolio")
+            attr: by_labels(self._at_end(fn, selector, agg), "portfolio")
             for attr, (fn, selector, agg) in queries.items()
         }
         names = sorted({p for values in results.values() for p in values if p})
@@ -240,13 +180,13 @@ class Collector:
         active = self._at_end(
             "last_over_time", "compliance_violation_active", "max by (portfolio, rule, severity)"
         )
-        value = _by(
+        value = by_labels(
             self._at_end("last_over_time", "compliance_rule_value", by_rule), "portfolio", "rule"
         )
-        limit = _by(
+        limit = by_labels(
             self._at_end("last_over_time", "compliance_rule_limit", by_rule), "portfolio", "rule"
         )
-        during = _by(
+        during = by_labels(
             self._at_end("max_over_time", "compliance_violation_active", by_rule),
             "portfolio",
             "rule",

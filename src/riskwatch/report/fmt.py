@@ -8,6 +8,7 @@ a hyphen is easy to miss next to a dollar sign; plain text keeps the ASCII hyphe
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 
 NO_DATA = "—"
@@ -121,3 +122,12 @@ def stamp(when: datetime | None, day: object = None) -> str:
     if day is not None and when.date() != day:
         return when.strftime("%b %d %H:%M")
     return when.strftime("%H:%M")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A formatted figure, its state against its limit, and a small note under it."""
+
+    text: str
+    state: str = ""  # "", "ok", "warn" or "bad"
+    note: str = ""

@@ -15,20 +15,12 @@ import jinja2
 
 from riskwatch.report import fmt
 from riskwatch.report.charts import Chart
+from riskwatch.report.fmt import Cell
 from riskwatch.report.model import AlertRow, ComplianceRow, PortfolioKpis, ReportData
 
 DASH = "\u2013"  # en dash, for ranges of time
 # How close to a limit a figure turns amber: 80% of the way there.
 NEAR_LIMIT = 0.8
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A formatted figure, its state against its limit, and a small note under it."""
-
-    text: str
-    state: str = ""  # "", "ok", "warn" or "bad"
-    note: str = ""
 
 
 def _against(value: float | None, limit: float | None, peak: float | None = None) -> str:
