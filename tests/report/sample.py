@@ -11,14 +11,19 @@ from riskwatch.report.breaches import derive_breaches
 from riskwatch.report.model import (
     FIRM,
     AlertRow,
+    Backtest,
     ComplianceRow,
     FirmKpis,
+    Gate,
     LimitsInForce,
+    PerformanceRow,
     PortfolioKpis,
     ReportData,
     ReportWindow,
     Series,
+    Validation,
 )
+from riskwatch.report.validation import LOOKBACK
 from tests.support.calendar import shipped_zone
 
 DAY = date(2026, 11, 24)  # a Tuesday
@@ -145,9 +150,48 @@ def sample_report(seed: int = 3) -> ReportData:
                  "resolved", opened + timedelta(minutes=3), opened + timedelta(hours=2), False,
                  None, None),
     ]  # fmt: skip
+    realised = {"risk_realised_days": 187.0, "trading_closed_trades": 412.0}
+    data.performance = [
+        PerformanceRow("alpha", realised | {"risk_realised_sharpe": 1.42, "risk_sharpe": 0.87,
+                                            "risk_realised_max_drawdown_ratio": 0.041,
+                                            "trading_closed_trades_win_rate_ratio": 0.538,
+                                            "risk_max_drawdown_ratio": 0.22}),
+        PerformanceRow("beta", realised | {"risk_realised_sharpe": -0.31, "risk_sharpe": 1.12,
+                                           "risk_realised_max_drawdown_ratio": 0.141}),
+    ]  # fmt: skip
+    data.validation = sample_validation()
     # The breach list is derived from the figures exactly as for real data.
     data.breaches = derive_breaches(data)
     return data
+
+
+def sample_validation(*, ran: bool = True, current: bool = True) -> Validation:
+    """Last night's run: alpha's models green, beta's historical yellow and gaussian red,
+    the data completeness gate failed. Not `current`: it ran the week before; not `ran`:
+    Prometheus holds no run."""
+    zone = shipped_zone()
+    # The report's day is a Tuesday: Monday's close makes the night's run due.
+    due = datetime.combine(DAY - timedelta(days=1), time(16), zone)
+    found = Validation("desk", due, LOOKBACK)
+    if not ran:
+        return found
+    found.last_success = datetime.combine(
+        DAY - timedelta(days=0 if current else 7), time(1, 12), zone
+    )
+    found.as_of = due - timedelta(days=0 if current else 7)
+    for portfolio, zones in (("alpha", ("green",) * 3), ("beta", ("yellow", "red", "green"))):
+        for method, z in zip(("historical", "gaussian", "cornish_fisher"), zones, strict=True):
+            green = z == "green"
+            found.backtests.append(
+                Backtest(portfolio, method, "0.99", z, {"green": 2.0, "yellow": 7.0}.get(z, 12.0),
+                         250.0, 0.5 if green else 0.001, 0.6, 0.4 if green else 0.002,
+                         -0.2 if green else -1.9, not green)
+            )  # fmt: skip
+    found.gates = [
+        Gate("complete_windows", True, 1.0, 0.7),
+        Gate("data_completeness", False, 0.62, 0.7),
+    ]
+    return found
 
 
 def empty_report(day: date = DAY) -> ReportData:
@@ -157,5 +201,6 @@ def empty_report(day: date = DAY) -> ReportData:
     generated = datetime.combine(day + timedelta(days=1), time(6), shipped_zone())
     data = ReportData(_window(day), generated, "http://prom", "http://recv")
     data.alerts_error = "cannot reach the receiver at http://recv: connection refused"
+    data.validation = sample_validation(ran=False)
     data.notes.append("Prometheus at http://prom holds no portfolio figures for that day.")
     return data

@@ -15,7 +15,7 @@ from riskwatch.report.build import _write_atomically
 from riskwatch.report.charts import RED, render_charts
 from riskwatch.report.html import build_view, render_html, render_text
 from riskwatch.report.model import AlertRow, ReportData
-from tests.report.sample import LIMITS, empty_report, sample_report
+from tests.report.sample import LIMITS, empty_report, sample_report, sample_validation
 
 
 def test_numbers_read_as_a_cro_reads_them() -> None:
@@ -143,3 +143,76 @@ def test_a_report_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
     _write_atomically(target, {"report.html": b"new"})
     assert (target / "report.html").read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-11-24"]
+
+
+def _between(page: str, start: str, end: str) -> str:
+    return page[page.index(start) : page.index(end, page.index(start))]
+
+
+def test_performance_says_which_figures_are_realised_and_shows_them_first() -> None:
+    data = sample_report()
+    page = render_html(build_view(data), [], lambda c: c.filename)
+    section = _between(page, "<h2>Performance</h2>", "<h2>Over the day</h2>")
+    realised = section.index("Realised (desk P&amp;L and closed trades)")
+    holdings = section.index("Holdings-based backtest (today&#39;s holdings over the price")
+    assert realised < holdings
+    # Each Sharpe sits under its own heading: alpha's realised 1.42, holdings-based 0.87.
+    assert "1.42" in section[realised:holdings] and "0.87" not in section[realised:holdings]
+    assert "0.87" in section[holdings:] and "1.42" not in section[holdings:]
+    text = render_text(build_view(data), [])
+    assert text.index("Realised (desk P&L") < text.index("Holdings-based backtest")
+    # beta's realised fall of 14.1% is past its 10% drawdown limit; alpha's 22% in the
+    # holdings-based what-if is no breach of anything.
+    assert "14.10% !!" in text and "22.00% !" not in text
+
+
+def test_validation_shows_zones_in_colour_tests_and_failed_gates() -> None:
+    data = sample_report()
+    view = build_view(data)
+    page = render_html(view, [], lambda c: c.filename)
+    section = _between(page, "<h2>Model validation</h2>", "<h2>Alerts and acknowledgements</h2>")
+    assert section.count('<span class="pill okgreen">Green</span>') == 4
+    assert section.count('<span class="pill warn">Yellow</span>') == 1
+    assert section.count('<span class="pill bad">Red</span>') == 1
+    assert "12 of 250" in section and "expected 2.5" in section
+    assert "0.001" in section and "-1.90" in section  # Kupiec p, ES Z2
+    assert "data_completeness" in section and "0.62" in section  # the failed gate
+    assert "complete_windows" not in section  # a gate that passed is not listed
+    assert "succeeded 01:12 New York time" in section and '<div class="notice">' not in section
+    assert "1 VaR backtest red" in view.headline and "1 validation gate failed" in view.headline
+    text = render_text(view, [])
+    assert "Red !!" in text and "Yellow !" in text and text.isascii()
+
+
+def test_no_validation_is_said_and_never_looks_green() -> None:
+    data = sample_report()
+    data.validation = sample_validation(ran=False)
+    view = build_view(data)
+    page = render_html(view, [], lambda c: c.filename)
+    section = _between(page, "<h2>Model validation</h2>", "<h2>Alerts and acknowledgements</h2>")
+    assert '<div class="notice">No model validation run in the last 7 days' in section
+    assert "not the same as green" in section and "Green" not in section
+    assert "no model validation" in view.headline and view.subject.endswith("no model validation")
+    assert "Note: No model validation run in the last 7 days" in render_text(view, [])
+
+    # An otherwise clean day is amber, not green.
+    data.breaches, data.alerts = [], []
+    data.firm.alerts = data.firm.unacknowledged = 0
+    assert build_view(data).headline_state == "warn"
+    data.validation = sample_validation()
+    data.validation.backtests = [b for b in data.validation.backtests if b.zone == "green"]
+    data.validation.gates = [g for g in data.validation.gates if g.passed]
+    assert build_view(data).headline_state == "ok"
+
+
+def test_a_validation_older_than_the_last_exchange_day_is_out_of_date() -> None:
+    data = sample_report()
+    data.validation = sample_validation(current=False)
+    view = build_view(data)
+    page = render_html(view, [], lambda c: c.filename)
+    assert (
+        '<div class="notice">No model validation since the close of Mon Nov 23: the last run '
+        "succeeded Nov 17 01:12 New York time"
+    ) in page
+    assert "model validation out of date" in view.headline
+    assert '<span class="pill bad">Red</span>' in page  # its results still show, dated

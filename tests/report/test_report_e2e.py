@@ -21,8 +21,10 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,20 @@ import requests
 from matplotlib.image import imread
 
 from riskwatch.clock import system_clock
+from riskwatch.publish import Publisher
 from riskwatch.receiver_client import ReceiverClient
 from riskwatch.report import fmt
+from riskwatch.report.model import report_window
+from riskwatch.report.validation import validation_due
 from riskwatch.stack.runner import Stack
-from tests.support.calendar import shipped_zone
+from tests.dashboards.support import (
+    DeskBacktest,
+    delete_validation,
+    desk_backtests,
+    publish_realised,
+    push_validation,
+)
+from tests.support.calendar import shipped_calendar, shipped_zone
 from tests.support.stack import (
     TEST_TOKEN,
     delete_group,
@@ -52,6 +64,7 @@ pytestmark = pytest.mark.stack
 AGENT = "report-trading"
 HEALTH = "report-health"
 BREACH = "report-breach"
+REALISED = "report-realised"
 PORTFOLIOS = [
     {"name": "rpt-alpha", "positions": 28},
     {"name": "rpt-beta", "positions": 12, "initial_value_usd": 500_000.0},
@@ -64,6 +77,7 @@ CHROMIUM_PACKAGES = ("chromium", "fonts-liberation")
 # a year before the history the backfill test loads (November 2026). A Sunday when the
 # clocks went back, so its window is 25 hours.
 NO_DATA_DAY = date(2025, 11, 2)
+CALENDAR = shipped_calendar()
 
 
 def ensure_chromium() -> str:
@@ -172,6 +186,129 @@ def fed(stack: Stack, receiver: ReceiverClient, env: dict[str, str]) -> Iterator
     delete_group(urls.pushgateway, BREACH)  # leave no breach behind for other tests
 
 
+@dataclass(frozen=True)
+class Validated:
+    """What the nightly run and the trading agent's realised figures put in Prometheus."""
+
+    dataset: str
+    backtests: list[DeskBacktest]
+
+
+@pytest.fixture(scope="module")
+def validated(stack: Stack) -> Iterator[Validated]:
+    """Last night's validation of both books (rpt-beta's volatility jumped: some of its
+    models are yellow or red), and the realised figures of months of trading."""
+    gateway = stack.settings.url.pushgateway
+    dataset = stack.settings.validation.dataset
+    backtests = desk_backtests([p["name"] for p in PORTFOLIOS], stack.settings.policy)
+    push_validation(gateway, dataset, backtests, succeeded_at=time.time() - 600)
+    pub = Publisher(REALISED, gateway)
+    for i, p in enumerate(PORTFOLIOS):
+        publish_realised(pub, p["name"], 1.0 + i)
+    pub.push_now()
+    wait_for(
+        lambda: (
+            prom_query(stack.settings.url.prometheus, "risk_realised_sharpe")
+            and prom_query(stack.settings.url.prometheus, "validation_var_zone")
+        ),
+        "the validation run and the realised figures in Prometheus",
+        timeout=30,
+    )
+    yield Validated(dataset, backtests)
+    pub.delete()
+    delete_validation(gateway, dataset)  # no zone may outlive the module
+
+
+def _row(section: str, b: DeskBacktest) -> re.Match[str] | None:
+    """The zone pill of backtest `b`'s row in the validation table."""
+    confidence = fmt.limit_pct(b.confidence)
+    return re.search(
+        rf'<td class="name">{b.portfolio}</td>\s*<td>{b.method}</td>\s*<td>{confidence}</td>\s*'
+        r'<td class="num"><span class="pill (\w+)">(\w+)</span></td>\s*'
+        r'<td class="num[^"]*"><div class="fig">(\d+) of (\d+)</div>',
+        section,
+    )
+
+
+def test_the_report_shows_each_backtest_and_the_realised_figures(
+    stack: Stack,
+    fed: dict[str, Any],
+    validated: Validated,
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    _, day = report_today("--out", str(tmp_path), "--no-send", env=env)
+    page = (tmp_path / day.isoformat() / "report.html").read_text()
+    section = page[page.index("<h2>Model validation</h2>") : page.index("<h2>Alerts and")]
+    assert '<div class="notice">' not in section  # the run is current
+    pills = {"green": "okgreen", "yellow": "warn", "red": "bad"}
+    for b in validated.backtests:
+        row = _row(section, b)
+        assert row is not None, (b.portfolio, b.method, b.confidence)
+        assert row.groups() == (pills[b.var.zone], b.var.zone.title(),
+                                str(b.var.exceptions), str(b.var.n))  # fmt: skip
+    red = sum(1 for b in validated.backtests if b.var.zone == "red")
+    assert red and f"{red} VaR backtest{'s' if red > 1 else ''} red" in page
+
+    performance = page[page.index("<h2>Performance</h2>") : page.index("<h2>Over the day</h2>")]
+    realised, holdings = performance.split("Holdings-based backtest")
+
+    def figure(metric: str) -> float:
+        # Prometheus' figure for rpt-beta, the report's; the trading agent may publish
+        # some realised figures of its own beside the months of history pushed here.
+        rows = prom_query(stack.settings.url.prometheus, f'max({metric}{{portfolio="rpt-beta"}})')
+        return float(rows[0]["value"][1])
+
+    # Each figure under its own heading: a realised Sharpe is not the holdings-based one.
+    def cell(text: str) -> str:
+        return f'<div class="fig">{text}</div>'
+
+    sharpe = cell(fmt.number(figure("risk_realised_sharpe"), 2))
+    assert sharpe in realised and sharpe not in holdings
+    assert cell(fmt.number(figure("risk_sharpe"), 2)) in holdings
+    assert cell(fmt.pct(figure("trading_closed_trades_win_rate_ratio"))) in realised
+    text = (tmp_path / day.isoformat() / "report.txt").read_text()
+    assert "Red !!" in text and text.index("Realised (desk P&L") < text.index("Holdings-based")
+
+
+def _push_run(
+    stack: Stack, validated: Validated, at: float, backtests: list[DeskBacktest] | None = None
+) -> None:
+    """Push a validation run that succeeded at `at`, and wait for its scrape."""
+    urls = stack.settings.url
+    runs = validated.backtests if backtests is None else backtests
+    push_validation(urls.pushgateway, validated.dataset, runs, succeeded_at=at)
+    series = f'validation_last_success_timestamp_seconds{{dataset="{validated.dataset}"}}'
+    wait_for(lambda: prom_query(urls.prometheus, f"{series} == {at}"), "the run's scrape")
+
+
+def test_a_run_before_the_last_close_is_out_of_date(
+    stack: Stack, validated: Validated, env: dict[str, str], tmp_path: Path
+) -> None:
+    due = validation_due(
+        report_window(market_today(), system_clock(), CALENDAR), stack.settings.policy
+    )
+    _push_run(stack, validated, (due - timedelta(days=1)).timestamp())
+    try:
+        _, day = report_today("--out", str(tmp_path), "--no-send", env=env)
+    finally:
+        _push_run(stack, validated, time.time())
+    page = (tmp_path / day.isoformat() / "report.html").read_text()
+    assert f"No model validation since the close of {due:%a %b %-d}" in page
+    assert "model validation out of date" in page
+
+
+def test_a_book_the_last_run_dropped_is_not_shown_from_an_older_run(
+    stack: Stack, validated: Validated, env: dict[str, str], tmp_path: Path
+) -> None:
+    retired = desk_backtests(["rpt-retired"], stack.settings.policy)
+    _push_run(stack, validated, time.time(), validated.backtests + retired)
+    _push_run(stack, validated, time.time())  # the next night: rpt-retired has left
+    _, day = report_today("--out", str(tmp_path), "--no-send", env=env)
+    page = (tmp_path / day.isoformat() / "report.html").read_text()
+    assert "rpt-retired" not in page and _row(page, validated.backtests[0]) is not None
+
+
 def _emails(outbox: Path) -> list[Message]:
     return [
         email.message_from_bytes(p.read_bytes()) for p in sorted((outbox / "email").glob("*.eml"))
@@ -266,6 +403,8 @@ def test_a_day_without_data_says_so(env: dict[str, str], tmp_path: Path) -> None
     assert "No portfolio figures in Prometheus for this day." in page
     assert page.count("No data for this chart.") == 3
     assert "Full day, 00:00\u201324:00 New York time" in page
+    # No run is no verdict, not a green one.
+    assert "No model validation run in the last 7 days" in page and "Green" not in page
 
 
 def breach_then_clear(stack: Stack) -> date:

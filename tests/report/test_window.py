@@ -18,6 +18,7 @@ from riskwatch.report.build import build_report
 from riskwatch.report.collect import collect
 from riskwatch.report.html import build_view
 from riskwatch.report.model import ReportData, ReportError, report_window
+from riskwatch.report.validation import validation_due
 from riskwatch.settings import load_settings
 from tests.report.sample import SESSIONS
 from tests.support.calendar import SITUATIONS, Situation, shipped_calendar, situations
@@ -118,3 +119,24 @@ def test_a_days_session_does_not_depend_on_when_it_is_asked(
     else:
         assert times is not None
         assert (f"{times[0]:%H:%M}", f"{times[1]:%H:%M}") == expected
+
+
+# The close whose validation a report of the situation's day expects: the last NYSE
+# session before that day, from the exchange's published calendar.
+DUE = {
+    "weekday-regular-hours": "2026-11-17 16:00",
+    "weekday-overnight": "2026-11-17 16:00",
+    "saturday": "2026-11-13 16:00",
+    "after-a-holiday": "2026-09-04 16:00",  # Labor Day Monday had no session
+    "half-day": "2026-11-25 16:00",  # Thanksgiving Thursday had none
+    "monday-after-thanksgiving": "2026-11-27 13:00",  # Friday closed early
+    "dst-spring-forward": "2026-03-06 16:00",
+    "dst-fall-back": "2026-10-30 16:00",
+}
+
+
+@pytest.mark.parametrize("s", situations())
+def test_the_validation_due_is_the_last_exchange_day_before_the_report(s: Situation) -> None:
+    w = report_window(s.at.date(), s.at, CALENDAR)
+    due = validation_due(w, load_settings().policy)
+    assert f"{due.astimezone(CALENDAR.zone):%Y-%m-%d %H:%M}" == DUE[s.name]

@@ -6,7 +6,8 @@ Charts come from range queries over the window; KPIs and the compliance table co
 from instant queries at the window's end over the whole window
 (`last_over_time(x[window])`), so a past day whose agents stopped at 20:00 still shows
 its closing figures rather than nothing. The breaches are derived from the collected
-figures (`riskwatch.report.breaches`).
+figures (`riskwatch.report.breaches`); the performance figures and the nightly model
+validation are read by `riskwatch.report.validation`.
 
 Prometheus is the report's backbone: if it cannot be reached, there is no report
 (`ReportError`). The receiver only adds the alert history; if it is down, that
@@ -37,6 +38,7 @@ from riskwatch.report.model import (
     report_window,
 )
 from riskwatch.report.prom import HTTP_TIMEOUT_SECONDS, PrometheusClient, by_labels
+from riskwatch.report.validation import ValidationReader, collect_performance
 from riskwatch.settings import Settings
 
 log = logging.getLogger("riskwatch.report")
@@ -99,6 +101,10 @@ class Collector:
         self._portfolios()
         self._firm()
         self._compliance()
+        self.data.performance = collect_performance(self.prom, self.window)
+        self.data.validation = ValidationReader(
+            self.prom, self.window, self.limits, self.settings.validation.dataset
+        ).read()
         self._alerts()
         self.data.breaches = derive_breaches(self.data)
         if not self.data.has_data:

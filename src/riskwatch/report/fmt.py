@@ -131,3 +131,5 @@ class Cell:
     text: str
     state: str = ""  # "", "ok", "warn" or "bad"
     note: str = ""
+    pill: bool = False
+    """Shown as a coloured label (a zone, a verdict) rather than a figure."""

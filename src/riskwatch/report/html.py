@@ -8,6 +8,7 @@ cells and the text's `!` markers always agree. The HTML keeps to tables and a sm
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -17,8 +18,16 @@ from riskwatch.report import fmt
 from riskwatch.report.charts import Chart
 from riskwatch.report.fmt import Cell
 from riskwatch.report.model import AlertRow, ComplianceRow, PortfolioKpis, ReportData
+from riskwatch.report.sections import (
+    Section,
+    headline_parts,
+    performance_section,
+    validation_section,
+)
 
 DASH = "\u2013"  # en dash, for ranges of time
+SEVERITY = ("ok", "warn", "bad")
+"""A headline's states, mildest first: it takes the worst of its parts."""
 # How close to a limit a figure turns amber: 80% of the way there.
 NEAR_LIMIT = 0.8
 
@@ -54,6 +63,8 @@ class View:
     firm: list[tuple[str, Cell]]
     columns: list[tuple[str, str]]
     portfolios: list[PortfolioRow]
+    performance: Section
+    validation: Section
     notes: list[str] = field(default_factory=list)
 
 
@@ -165,6 +176,9 @@ def _headline(data: ReportData) -> tuple[str, str, str]:
         text = f"{alerts} alert{'s' if alerts != 1 else ''}"
         parts.append(text + (f" ({unacked} not acknowledged)" if unacked else ""))
     state = "bad" if critical else "warn" if warnings or (data.firm.unacknowledged or 0) else "ok"
+    for phrase, judged in headline_parts(data):
+        parts.append(phrase)
+        state = max(state, judged, key=SEVERITY.index)
     pnl = fmt.usd(data.firm.pnl, signed=True, ascii_minus=True)
     ret = fmt.pct(data.firm.daily_return, signed=True, ascii_minus=True)
     sentence = "; ".join(parts)
@@ -239,6 +253,8 @@ def build_view(data: ReportData) -> View:
         firm=firm,
         columns=COLUMNS,
         portfolios=rows,
+        performance=performance_section(data),
+        validation=validation_section(data),
         notes=list(data.notes),
     )
 
@@ -274,6 +290,7 @@ def render_html(view: View, charts: list[Chart], image_src: Callable[[Chart], st
 
 # ----------------------------------------------------------------------- plain text
 _MARK: Mapping[str, str] = {"bad": " !!", "warn": " !", "ok": "", "": ""}
+WRAP = 88  # plain-text paragraphs, for readers that do not wrap
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -282,6 +299,17 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = [line.rstrip(), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return out
+
+
+def _section_text(section: Section) -> list[str]:
+    """A performance or validation section: its notices, then each table under its heading."""
+    lines = ["", section.title.upper(), "-" * len(section.title)]
+    lines += [line for n in section.notices for line in textwrap.wrap(f"Note: {n}", WRAP)]
+    for t in section.tables:
+        lines += ["", *textwrap.wrap(t.heading + (f". {t.caption}" if t.caption else ""), WRAP)]
+        rows = [[c.text + _MARK[c.state] for c in row] for row in t.rows]
+        lines += _table(t.headers, rows) if rows else [t.empty]
+    return lines
 
 
 def _ascii(text: str) -> str:
@@ -316,6 +344,7 @@ def render_text(view: View, charts: list[Chart]) -> str:
         lines += _table(header, rows)
     else:
         lines.append("No data.")
+    lines += _section_text(view.performance)
     lines += ["", "LIMIT BREACHES TODAY (!! past a hard limit, ! warning)", "-" * 20]
     if d.breaches:
         rows = [
@@ -326,6 +355,7 @@ def render_text(view: View, charts: list[Chart]) -> str:
         lines += _table(["First seen", "Portfolio", "Measure", "Worst", "Limit", ""], rows)
     else:
         lines.append("No limit breached." if d.has_data else "No data.")
+    lines += _section_text(view.validation)
     lines += ["", "ALERTS AND ACKNOWLEDGEMENTS", "-" * 27]
     if d.alerts is None:
         lines.append(f"Alert history unavailable: {d.alerts_error}")

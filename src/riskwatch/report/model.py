@@ -207,6 +207,103 @@ class AlertRow:
     acked_at: datetime | None
 
 
+# ------------------------------------------------- performance and model validation
+@dataclass(frozen=True)
+class Figure:
+    """A performance figure the report shows: its metric, header and how it reads."""
+
+    metric: str
+    header: str
+    unit: str
+    """"ratio" (a plain number, 2 decimals), "percent", "count" or "usd"."""
+
+
+REALISED: tuple[Figure, ...] = (
+    Figure("risk_realised_sharpe", "Sharpe", "ratio"),
+    Figure("risk_realised_sortino", "Sortino", "ratio"),
+    Figure("risk_realised_max_drawdown_ratio", "Max drawdown", "percent"),
+    Figure("risk_realised_days", "Days", "count"),
+    Figure("trading_closed_trades", "Closed trades", "count"),
+    Figure("trading_closed_trades_win_rate_ratio", "Win rate", "percent"),
+    Figure("trading_closed_trades_profit_factor", "Profit factor", "ratio"),
+    Figure("trading_closed_trades_average_win_usd", "Average win", "usd"),
+    Figure("trading_closed_trades_average_loss_usd", "Average loss", "usd"),
+)
+"""What the desk did: its own daily equity curve and the round trips its fills closed."""
+
+HOLDINGS_BASED: tuple[Figure, ...] = (
+    Figure("risk_annual_return_ratio", "Annual return", "percent"),
+    Figure("risk_annual_volatility_ratio", "Volatility", "percent"),
+    Figure("risk_sharpe", "Sharpe", "ratio"),
+    Figure("risk_sortino", "Sortino", "ratio"),
+    Figure("risk_max_drawdown_ratio", "Max drawdown", "percent"),
+    Figure("risk_win_rate_ratio", "Win rate", "percent"),
+    Figure("risk_profit_factor", "Profit factor", "ratio"),
+)
+"""What today's holdings would have done over the price history: a backtest of the book."""
+
+
+@dataclass(frozen=True)
+class PerformanceRow:
+    """One portfolio's performance figures by metric; a figure not published is absent."""
+
+    portfolio: str
+    figures: dict[str, float]
+
+
+ZONES = ("green", "yellow", "red")
+"""The Basel traffic light, by the value of validation_var_zone (0, 1, 2)."""
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """The last nightly backtest of one VaR/ES method of one portfolio at one confidence."""
+
+    portfolio: str
+    method: str
+    confidence: str
+    zone: str | None = None
+    exceptions: float | None = None
+    observations: float | None = None
+    kupiec_p: float | None = None
+    christoffersen_p: float | None = None
+    coverage_p: float | None = None
+    es_z2: float | None = None
+    es_rejected: bool | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One data gate of the last validation run, with its measured value and threshold."""
+
+    name: str
+    passed: bool
+    value: float | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class Validation:
+    """What Prometheus holds of the nightly validation job (`riskwatch validate`)."""
+
+    dataset: str
+    due: datetime
+    """The close of the last exchange day before the report's day: a run that
+    succeeded after it has validated that day."""
+    lookback: timedelta
+    """How far back before the window's end the report looked for a run."""
+    last_success: datetime | None = None
+    as_of: datetime | None = None
+    """The close of the last exchange day the last run validated, when it says."""
+    backtests: list[Backtest] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
+
+    @property
+    def current(self) -> bool:
+        """True when a run succeeded after the close of the last exchange day."""
+        return self.last_success is not None and self.last_success >= self.due
+
+
 @dataclass
 class ReportData:
     """Everything a report shows; the renderers only format it."""
@@ -226,6 +323,9 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     tail_confidences: tuple[float, float] | None = None
     """The policy's VaR and ES confidences the tail-risk figures are at."""
+    performance: list[PerformanceRow] = field(default_factory=list)
+    validation: Validation | None = None
+    """None when the report did not look (a report built without Prometheus)."""
 
     @property
     def has_data(self) -> bool:
