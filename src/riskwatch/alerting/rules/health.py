@@ -29,7 +29,7 @@ _COVERED_ELSEWHERE = ("agent", "marketdata", "broker")
 # The trading agent's task that runs in the trading phases only (settings
 # agent.tasks): while some agent runs it, the market is in a trading phase. No metric
 # publishes the phase itself.
-_TRADING_TASK = "portfolio"
+TRADING_TASK = "portfolio"
 
 
 # Every alert here: ops's, firm-wide, in one group of ops.rules.yml.
@@ -76,7 +76,7 @@ def _components(limits: Policy) -> Iterator[AlertRule]:
 
 def _broker(limits: Policy) -> Iterator[AlertRule]:
     window = limits.ops.trading_task_window
-    runs = selector("agent_task_runs_total", matcher("task", "=", _TRADING_TASK))
+    runs = selector("agent_task_runs_total", matcher("task", "=", TRADING_TASK))
     yield _rule(
         name="BrokerDisconnected",
         # Whichever agent reports the connection (the trading agent from its portfolio

@@ -22,7 +22,7 @@ from riskwatch.alerting.rules.common import AlertRule, Builder, Severity, query_
 
 # The trading phases' task, as BrokerDisconnected reads it: no metric publishes the
 # market's calendar, so the trading agents' portfolio task is what says it traded.
-from riskwatch.alerting.rules.health import _TRADING_TASK
+from riskwatch.alerting.rules.health import TRADING_TASK
 from riskwatch.policy import Policy
 from riskwatch.promql import matcher, percent, selector
 from riskwatch.settings import ValidationSettings
@@ -134,7 +134,7 @@ def _job(limits: Policy) -> Iterator[AlertRule]:
     )
     # The portfolio task's last success as of `stale` ago: when the market last traded
     # by then. Trading makes the next night's run due; a weekend or a holiday has none.
-    trading = matcher("task", "=", _TRADING_TASK)
+    trading = matcher("task", "=", TRADING_TASK)
     traded = f"max({selector('agent_last_success_timestamp_seconds', trading)} offset {stale})"
     last = query_value(
         "time() - max(validation_last_success_timestamp_seconds{dataset=%q})",
