@@ -49,19 +49,19 @@ class Span:
 
 def sessions_between(calendar: MarketCalendar, start: date, end: date) -> tuple[date, ...]:
     """The exchange's sessions from `start` to `end`, both included."""
-    days = (start + timedelta(days=k) for k in range((end - start).days + 1))
-    return tuple(day for day in days if calendar.session_times(day) is not None)
+    return calendar.sessions(start, end)
 
 
 def sessions_ending(calendar: MarketCalendar, end: date, count: int) -> tuple[date, ...]:
     """The `count` sessions ending on `end` (which must be one), oldest first."""
-    found: list[date] = []
-    day = end
-    while len(found) < count:
-        if calendar.session_times(day) is not None:
-            found.append(day)
-        day -= timedelta(days=1)
-    return tuple(reversed(found))
+    # Exchanges trade about 252 days in 365: a year and a half per 252 is ample, and
+    # the loop widens the reach for a calendar with unusually many closures.
+    reach = timedelta(days=count * 3 // 2 + 10)
+    while True:
+        found = calendar.sessions(end - reach, end)
+        if len(found) >= count:
+            return found[-count:]
+        reach *= 2
 
 
 def last_completed_session(calendar: MarketCalendar, now: datetime) -> date:
