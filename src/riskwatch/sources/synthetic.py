@@ -13,8 +13,9 @@ at the open and the close, quiet at lunch), low before and after, near flat at n
 with occasional jumps. The hours and the zone the day is read in are those of the
 `MarketCalendar` it is given (the policy's market). The demo's incidents are scripted
 `Move`s: a market or a set of symbols drifts by a given log-return over a given span
-of time, with extra volatility, as a deterministic function of time. `clock` lets the
-demo run the market on a simulated clock; by default it is the wall clock.
+of time, with extra volatility, as a deterministic function of time; a volatility
+regime (`set_daily_volatility`) scales every daily return from a date on. `clock`
+lets the demo run the market on a simulated clock; by default it is the wall clock.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ class SyntheticMarket:
         self._moves: list[Move] = []
         self._outages: list[tuple[datetime, datetime]] = []
         self._momentum: list[tuple[datetime, float]] = []
+        self._volatility: list[tuple[date, float]] = []
         rng = np.random.default_rng(stable_seed("universe", seed))
         self.instruments: dict[str, Instrument] = {}
         for i in range(universe_size):
@@ -233,6 +235,7 @@ class SyntheticMarket:
         idio_vol = np.array([self.instruments[s].volatility for s in symbols])
         idio = rng.standard_t(4, size=(HISTORY_DAYS, len(symbols))) * idio_vol / np.sqrt(2)
         returns = factor_returns @ loadings.T + idio
+        returns *= self._volatility_scale(days)[:, None]
         base = np.array([self.instruments[s].base_price for s in symbols])
         closes = base * np.exp(np.cumsum(np.log1p(np.clip(returns, -0.5, 0.5)), axis=0))
         adv = np.array([self.instruments[s].adv_shares for s in symbols])
@@ -250,6 +253,35 @@ class SyntheticMarket:
                 self._daily_cache.pop(next(iter(self._daily_cache)))
             self._daily_cache[end] = frame
         return frame
+
+    def _volatility_scale(self, days: pd.DatetimeIndex) -> np.ndarray:
+        """Per business day, the factor its returns are scaled by: that of the regime
+        begun last by then (1 before the first)."""
+        scale = np.ones(len(days))
+        with self._lock:
+            # By date; of two from the same date, the one set later.
+            regimes = sorted(self._volatility, key=lambda regime: regime[0])
+        for since, factor in regimes:
+            scale[days >= pd.Timestamp(since)] = factor
+        return scale
+
+    def set_daily_volatility(self, factor: float, since: date) -> None:
+        """From business day `since` on, every daily return (market, factors and each
+        name's own) is `factor` times what it would have been: a volatility regime.
+
+        The draws stay those of the seed, so the market before `since` is unchanged and
+        the regime is as deterministic as the rest. Only the daily history moves: each
+        day's minute path keeps its own volatility, so intraday figures (P&L, drawdown,
+        the model) behave as on any day. Several regimes apply by date, each until the
+        next one begins (factor 1 ends one).
+        """
+        if not (factor > 0 and np.isfinite(factor)):
+            raise ValueError(f"volatility factor must be a positive number, got {factor!r}")
+        with self._lock:
+            self._volatility.append((since, float(factor)))
+            # Every history built from here on, and the minute paths resting on it, change.
+            self._daily_cache.clear()
+            self._paths.clear()
 
     def daily_bars(self, symbols: Sequence[str], days: int) -> pd.DataFrame:
         unknown = [s for s in symbols if s not in self.instruments]
