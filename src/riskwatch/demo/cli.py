@@ -230,6 +230,7 @@ def _live(settings: Settings, console: Console, speed: float, once: bool, clock:
     # The live desk's simulated time starts at the clock's now: at speed 1 it is the
     # wall clock, as a desk running beside the stack would see it.
     world = World(settings, WorldConfig("demo-live"), speed, clock())
+    world.clock.run()
     if once:
         ok = world.runtime.run_once()
         world.publisher.close()

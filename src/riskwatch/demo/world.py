@@ -8,6 +8,7 @@ timestamps stay wall-clock, so Prometheus judges freshness as it would in produc
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,22 +27,32 @@ from riskwatch.settings import Settings
 from riskwatch.sources.synthetic import SyntheticMarket
 from riskwatch.sources.synthetic_broker import SyntheticBroker
 
+log = logging.getLogger("riskwatch.demo")
+
 # The agent never pushes more often than this, however fast the simulated clock runs:
 # Prometheus scrapes the Pushgateway every 5 s anyway.
 MIN_PUSH_INTERVAL_SECONDS = 1.0
 
 
 class SimClock:
-    """Simulated time: `start`, advancing `speed` simulated seconds per real second."""
+    """Simulated time: `start`, advancing `speed` simulated seconds per real second
+    once it runs (from construction, unless `running` is False: then from `run`)."""
 
-    def __init__(self, start: datetime, speed: float) -> None:
+    def __init__(self, start: datetime, speed: float, *, running: bool = True) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed!r}")
         self.start = start
         self.speed = speed
-        self._origin = time.monotonic()
+        self._origin: float | None = time.monotonic() if running else None
+
+    def run(self) -> None:
+        """Start the clock; it reads `start` until then. Running it again does nothing."""
+        if self._origin is None:
+            self._origin = time.monotonic()
 
     def now(self) -> datetime:
+        if self._origin is None:
+            return self.start
         return self.start + timedelta(seconds=(time.monotonic() - self._origin) * self.speed)
 
     def elapsed(self) -> timedelta:
@@ -87,24 +98,40 @@ class WorldConfig:
 
 
 class World:
-    """One market, its books and their trading agent, on one simulated clock."""
+    """One market, its books and their trading agent, on one simulated clock.
+
+    The clock reads `start` until `start()` runs it: the books are built at that very
+    minute, however long the building takes, and whatever a scenario prepares before
+    the session (`Scenario.prepare`) happens before its first instant.
+    """
 
     def __init__(
-        self, settings: Settings, config: WorldConfig, speed: float, start: datetime
+        self,
+        settings: Settings,
+        config: WorldConfig,
+        speed: float,
+        start: datetime,
+        *,
+        past: Callable[[SyntheticMarket, MarketCalendar], None] | None = None,
     ) -> None:
+        """`past` changes the market's history (a volatility regime) before the books
+        are built, so they are sized at the prices the agent will see."""
         self.settings = settings
         self.config = config
-        self.clock = SimClock(start, speed)
+        self.clock = SimClock(start, speed, running=False)
         self.calendar = MarketCalendar(settings.policy.market)
         # The tape follows the policy's market: its zone and hours are the agent's.
         self.market = SyntheticMarket(
             settings.trading.seed, clock=self.clock.now, calendar=self.calendar
         )
+        if past is not None:
+            past(self.market, self.calendar)
         base = list(settings.trading.portfolios)
         portfolios = [
             p.model_copy(update={"name": f"{config.portfolio_prefix}{p.name}"}) for p in base
         ]
-        trading = settings.trading.model_copy(update={"portfolios": tuple(portfolios)})
+        self.portfolio_settings = tuple(portfolios)
+        trading = settings.trading.model_copy(update={"portfolios": self.portfolio_settings})
         self.brokers = {
             p.name: SyntheticBroker(
                 self.market, p.name, p.initial_value_usd, p.positions, book_seed=b.name
@@ -142,22 +169,37 @@ class World:
         )
         self._thread: threading.Thread | None = None
         self.notes: dict[str, str] = {}  # what incidents remember for later ones
+        self._cleanups: list[Callable[[], None]] = []
 
     @property
     def portfolios(self) -> list[str]:
         return [b.name for b in self.books]
 
     def start(self) -> None:
+        """The session begins: the clock runs and the agent with it."""
+        self.clock.run()
         self._thread = threading.Thread(
             target=self.runtime.run_forever, name=f"world-{self.config.agent_id}", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
-        """A planned stop: the agent removes its Pushgateway group on the way out."""
+        """A planned stop: the agent removes its Pushgateway group on the way out, and
+        what the scenario left elsewhere (`on_stop`) is removed after it."""
         self.runtime.stop_event.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
+        while self._cleanups:
+            cleanup = self._cleanups.pop()
+            try:
+                cleanup()
+            except Exception:  # one left behind must not keep the others, or the verdict
+                log.warning("world %s: a cleanup failed", self.config.agent_id, exc_info=True)
+
+    def on_stop(self, cleanup: Callable[[], None]) -> None:
+        """Have `stop` call `cleanup` (the last registered first): for what a scenario
+        leaves outside the agent's own Pushgateway group, e.g. a database."""
+        self._cleanups.append(cleanup)
 
     def crash(self) -> None:
         """The agent dies: no further push, no goodbye; its last values stay behind.
