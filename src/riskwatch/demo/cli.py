@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from types import FrameType
 
@@ -124,6 +125,54 @@ def _backfill(settings: Settings, console: Console, days: int, clock: Clock) -> 
     )
 
 
+def _historical(settings: Settings, console: Console, days: int, clock: Clock) -> None:
+    """`days` of the agent's series into Prometheus, a year of its forecast log beside
+    them, then the nightly validation on that log, pushed: the traffic light's verdict."""
+    import psycopg
+
+    from riskwatch.calendar import MarketCalendar
+    from riskwatch.cliutil import fail
+    from riskwatch.database import local_database_url
+    from riskwatch.demo.backfill import Written, backfill_forecasts, validate_desk
+    from riskwatch.forecast_log import ForecastLog
+    from riskwatch.sources.synthetic import SyntheticMarket
+    from riskwatch.validation.job import ValidationRunError
+
+    dsn = local_database_url(settings)
+    if dsn is None:
+        fail("no PostgreSQL for the forecast log: set RISKWATCH_DATABASE_URL")
+    log = ForecastLog(dsn)
+    try:
+        # The log's year of GARCH fits (~10 s) runs beside the backfill, which spends
+        # up to a minute waiting, idle, for Prometheus to load its blocks.
+        with ThreadPoolExecutor(1, thread_name_prefix="forecast-log") as pool:
+            logged: Future[Written] = pool.submit(backfill_forecasts, settings, log, clock=clock)
+            _backfill(settings, console, days, clock)
+            with console.status("logging a year of the books' VaR and ES forecasts"):
+                written = logged.result()
+        console.print(
+            f"forecast log: {written.days} exchange days, {written.forecasts:,} forecasts and "
+            f"{written.realised:,} realised returns written ({written.seconds:.1f} s)"
+        )
+        with console.status("validating the desk's VaR models"):
+            market = SyntheticMarket(
+                settings.trading.seed, clock=clock, calendar=MarketCalendar(settings.policy.market)
+            )
+            outcome = validate_desk(settings, log, market, now=clock())
+    except psycopg.Error as exc:
+        fail(f"cannot write the forecast log: {' '.join(str(exc).split())}")
+    except (ValidationRunError, ValueError) as exc:
+        fail(str(exc))
+    if outcome.push_error:
+        fail(outcome.push_error)
+    zones = [g.window.var.zone for g in outcome.findings.backtests if g.window is not None]
+    console.print(
+        f"validated: {zones.count('green')} green, {zones.count('yellow')} yellow, "
+        f"{zones.count('red')} red ({outcome.duration_seconds:.1f} s); report in "
+        f"{outcome.artifacts.folder}"
+    )
+
+
 @click.command("demo")
 @click.option(
     "--scenario",
@@ -180,7 +229,7 @@ def demo(
         f"Receiver     {status['receiver']}/api/alerts\nOutbox       {status['outbox']}"
     )
     if mode == "historical":
-        _backfill(settings, console, days, clock)
+        _historical(settings, console, days, clock)
         return
     if mode in ("sample", "continuous"):
         _live(

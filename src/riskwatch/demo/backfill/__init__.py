@@ -61,6 +61,11 @@ rules), `figures` (every series of one book, and the trailing daily history),
 `series` (the series and families computed), `writer` (thinning, OpenMetrics text,
 promtool and the blocks), `prometheus` (the queries against the running Prometheus)
 and `base` (the errors and types they share); this module is the API.
+
+Prometheus holds a month; the model validation needs a year. `forecasts` writes the
+year of close records (VaR and ES forecasts, realised returns) the trading agent would
+have kept in the forecast log (`backfill_forecasts`), and runs the desk validation on
+it (`validate_desk`), so the traffic light has a verdict from the start.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ from riskwatch.alerting.rules import RECORDING_RULES
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.backfill.base import BackfillError, NothingToBackfill, Progress
 from riskwatch.demo.backfill.desk import History
+from riskwatch.demo.backfill.forecasts import Written, backfill_forecasts, validate_desk
 from riskwatch.demo.backfill.prometheus import Api
 from riskwatch.demo.backfill.writer import Writer, build_blocks, format_labels, name_selector
 from riskwatch.policy import duration_seconds
@@ -90,9 +96,12 @@ __all__ = [
     "History",
     "NothingToBackfill",
     "Progress",
+    "Written",
     "backfill",
+    "backfill_forecasts",
     "history",
     "max_days",
+    "validate_desk",
 ]
 
 DAY_SECONDS = 86_400

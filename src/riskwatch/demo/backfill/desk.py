@@ -44,6 +44,27 @@ class Book:
     cash: float
 
 
+def desk_brokers(settings: Settings, market: SyntheticMarket) -> dict[str, SyntheticBroker]:
+    """A synthetic broker per portfolio of `settings.trading`, its book built at the
+    market's now, like the live agent's brokers: the same book the live agent holds."""
+    return {
+        p.name: SyntheticBroker(market, p.name, p.initial_value_usd, p.positions)
+        for p in settings.trading.portfolios
+    }
+
+
+def book_of(portfolio: PortfolioSettings, broker: SyntheticBroker) -> Book:
+    """What `broker` holds for `portfolio` now, as the constant book the history keeps."""
+    held = broker.positions()
+    return Book(
+        portfolio,
+        [h.symbol for h in held],
+        np.array([h.quantity for h in held], dtype=np.float64),
+        [h.sector for h in held],
+        broker.account().cash,
+    )
+
+
 class _Clock:
     """The market's clock: the backfill's clock, or a past instant while fills are
     asked for."""
@@ -102,23 +123,8 @@ class History:
         timeline = Timeline.build(start, end, resolution, calendar)
         clock = _Clock(now)
         market = SyntheticMarket(settings.trading.seed, clock=clock, calendar=calendar)
-        # Built now, like the live agent's brokers: the same book the live agent holds.
-        brokers = {
-            p.name: SyntheticBroker(market, p.name, p.initial_value_usd, p.positions)
-            for p in settings.trading.portfolios
-        }
-        books = []
-        for p in settings.trading.portfolios:
-            held = brokers[p.name].positions()
-            books.append(
-                Book(
-                    p,
-                    [h.symbol for h in held],
-                    np.array([h.quantity for h in held], dtype=np.float64),
-                    [h.sector for h in held],
-                    brokers[p.name].account().cash,
-                )
-            )
+        brokers = desk_brokers(settings, market)
+        books = [book_of(p, brokers[p.name]) for p in settings.trading.portfolios]
         history = cls(settings, timeline, market, clock, books)
         history._market_days(brokers, lambda f: report("prices", 0.45 * f))
         history._figures(lambda f: report("figures", 0.45 + 0.15 * f))
