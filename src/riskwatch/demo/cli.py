@@ -66,10 +66,16 @@ class RichNarrator(Narrator):
                 where = alert.get("portfolio") or alert["labels"].get("agent", "")
                 colour = {"critical": "red", "warning": "yellow"}.get(alert["severity"], "cyan")
                 verb = "resolved" if alert["status"] == "resolved" else "FIRING"
+                name = alert["alertname"] + _detail(alert["labels"])
                 self.console.print(
-                    f"{clock}  [{colour}]{verb} {alert['alertname']}[/] on {where} "
+                    f"{clock}  [{colour}]{verb} {name}[/] on {where} "
                     f"({alert['severity']}, team {alert['team']}) — stored in the audit trail"
                 )
+
+
+def _detail(labels: dict[str, str]) -> str:
+    """What tells two alerts of one name apart: a rule, or a model and its confidence."""
+    return "".join(f" {labels[k]}" for k in ("rule", "method", "confidence") if k in labels)
 
 
 def _summary(console: Console, runs: Sequence[ScenarioRun]) -> None:
@@ -79,9 +85,8 @@ def _summary(console: Console, runs: Sequence[ScenarioRun]) -> None:
             table.add_column(column)
         for seen in sorted(run.observed, key=lambda o: o.first_received_at):
             where = seen.labels.get("portfolio") or seen.labels.get("agent", "")
-            rule = f" {seen.labels['rule']}" if "rule" in seen.labels else ""
             table.add_row(
-                seen.alertname + rule,
+                seen.alertname + _detail(seen.labels),
                 where,
                 f"{seen.first_received_at:%H:%M:%S}",
                 ", ".join(sorted(seen.channels)) or "audit trail only",
@@ -212,6 +217,7 @@ def demo(
     """The CRO demo: a synthetic trading day with scripted incidents, on the local stack."""
     from riskwatch import logs
     from riskwatch.cliutil import cli_settings, fail
+    from riskwatch.demo.nightly import ForecastLogError
 
     console = Console()
     clock: Clock = system_clock
@@ -261,7 +267,10 @@ def demo(
             for name in names:
                 if stop.is_set():
                     break
-                runs = runner.play([name], stop=stop.is_set)
+                try:
+                    runs = runner.play([name], stop=stop.is_set)
+                except ForecastLogError as exc:
+                    fail(str(exc))
                 _summary(console, runs)
                 all_ok = all_ok and all(r.ok for r in runs)
             if until_done or stop.is_set():

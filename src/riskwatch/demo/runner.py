@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any
 
 from riskwatch.calendar import MarketCalendar
@@ -105,6 +106,19 @@ class Narrator:
         pass
 
 
+def _start_of(scenario: Scenario, start: datetime, calendar: MarketCalendar) -> datetime:
+    """The session start of `scenario`'s world: `start`, or 10:00 on its replayed day."""
+    if scenario.replay is None:
+        return start
+    day = scenario.replay.day
+    found = session_start(
+        calendar, datetime.combine(day, time_of_day(10), calendar.zone), length=scenario.duration
+    )
+    if found.date() != day:
+        raise ValueError(f"{scenario.name}: {day} has no session long enough to replay it")
+    return found
+
+
 def _identity(run: ScenarioRun, alert: dict[str, Any]) -> bool:
     labels = alert["labels"]
     return labels.get("agent") == run.world.config.agent_id or (
@@ -170,7 +184,9 @@ class DemoRunner:
 
         `start` is the simulated session's first instant; by default 10:00 market time on
         the latest exchange day, up to the clock's day, whose regular hours outlast the
-        longest of the scenarios.
+        longest of the scenarios. A scenario that replays a day of its own
+        (`Scenario.replay`) plays 10:00 on that day, and when `prefix(name)` is empty
+        on books with the replay's prefix.
         """
         if agent_id is None:
             # A fresh agent id per run: Alertmanager does not notify again about an alert
@@ -183,25 +199,39 @@ class DemoRunner:
         unknown = [n for n in names if n not in SCENARIOS]
         if unknown:
             raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
+        calendar = MarketCalendar(self.settings.policy.market)
         if start is None:
             start = session_start(
-                MarketCalendar(self.settings.policy.market),
+                calendar,
                 self.clock(),
                 length=max((SCENARIOS[n].duration for n in names), default=timedelta(0)),
             )
         runs = []
         for name in names:
+            scenario, replay = SCENARIOS[name], SCENARIOS[name].replay
+            config = WorldConfig(agent_id(name), prefix(name) or (replay.prefix if replay else ""))
             world = World(
-                self.settings, WorldConfig(agent_id(name), prefix(name)), self.speed, start
+                self.settings,
+                config,
+                self.speed,
+                _start_of(scenario, start, calendar),
+                past=replay.past if replay else None,
             )
-            runs.append(ScenarioRun(SCENARIOS[name], world, self.clock()))
-        for run in runs:
-            run.world.start()
-            self.narrator.say(
-                f"[bold]{run.scenario.title}[/] — {run.scenario.story} "
-                f"(agent {run.world.config.agent_id}, portfolios {', '.join(run.world.portfolios)})"
-            )
+            runs.append(ScenarioRun(scenario, world, self.clock()))
         try:
+            for run in runs:
+                replay = run.scenario.replay
+                if replay is not None and replay.prepare is not None:
+                    # Before any world starts: the preparation takes real seconds, which
+                    # no simulated clock must count.
+                    self.narrator.say(f"[dim]{run.scenario.title}: {replay.preparing}…[/]")
+                    replay.prepare(run.world)
+            for run in runs:
+                run.world.start()
+                self.narrator.say(
+                    f"[bold]{run.scenario.title}[/] — {run.scenario.story} (agent "
+                    f"{run.world.config.agent_id}, portfolios {', '.join(run.world.portfolios)})"
+                )
             while not all(r.finished() for r in runs) and not stop():
                 for run in runs:
                     self._fire_due(run)
@@ -260,7 +290,12 @@ class DemoRunner:
         out: list[tuple[ExpectedAlert, str]] = []
         for expected in run.scenario.expected:
             if expected.per_portfolio:
-                out.extend((expected, p) for p in portfolios)
+                mine = expected.portfolios
+                out.extend(
+                    (expected, p)
+                    for p in portfolios
+                    if mine is None or any(p.endswith(s) for s in mine)
+                )
             else:
                 out.append((expected, run.world.config.agent_id))
         return out
