@@ -170,3 +170,20 @@ def test_a_backfill_sized_batch_is_one_call(log: ForecastLog) -> None:
     history = log.history(portfolios=names)
     assert len(history) == len(batch)
     assert history["var"].sum() == pytest.approx(sum(f.var for f in batch))
+
+
+def test_realised_returns_in_one_batch_all_or_nothing(log: ForecastLog) -> None:
+    p = unique("realised-batch")
+    rows = [(p, DAY + timedelta(days=k), 0.001 * k) for k in range(300)]
+    assert log.record_realised_many(rows) == len(rows)
+    assert log.record_realised_many(rows) == 0  # the same figures again: no write
+    held = log.realised(portfolios=[p])
+    assert held["realised_return"].tolist() == [r for _, _, r in rows]
+    corrected = [*rows[:-1], (p, rows[-1][1], 0.5)]
+    assert log.record_realised_many(corrected) == 1
+    q = unique("realised-batch")
+    with pytest.raises(ValueError, match="two realised returns"):
+        log.record_realised_many([(q, DAY, 0.01), (q, DAY, 0.02)])
+    with pytest.raises(ValueError, match="finite number above -1"):
+        log.record_realised_many([(q, DAY, 0.01), (q, DAY + timedelta(days=1), math.nan)])
+    assert log.realised(portfolios=[q]).empty  # the good row went nowhere either

@@ -201,9 +201,29 @@ class ForecastLog:
             ValueError: if it fails `check_realised`; nothing is written.
             psycopg.Error: the database could not be written.
         """
-        check_realised(portfolio, day, realised_return)
-        with self._connect() as conn:
-            conn.execute(_UPSERT_REALISED, (portfolio, day, float(realised_return)))
+        self.record_realised_many([(portfolio, day, realised_return)])
+
+    def record_realised_many(self, rows: Sequence[tuple[str, date, float]]) -> int:
+        """Upsert realised returns, (portfolio, day, return) each, in one transaction;
+        returns the rows written (inserted, or changed).
+
+        Raises:
+            ValueError: before anything is written, if any row fails `check_realised`
+                or two rows share a (portfolio, day).
+            psycopg.Error: the database could not be written; nothing was.
+        """
+        seen: set[tuple[str, date]] = set()
+        for portfolio, day, realised_return in rows:
+            check_realised(portfolio, day, realised_return)
+            if (portfolio, day) in seen:
+                raise ValueError(f"two realised returns for {portfolio!r} on {day} in one batch")
+            seen.add((portfolio, day))
+        if not rows:
+            return 0
+        with self._connect() as conn, conn.transaction():
+            cur = conn.cursor()
+            cur.executemany(_UPSERT_REALISED, [(p, d, float(r)) for p, d, r in rows])
+            return max(cur.rowcount, 0)
 
     def history(
         self,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -45,9 +44,6 @@ from riskwatch.validation.job import RunOutcome, load_dataset, run_validation
 MARGIN_DAYS = 10
 """Sessions logged beyond `backtest_days`, so the zone over time has a few full
 windows to show, not one."""
-
-_WRITERS = 8
-"""Realised returns written at once (connections to the database)."""
 
 # Business days the market's history holds per exchange session, with room: about ten
 # holidays a year are business days without a session.
@@ -156,29 +152,7 @@ def write_records(log: ForecastLog, records: CloseRecords) -> tuple[int, int]:
     Raises:
         psycopg.Error: the log cannot be read or written.
     """
-    written = log.record_forecasts(records.forecasts)
-    if not records.realised:
-        return written, 0
-    # One connection per realised return: read what is held first, so a rerun opens
-    # one instead of hundreds.
-    held = log.realised(
-        portfolios=sorted({p for p, _, _ in records.realised}),
-        since=min(d for _, d, _ in records.realised),
-        until=max(d for _, d, _ in records.realised),
-    )
-    known = {
-        (p, d): r
-        for p, d, r in held[["portfolio", "day", "realised_return"]].itertuples(
-            index=False, name=None
-        )
-    }
-    fresh = [(p, d, r) for p, d, r in records.realised if known.get((p, d)) != r]
-    # ForecastLog writes a realised return per connection (~10 ms): a year of two books
-    # takes five seconds one at a time, under one in a few at once.
-    with ThreadPoolExecutor(_WRITERS, thread_name_prefix="forecast-log") as pool:
-        for done in [pool.submit(log.record_realised, *row) for row in fresh]:
-            done.result()
-    return written, len(fresh)
+    return log.record_forecasts(records.forecasts), log.record_realised_many(records.realised)
 
 
 def backfill_forecasts(
