@@ -226,6 +226,8 @@ def demo(
     # The worlds' agents fail on purpose (a feed outage) many times a second at demo
     # speed; the narration reports what that causes, so their own logs stay quiet.
     logging.getLogger("riskwatch.agents").setLevel(logging.CRITICAL)
+    # Their runtimes say "task still failing" for the same reason, as often.
+    logging.getLogger("riskwatch.runtime").setLevel(logging.CRITICAL)
     runner_ref: list[DemoRunner] = []
     status = DemoRunner(settings, 1.0, clock=clock).stack.status()
     if not status["healthy"]:
