@@ -2,21 +2,28 @@
 
 Routes: ``/v2/last/trade/{T}`` serves ``last_trade_{T}.json`` and
 ``/v2/aggs/ticker/{T}/range/1/day/{from}/{to}`` serves ``aggs_{T}.json``; anything
-without a fixture gets Polygon's 404. Tests queue other answers per ticker (`script`),
+without a fixture gets Polygon's 404. ``/v2/aggs/ticker/{T}/range/1/minute/{from}/{to}``
+is generated rather than recorded: a bar for every minute of every weekday in the
+range from 09:30 to 16:00 New York time, plus one pre-market bar at 08:00 (Polygon's
+minute range includes the extended hours), less the minutes a test removed
+(`FakePolygon.remove_minutes`). Tests queue other answers per ticker (`script`),
 served in order before the fixtures, and read back every request the server saw.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -27,6 +34,12 @@ _ROUTES = (
         "aggs_{}.json",
     ),
 )
+
+_MINUTES = re.compile(
+    r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/1/minute/(?P<start>[^/]+)/(?P<end>[^/]+)$"
+)
+NEW_YORK = ZoneInfo("America/New_York")
+OPEN, CLOSE, PRE_MARKET = time(9, 30), time(16, 0), time(8, 0)
 
 
 def fixture(name: str) -> bytes:
@@ -63,6 +76,8 @@ class FakePolygon:
     url: str = ""
     requests: list[Seen] = field(default_factory=list)
     _scripts: dict[str, deque[Reply]] = field(default_factory=dict)
+    _removed: dict[str, set[datetime]] = field(default_factory=dict)
+    _garbage: dict[str, dict[datetime, object]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def script(self, ticker: str, *replies: Reply) -> None:
@@ -70,12 +85,49 @@ class FakePolygon:
         with self._lock:
             self._scripts.setdefault(ticker, deque()).extend(replies)
 
+    def remove_minutes(self, ticker: str, *minutes: datetime) -> None:
+        """Serve no minute bar for `ticker` at these minutes (bar starts)."""
+        with self._lock:
+            self._removed.setdefault(ticker, set()).update(minutes)
+
+    def garble_minute(self, ticker: str, minute: datetime, close: object) -> None:
+        """Serve `close` (a string, null, NaN...) as `ticker`'s close at `minute`."""
+        with self._lock:
+            self._garbage.setdefault(ticker, {})[minute] = close
+
+    def minute_aggs(self, ticker: str, start: date, end: date) -> bytes:
+        """Polygon's minute aggregates body for `ticker` from `start` to `end`."""
+        results = []
+        day = start
+        while day <= end:
+            if day.weekday() < 5:
+                opening = datetime.combine(day, OPEN, NEW_YORK)
+                minutes = int((datetime.combine(day, CLOSE, NEW_YORK) - opening).seconds / 60)
+                stamps = [datetime.combine(day, PRE_MARKET, NEW_YORK)]
+                stamps += [opening + timedelta(minutes=k) for k in range(minutes)]
+                for k, stamp in enumerate(stamps):
+                    with self._lock:
+                        if stamp in self._removed.get(ticker, ()):
+                            continue
+                        close = self._garbage.get(ticker, {}).get(stamp, 100.0 + k / 100)
+                    results.append(
+                        {"v": 1000 + k, "o": 100.0, "c": close, "h": 101.0, "l": 99.0,
+                         "t": int(stamp.timestamp() * 1000), "n": 10}
+                    )  # fmt: skip
+            day += timedelta(days=1)
+        body = {"ticker": ticker, "adjusted": True, "resultsCount": len(results)}
+        # NaN as bare NaN, as a broken upstream would write it: json allows it by default.
+        return json.dumps({**body, "results": results, "status": "OK"}).encode()
+
     def seen(self, ticker: str) -> list[Seen]:
         return [r for r in self.requests if r.ticker == ticker]
 
     def answer(self, raw_path: str, authorization: str | None) -> Reply:
         parts = urlsplit(raw_path)
         ticker, template = None, ""
+        minute = _MINUTES.match(parts.path)
+        if minute is not None:
+            ticker = minute["ticker"]
         for pattern, route_template in _ROUTES:
             match = pattern.match(parts.path)
             if match:
@@ -86,6 +138,9 @@ class FakePolygon:
             queued = self._scripts.get(ticker or "")
             if queued:
                 return queued.popleft()
+        if minute is not None:
+            start, end = (date.fromisoformat(minute[k]) for k in ("start", "end"))
+            return Reply(200, self.minute_aggs(minute["ticker"], start, end))
         if ticker is not None and (FIXTURES / template.format(ticker)).exists():
             return Reply(200, fixture(template.format(ticker)))
         return Reply.error(404)

@@ -7,14 +7,14 @@ backoff and budget waits are asserted, never slept.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from riskwatch.sources.base import MarketDataSource, RejectedTick, SourceError
+from riskwatch.sources.base import MarketDataSource, MinuteBarSource, RejectedTick, SourceError
 from riskwatch.sources.polygon import PolygonConfig, PolygonSource, RequestBudget
 from tests.sources.polygon_server import FakeClock, FakePolygon, Reply
 from tests.sources.ports import stable_port
@@ -275,3 +275,42 @@ def test_unexpected_shape_raises(polygon: FakePolygon, clock: FakeClock) -> None
 
     with pytest.raises(SourceError, match="unexpected response"):
         source.daily_bars(["AAPL"], days=2)
+
+
+def test_minute_bars_of_the_regular_hours(polygon: FakePolygon, clock: FakeClock) -> None:
+    rejects: list[RejectedTick] = []
+    source = make_source(polygon.url, clock, rejects)
+    assert isinstance(source, MinuteBarSource)
+    day = NOW.date()
+    opening = datetime(2024, 5, 31, 13, 30, tzinfo=UTC)  # 09:30 in New York (EDT)
+    polygon.remove_minutes("AAPL", opening + timedelta(minutes=1), opening + timedelta(minutes=2))
+    polygon.garble_minute("AAPL", opening + timedelta(minutes=3), math.nan)
+    polygon.garble_minute("MSFT", opening, "garbage")
+
+    bars = source.minute_bars(["AAPL", "MSFT"], day)
+
+    request = polygon.seen("AAPL")[0]
+    assert request.path == "/v2/aggs/ticker/AAPL/range/1/minute/2024-05-31/2024-05-31"
+    assert request.query == {"adjusted": ["true"], "sort": ["asc"], "limit": ["50000"]}
+    assert list(bars.columns) == ["AAPL", "MSFT"]
+    # The regular hours only: the server's 08:00 pre-market bar is left out.
+    assert len(bars) == 390
+    assert bars.index[0] == pd.Timestamp(opening)
+    assert bars.index[-1] == pd.Timestamp("2024-05-31 19:59", tz="UTC")
+    # The server's close of the k-th bar of the day (the pre-market one is k=0).
+    assert bars["MSFT"].iloc[1] == 100.0 + 2 / 100
+    assert bars["AAPL"].notna().sum() == 387  # two removed, one NaN rejected
+    assert bars["AAPL"].iloc[1:4].isna().all()
+    assert math.isnan(bars["MSFT"].iloc[0]) and bars["MSFT"].notna().sum() == 389
+    assert [(r.symbol, r.reason) for r in rejects] == [("AAPL", "nan"), ("MSFT", "nan")]
+    assert source.last_success == NOW
+
+
+def test_minute_bars_share_the_budget_and_retries(polygon: FakePolygon, clock: FakeClock) -> None:
+    polygon.script("AAPL", Reply.error(429), Reply.error(429), Reply.error(429))
+    source = make_source(polygon.url, clock, max_retries=2)
+
+    with pytest.raises(SourceError, match=r"AAPL: giving up after 3 attempts: HTTP 429"):
+        source.minute_bars(["AAPL"], NOW.date())
+    assert clock.sleeps == [1.0, 2.0]
+    assert source.rate_limited == 3

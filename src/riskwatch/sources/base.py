@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 import pandas as pd
@@ -92,6 +92,24 @@ class MarketDataSource(Protocol):
     def daily_bars(self, symbols: Sequence[str], days: int) -> pd.DataFrame:
         """Daily bars, oldest first: a frame indexed by session date with a
         (field, symbol) column MultiIndex, fields `close` and `volume`."""
+        ...
+
+
+@runtime_checkable
+class MinuteBarSource(Protocol):
+    """A market source that also serves a day's 1-minute bars.
+
+    A capability of its own rather than part of `MarketDataSource`: not every feed
+    keeps minute history, and a reader (the validation's session completeness) asks
+    `isinstance(source, MinuteBarSource)` before relying on it.
+    """
+
+    def minute_bars(self, symbols: Sequence[str], day: date) -> pd.DataFrame:
+        """The 1-minute closes of `day`'s regular trading hours: one column per symbol
+        (in `symbols` order), indexed by each bar's start minute (timezone-aware, UTC),
+        oldest first. A minute without a usable bar is NaN or absent; a symbol without
+        any bar has an all-NaN column. Callers wanting the exchange's exact session (a
+        half day closes early) reindex onto its minutes."""
         ...
 
 

@@ -1,7 +1,8 @@
 """Polygon market data through the official `massive` client (successor of polygon-api-client).
 
-`PolygonSource` answers `last_trades` from ``/v2/last/trade/{ticker}`` and `daily_bars`
-from ``/v2/aggs/ticker/{ticker}/range/1/day/{from}/{to}``, one request per symbol.
+`PolygonSource` answers `last_trades` from ``/v2/last/trade/{ticker}``, `daily_bars`
+from ``/v2/aggs/ticker/{ticker}/range/1/day/{from}/{to}`` and `minute_bars` from
+``/v2/aggs/ticker/{ticker}/range/1/minute/{day}/{day}``, one request per symbol.
 
 Retries. This module is the only retry layer. massive builds its urllib3 pool with a
 ``Retry`` that silently retries 413/429/499/5xx a few times with its own short backoff
@@ -31,8 +32,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -42,6 +43,7 @@ from massive.exceptions import BadResponse
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from riskwatch.calendar import regular_hours
 from riskwatch.source_settings import PolygonConfig
 
 from .base import RejectedTick, SourceError, Tick, validate_price
@@ -57,6 +59,10 @@ SOURCE = "polygon"
 # read in this zone (the desk's zone is `MarketCalendar.zone`).
 POLYGON_DAY_ZONE = ZoneInfo("America/New_York")
 
+# Likewise Polygon's US stock minute bars cover the extended hours; the regular hours
+# they are cut to are those of the US exchanges.
+POLYGON_EXCHANGE = "XNYS"
+
 # Statuses worth another try: rate limiting and server-side trouble. Any other error
 # status (401/403 bad key or plan, 400 bad request) will not get better by retrying.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -69,6 +75,11 @@ _CALENDAR_DAYS_MARGIN = 7
 # US equity daily bars are stamped in exchange time; the session date is taken there.
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _polygon_dates(stamps: pd.Index) -> pd.DatetimeIndex:
+    """Day-bar start stamps (UTC) as the naive session dates Polygon means by them."""
+    return pd.DatetimeIndex(stamps).tz_convert(POLYGON_DAY_ZONE).normalize().tz_localize(None)
 
 
 class RequestBudget:
@@ -280,20 +291,11 @@ class PolygonSource:
         )
         columns: dict[tuple[str, str], pd.Series] = {}
         for symbol in symbols:
-            aggs = self._request(
-                symbol,
-                self._client.get_aggs,
-                symbol,
-                1,
-                "day",
-                start.isoformat(),
-                today.isoformat(),
-                adjusted=True,
-                sort="asc",
-                limit=50000,
-            )
-            bars = self._bars(symbol, aggs)
+            bars = self._aggs(symbol, "day", start, today)
             if bars is not None:
+                bars = bars.set_axis(_polygon_dates(bars.index), axis=0)
+                # A corrected bar can repeat a date; the later one wins.
+                bars = bars[~bars.index.duplicated(keep="last")]
                 columns[("close", symbol)] = bars["close"]
                 columns[("volume", symbol)] = bars["volume"]
         if not columns:
@@ -308,6 +310,29 @@ class PolygonSource:
         ordered = [(f, s) for f in ("close", "volume") for s in symbols if (f, s) in columns]
         frame = frame[ordered].tail(days)
         if frame["close"].notna().to_numpy().any():
+            self._last_success = self._now()
+        return frame
+
+    def minute_bars(self, symbols: Sequence[str], day: date) -> pd.DataFrame:
+        """`day`'s 1-minute closes in regular US trading hours (`MinuteBarSource`), from
+        ``/v2/aggs/ticker/{ticker}/range/1/minute/{day}/{day}``, one request per symbol.
+
+        Polygon's minute range holds the extended hours too; only the bars starting in
+        the regular hours are kept. A rejected close leaves that minute NaN; a symbol
+        without bars has an all-NaN column.
+
+        Raises SourceError as `daily_bars` does.
+        """
+        open_, close = (t.astimezone(UTC) for t in regular_hours(POLYGON_EXCHANGE, day))
+        minutes = pd.date_range(open_, close, freq="min", inclusive="left", name="minute")
+        columns: dict[str, pd.Series] = {}
+        for symbol in symbols:
+            bars = self._aggs(symbol, "minute", day, day)
+            closes = pd.Series(math.nan, index=minutes) if bars is None else bars["close"]
+            closes = closes[~closes.index.duplicated(keep="last")]
+            columns[symbol] = closes.reindex(minutes)
+        frame = pd.DataFrame(columns, index=minutes)
+        if frame.notna().to_numpy().any():
             self._last_success = self._now()
         return frame
 
@@ -346,28 +371,39 @@ class PolygonSource:
             size=size if math.isfinite(size) else 0.0,
         )
 
-    def _bars(self, symbol: str, aggs: object) -> pd.DataFrame | None:
+    def _aggs(
+        self, symbol: str, timespan: Literal["day", "minute"], start: date, end: date
+    ) -> pd.DataFrame | None:
+        """`symbol`'s 1-`timespan` aggregates from `start` to `end` (inclusive, Polygon's
+        range): columns ``close`` (NaN where rejected) and ``volume``, indexed by each
+        bar's start (UTC); None when Polygon has none. Split-adjusted, through the
+        budget and retries of `_request`."""
+        aggs = self._request(
+            symbol,
+            self._client.get_aggs,
+            symbol,
+            1,
+            timespan,
+            start.isoformat(),
+            end.isoformat(),
+            adjusted=True,
+            sort="asc",
+            limit=50000,
+        )
         if not isinstance(aggs, list) or not aggs:
-            log.warning("%s: no daily bars for %s", SOURCE, symbol)
+            log.warning("%s: no %s bars for %s", SOURCE, timespan, symbol)
             return None
         rows: list[tuple[int, float, float]] = []
         for agg in aggs:
             stamp = getattr(agg, "timestamp", None)
             if not isinstance(stamp, int):
-                raise SourceError(f"{SOURCE}: daily bar for {symbol} without a timestamp")
+                raise SourceError(f"{SOURCE}: {timespan} bar for {symbol} without a timestamp")
             close = self._reject(symbol, _as_float(getattr(agg, "close", None)))
             volume = _as_float(getattr(agg, "volume", None))
             rows.append((stamp, math.nan if close is None else close, volume))
         stamps, closes, volumes = zip(*rows, strict=True)
-        dates = (
-            pd.to_datetime(list(stamps), unit="ms", utc=True)
-            .tz_convert(POLYGON_DAY_ZONE)
-            .normalize()
-            .tz_localize(None)
-        )
-        bars = pd.DataFrame({"close": closes, "volume": volumes}, index=dates)
-        # A corrected bar can repeat a date; the later one wins.
-        return bars[~bars.index.duplicated(keep="last")]
+        index = pd.to_datetime(list(stamps), unit="ms", utc=True)
+        return pd.DataFrame({"close": closes, "volume": volumes}, index=index)
 
     # --- HTTP with budget and retries -------------------------------------------------
 
