@@ -380,6 +380,26 @@ class SyntheticMarket:
             raise SourceError(f"{self.name}: feed outage (no data since the outage began)")
         return {s: Tick(s, self.price_at(s, now), now) for s in symbols if s in self.instruments}
 
+    def minute_bars(self, symbols: Sequence[str], day: date) -> pd.DataFrame:
+        """`day`'s 1-minute closes in regular hours (`MinuteBarSource`): each minute's
+        `price_at`, so the bars are the tape the agents saw. Minutes not yet reached on
+        the clock, and those inside an outage, have no bar (NaN): the feed had none."""
+        unknown = [s for s in symbols if s not in self.instruments]
+        if unknown:
+            raise SourceError(f"synthetic market has no symbol(s) {unknown[:5]}")
+        open_, close = (t.astimezone(UTC) for t in regular_hours(self._exchange, day))
+        minutes = pd.date_range(open_, close, freq="min", inclusive="left", name="minute")
+        now = self.clock()
+        with self._lock:
+            outages = list(self._outages)
+        served = [
+            m.to_pydatetime()
+            for m in minutes
+            if m < now and not any(start <= m < end for start, end in outages)
+        ]
+        columns = {s: [self.price_at(s, m) for m in served] for s in symbols}
+        return pd.DataFrame(columns, index=pd.DatetimeIndex(served, name="minute")).reindex(minutes)
+
     def move(self, move: Move) -> None:
         """Script a price move (see `Move`)."""
         with self._lock:
