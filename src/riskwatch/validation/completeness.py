@@ -3,11 +3,17 @@
 For each symbol, the sessions of the validated span on which it has a usable daily
 close, over the sessions the policy's exchange calendar says there were. A bar on a
 day the exchange was closed is not counted: it is not one that was expected.
+
+The same count scores the validated day's minute bars (`minute_completeness`): the
+minutes of its regular session with a usable close, over the minutes the calendar
+says the session had (a half day has fewer; a pre- or after-market bar is not
+counted).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -58,3 +64,18 @@ def completeness(closes: pd.DataFrame) -> Completeness:
             for symbol, count in zip(closes.columns, received, strict=True)
         )
     )
+
+
+def session_minutes(open_: datetime, close: datetime) -> pd.DatetimeIndex:
+    """The start of every minute of the session from `open_` to `close` (UTC)."""
+    return pd.date_range(open_.astimezone(UTC), close.astimezone(UTC), freq="min", inclusive="left")
+
+
+def minute_completeness(minutes: pd.DataFrame, open_: datetime, close: datetime) -> Completeness:
+    """Completeness of one session's minute closes (`minutes`: a column per symbol,
+    indexed by the bar's start, timezone-aware) over the session's minutes."""
+    index = pd.DatetimeIndex(minutes.index)
+    # Sources may stamp their minutes in any zone; the session's are compared as instants.
+    moved = minutes.set_axis(index.tz_convert(UTC), axis=0)
+    moved = moved[~moved.index.duplicated(keep="last")]
+    return completeness(moved.reindex(session_minutes(open_, close)))

@@ -4,7 +4,9 @@ The forecasts are the ones the trading agent logged each close (`ForecastLog`), 
 the realised returns it logged once the day had closed. Completeness and the model
 backtest read the daily bars of the symbols the desk's figures depend on
 (`validation.symbols`, by default the benchmark and the factor proxies) from the
-configured market source, over the same sessions.
+configured market source, over the same sessions. When the source also serves minute
+bars (`MinuteBarSource`), the validated day's regular session is scored from them too
+(`DeskDataset.session`).
 
 The span is two backtest windows by default: the pushed figures are the last
 window's, and the zone over time then covers that window with full windows.
@@ -13,6 +15,7 @@ window's, and the zone over time then covers that window with full windows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
@@ -20,7 +23,8 @@ import pandas as pd
 
 from riskwatch.calendar import MarketCalendar
 from riskwatch.policy import Policy
-from riskwatch.sources.base import MarketDataSource
+from riskwatch.sources.base import MarketDataSource, MinuteBarSource
+from riskwatch.validation.completeness import Completeness, minute_completeness
 from riskwatch.validation.datasets import DESK, Dataset, observations_frame, on_sessions
 from riskwatch.validation.span import (
     Span,
@@ -45,6 +49,15 @@ class ForecastHistory(Protocol):
         since: date | None = None,
         until: date | None = None,
     ) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class DeskDataset(Dataset):
+    """The desk's dataset, with the validated day's minute completeness."""
+
+    session: Completeness | None = None
+    """Minute bars received over the as-of session's minutes, per symbol; None when the
+    market source serves no minute bars (or nothing is scored)."""
 
 
 def desk_span(
@@ -78,6 +91,20 @@ def _bars(
     return on_sessions(closes.reindex(columns=list(symbols)), span.sessions)
 
 
+def _session(
+    market: MarketDataSource,
+    symbols: Sequence[str],
+    day: date,
+    session: tuple[datetime, datetime] | None,
+) -> Completeness | None:
+    """The minute completeness of `day`'s regular session (open, close), if the source
+    serves minute bars."""
+    if session is None or not symbols or not isinstance(market, MinuteBarSource):
+        return None
+    frame = market.minute_bars(list(symbols), day)
+    return minute_completeness(frame.reindex(columns=list(symbols)), *session)
+
+
 def _realised(observations: pd.DataFrame, span: Span) -> pd.DataFrame:
     """Each portfolio's realised return per session, from the log's rows."""
     if observations.empty:
@@ -95,8 +122,11 @@ def load_desk(
     market: MarketDataSource,
     symbols: Sequence[str],
     now: datetime,
-) -> Dataset:
-    """The desk's dataset over `span` (see `desk_span`), read at `now`.
+    session: tuple[datetime, datetime] | None = None,
+) -> DeskDataset:
+    """The desk's dataset over `span` (see `desk_span`), read at `now`; `session` is
+    the as-of day's regular open and close (`MarketCalendar.session_times`), whose
+    minutes the minute bars are scored against.
 
     Raises:
         psycopg.Error: the forecast log cannot be read.
@@ -109,11 +139,12 @@ def load_desk(
             f"the forecast log has no forecast from {span.since} to {span.as_of}: "
             "no VaR or ES backtest (is the trading agent logging its forecasts?)"
         )
-    return Dataset(
+    return DeskDataset(
         name=DESK,
         span=span,
         closes=_bars(market, symbols, span, now),
         returns=_realised(observations, span),
         observations=observations,
         warnings=tuple(warnings),
+        session=_session(market, symbols, span.as_of, session),
     )

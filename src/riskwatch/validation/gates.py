@@ -11,6 +11,13 @@ section:
 | `data_completeness` | bars received over bars expected, all symbols | >= min_data_completeness |
 | `max_abs_return` | largest absolute daily return, any symbol or portfolio | < max_abs_return |
 | `windows` | model-backtest windows | >= min_windows |
+| `session_completeness` | as-of day's minute bars over session minutes | >= min_data_completeness |
+
+`session_completeness` is only there when the market source serves minute bars (the
+desk's). It is a gate of its own rather than folded into `data_completeness`: a
+morning's missing minutes and a missing month of daily bars need different fixes,
+and the label says which. It takes the daily gate's threshold: the policy's bar for
+"enough data" is one ratio, whatever the bar size.
 """
 
 from __future__ import annotations
@@ -25,7 +32,13 @@ from riskwatch.policy import Validation
 from riskwatch.validation.completeness import Completeness
 from riskwatch.validation.model_backtest import ModelBacktest
 
-GATES: Final = ("complete_windows", "data_completeness", "max_abs_return", "windows")
+GATES: Final = (
+    "complete_windows",
+    "data_completeness",
+    "max_abs_return",
+    "windows",
+    "session_completeness",
+)
 """Every gate's name, as the `gate` label carries it."""
 
 
@@ -76,7 +89,7 @@ def largest_return(*frames: pd.DataFrame) -> LargestReturn:
 def evaluate_gates(
     completeness: Completeness, model: ModelBacktest, largest: LargestReturn, policy: Validation
 ) -> tuple[Gate, ...]:
-    """The four gates, in `GATES` order."""
+    """The four gates every dataset has, in `GATES` order (`session_gate` is the fifth)."""
     windows = len(model.windows)
     complete = sum(w.complete for w in model.windows)
     return (
@@ -108,4 +121,15 @@ def evaluate_gates(
             ">=",
             f"{windows} windows of {model.window_days} sessions every {model.step_days}",
         ),
+    )
+
+
+def session_gate(session: Completeness, policy: Validation) -> Gate:
+    """The `session_completeness` gate of the validated day's minute bars."""
+    return Gate(
+        "session_completeness",
+        session.ratio,
+        policy.min_data_completeness,
+        ">=",
+        f"{session.received} of {session.expected} minute bars of the session received",
     )

@@ -17,21 +17,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
 import psycopg
 
 from riskwatch.calendar import MarketCalendar
+from riskwatch.policy import Policy
 from riskwatch.publish import Publisher, RetryPolicy
 from riskwatch.settings import Settings
 from riskwatch.sources.base import MarketDataSource, SourceError
 from riskwatch.validation.artifacts import Artifacts, write_artifacts
 from riskwatch.validation.charts import draw_charts
 from riskwatch.validation.datasets import DATASETS, DESK, Dataset, load_offline
-from riskwatch.validation.desk import ForecastHistory, desk_span, load_desk
+from riskwatch.validation.desk import DeskDataset, ForecastHistory, desk_span, load_desk
 from riskwatch.validation.findings import Findings, assess
+from riskwatch.validation.gates import session_gate
 from riskwatch.validation.markdown import render_markdown
 from riskwatch.validation.push import PushError, RunTimes, push_results, results_registry
 from riskwatch.validation.span import last_completed_session
@@ -105,12 +107,19 @@ def load_dataset(
         # Its rejected-tick counter is not pushed: the agents count those.
         market = make_market(settings, Publisher("validation"))
     try:
-        return load_desk(span, log=log, market=market, symbols=desk_symbols(settings), now=now)
+        return load_desk(
+            span,
+            log=log,
+            market=market,
+            symbols=desk_symbols(settings),
+            now=now,
+            session=calendar.session_times(span.as_of),
+        )
     except psycopg.Error as exc:
         detail = " ".join(str(exc).split())
         raise ValidationRunError(f"cannot read the forecast log: {detail}") from None
     except SourceError as exc:
-        raise ValidationRunError(f"cannot read daily bars from the market source: {exc}") from None
+        raise ValidationRunError(f"cannot read bars from the market source: {exc}") from None
 
 
 def _forecast_log(settings: Settings) -> ForecastHistory:
@@ -124,6 +133,15 @@ def _forecast_log(settings: Settings) -> ForecastHistory:
             "RISKWATCH_DATABASE_URL (or start the local stack)"
         )
     return ForecastLog(dsn)
+
+
+def _assess(dataset: Dataset, policy: Policy) -> Findings:
+    """`assess`, plus the session-completeness gate when the dataset scored minute bars."""
+    findings = assess(dataset, policy.validation)
+    if isinstance(dataset, DeskDataset) and dataset.session is not None:
+        gate = session_gate(dataset.session, policy.validation)
+        findings = replace(findings, gates=(*findings.gates, gate))
+    return findings
 
 
 def run_validation(
@@ -147,7 +165,7 @@ def run_validation(
         ValidationRunError: the artifacts cannot be written (nothing is pushed then).
     """
     policy = settings.policy
-    findings = assess(dataset, policy.validation)
+    findings = _assess(dataset, policy)
     charts = draw_charts(findings, policy)
     duration = time.perf_counter() - started
     data = summary(findings, policy, generated_at=now, duration_seconds=duration)

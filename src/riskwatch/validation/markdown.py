@@ -2,8 +2,9 @@
 
 Read from the same data as `validation.json` (`summary`), so the two never disagree:
 the gates, the VaR/ES backtest table of the last window (and of the whole span when
-it is longer), data completeness per symbol, the model's most recent windows, and the
-charts.
+it is longer), data completeness per symbol (daily bars over the span, and minute bars
+over the validated day's session when the source serves them), the model's most
+recent windows, and the charts.
 """
 
 from __future__ import annotations
@@ -81,6 +82,23 @@ def _span_of(entries: list[dict[str, Any]], part: str) -> str:
     return ", ".join(f"{start} to {end}" for start, end in sorted(spans)) or "no days"
 
 
+def _completeness(title: str, scored: dict[str, Any], expected: str) -> list[str]:
+    """A completeness section: the overall figure, then a row per symbol."""
+    lines = [
+        "",
+        f"## {title}",
+        "",
+        f"{_percent(scored['ratio'], 2)} overall: {scored['received']} of "
+        f"{scored['expected']} {expected}.",
+        "",
+    ]
+    return lines + _table(
+        ("symbol", "bars", "expected", "completeness"),
+        ([s["symbol"], str(s["received"]), str(s["expected"]), _percent(s["ratio"], 2)]
+         for s in scored["symbols"]),
+    )  # fmt: skip
+
+
 def render_markdown(data: dict[str, Any], charts: Sequence[tuple[str, str]]) -> str:
     """The Markdown summary of `data` (what `summary.summary` returns); `charts` are
     (file name, title) pairs of the PNGs beside it."""
@@ -128,20 +146,16 @@ def render_markdown(data: dict[str, Any], charts: Sequence[tuple[str, str]]) -> 
     if data["sessions"] > policy["backtest_days"] and entries:
         lines += ["", "## Over the whole span", "", f"{_span_of(entries, 'history')}.", ""]
         lines += _table(_BACKTEST_HEADER, _backtest_rows(entries, "history"))
-    scored = data["completeness"]
-    lines += [
-        "",
-        "## Data completeness",
-        "",
-        f"{_percent(scored['ratio'], 2)} overall: {scored['received']} of "
-        f"{scored['expected']} daily bars the exchange calendar expected.",
-        "",
-    ]
-    lines += _table(
-        ("symbol", "bars", "expected", "completeness"),
-        ([s["symbol"], str(s["received"]), str(s["expected"]), _percent(s["ratio"], 2)]
-         for s in scored["symbols"]),
-    )  # fmt: skip
+    lines += _completeness(
+        "Data completeness", data["completeness"], "daily bars the exchange calendar expected"
+    )
+    session = data["session_completeness"]
+    if session is not None:
+        lines += _completeness(
+            f"Session completeness ({session['day']}, minute bars)",
+            session,
+            "minute bars of the regular session the exchange calendar expected",
+        )
     model = data["model"]
     windows = model["windows"]
     complete = sum(w["complete"] for w in windows)

@@ -4,7 +4,9 @@ the charts' captions and the command's output read.
 Numbers that are not finite (a Sharpe ratio over a flat window, a day without a
 figure) are null, so the file is strict JSON any reader parses.
 
-Layout (see docs/validation.md): `gates`, `completeness`, `model`, and `backtests`,
+Layout (see docs/validation.md): `gates`, `completeness` (daily bars over the span),
+`session_completeness` (the validated day's minute bars over its regular session, null
+when the source serves no minute bars), `model`, and `backtests`,
 one entry per portfolio, method and confidence with its `window` (the last
 `backtest_days` sessions) and its `history` (the whole span); `rolling` holds, per
 entry, the exceptions and zone of the `backtest_days` sessions ending on each day of
@@ -21,6 +23,8 @@ import numpy as np
 
 from riskwatch.policy import Policy, confidence_label
 from riskwatch.validation.backtests import ZONES, Backtest, GroupBacktest
+from riskwatch.validation.completeness import Completeness
+from riskwatch.validation.desk import DeskDataset
 from riskwatch.validation.findings import Findings
 from riskwatch.validation.model_backtest import ModelWindow
 
@@ -82,12 +86,27 @@ def window_data(window: ModelWindow) -> dict[str, Any]:
     }
 
 
+def completeness_data(scored: Completeness) -> dict[str, Any]:
+    """A completeness (of daily or of minute bars) as plain data."""
+    return {
+        "ratio": number(scored.ratio),
+        "received": scored.received,
+        "expected": scored.expected,
+        "symbols": [
+            {"symbol": s.symbol, "received": s.received, "expected": s.expected, "ratio": s.ratio}
+            for s in scored.symbols
+        ],
+    }
+
+
 def summary(
     findings: Findings, policy: Policy, *, generated_at: datetime, duration_seconds: float
 ) -> dict[str, Any]:
     """Everything a run found, as JSON-ready data."""
     dataset, model, scored = findings.dataset, findings.model, findings.completeness
     latest = model.latest_complete
+    minutes = dataset.session if isinstance(dataset, DeskDataset) else None
+    session = None if minutes is None else completeness_data(minutes)
     return {
         "schema": SCHEMA_VERSION,
         "dataset": dataset.name,
@@ -113,20 +132,10 @@ def summary(
             }
             for g in findings.gates
         ],
-        "completeness": {
-            "ratio": number(scored.ratio),
-            "received": scored.received,
-            "expected": scored.expected,
-            "symbols": [
-                {
-                    "symbol": s.symbol,
-                    "received": s.received,
-                    "expected": s.expected,
-                    "ratio": s.ratio,
-                }
-                for s in scored.symbols
-            ],
-        },
+        "completeness": completeness_data(scored),
+        "session_completeness": (
+            None if session is None else {"day": dataset.span.as_of.isoformat(), **session}
+        ),
         "model": {
             "model": model.model,
             "window_days": model.window_days,
