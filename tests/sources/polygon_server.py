@@ -16,7 +16,7 @@ import json
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -61,6 +61,19 @@ class Reply:
         )
         headers = (("Retry-After", retry_after),) if retry_after is not None else ()
         return cls(status, body, headers)
+
+
+def day_aggs(ticker: str, days: Iterable[date]) -> bytes:
+    """Polygon's daily aggregates body for `ticker`, a bar on each of `days` (stamped,
+    as Polygon stamps US stock days, at the day's start in New York), closes moving a
+    few tenths of a percent a day."""
+    results = [
+        {"v": 1_000_000, "o": 100.0, "c": 100.0 + (k % 5) / 10, "h": 101.0, "l": 99.0,
+         "t": int(datetime.combine(day, time(0), NEW_YORK).timestamp() * 1000), "n": 1000}
+        for k, day in enumerate(days)
+    ]  # fmt: skip
+    body = {"ticker": ticker, "adjusted": True, "resultsCount": len(results)}
+    return json.dumps({**body, "results": results, "status": "OK"}).encode()
 
 
 @dataclass(frozen=True)
