@@ -20,10 +20,13 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from riskwatch.clock import FixedClock
 from riskwatch.forecast_log import ForecastLog
 from riskwatch.settings import load_settings
 from riskwatch.sources.polygon import PolygonSource
+from riskwatch.sources.synthetic import SyntheticMarket
 from riskwatch.stack.runner import Stack
+from riskwatch.validation.completeness import minute_completeness
 from riskwatch.validation.span import sessions_ending
 from tests.sources.polygon_server import FakeClock, FakePolygon, Reply, day_aggs, serve_polygon
 from tests.sources.ports import stable_port
@@ -195,3 +198,18 @@ def test_an_unreachable_polygon_fails_the_run_with_one_line(desk: DeskCommand) -
     assert result.exit_code == 1, result.output + result.stderr
     line = error_line(result.stderr)
     assert "cannot read bars from the market source: polygon: SPY: giving up after 3" in line
+
+
+def test_a_half_day_expects_the_minutes_of_its_shorter_session() -> None:
+    # The day after Thanksgiving closes at 13:00: 210 minutes from 09:30. The synthetic
+    # tape trades the full day; only the session's minutes count, so all 210 are there.
+    calendar = shipped_calendar()
+    half_day = date(2026, 11, 27)
+    session = calendar.session_times(half_day)
+    assert session is not None
+    after = datetime.combine(half_day + timedelta(days=3), datetime.min.time(), UTC)
+    market = SyntheticMarket(7, clock=FixedClock(after), calendar=calendar)
+
+    scored = minute_completeness(market.minute_bars(["SPY"], half_day), *session)
+
+    assert [(s.received, s.expected) for s in scored.symbols] == [(210, 210)]
