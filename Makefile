@@ -52,9 +52,11 @@ typecheck: $(BIN)/.installed
 layers: $(BIN)/.installed
 	$(BIN)/python tools/check_layers.py
 
-## test: lint, type-check and run every test; the tests start and stop their own stack
+## test: lint, type-check and run every test; the tests start and stop their own stack.
+## One worker per CPU, each test file on one worker (its module fixtures, its stack):
+## most of the suite waits on real components' intervals, so two files at once halve it.
 test: setup lint typecheck layers
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 clean: down
 	rm -rf $(STATE)

@@ -16,6 +16,7 @@ from riskwatch.analytics import ESBacktest, VaRBacktest, es_backtest, var_backte
 from riskwatch.analytics.tail_risk import expected_shortfall, value_at_risk
 from riskwatch.policy import Policy, confidence_label
 from riskwatch.publish import Publisher
+from riskwatch.validation.gates import GATES
 from tests.support.stack import run_cli
 
 
@@ -31,7 +32,6 @@ def run_dashboards(*args: str, env: dict[str, str] | None = None, timeout: float
 # ------------------------------------------------- what the nightly validation pushes
 VALIDATE_JOB = "riskwatch_validate"
 """The validation job's Pushgateway job (setting validation.job's default)."""
-GATES = ("complete_windows", "data_completeness", "max_abs_return", "min_windows")
 # The closed-form methods: a GARCH fit per forecast (filtered_historical) would take
 # minutes, and the panels and the report treat every method alike.
 METHODS = ("historical", "gaussian", "cornish_fisher")

@@ -26,6 +26,7 @@ import pandas as pd
 
 from riskwatch.calendar import MarketCalendar
 from riskwatch.policy import Policy
+from riskwatch.validation.completeness import Completeness
 from riskwatch.validation.forecasts import COLUMNS, forecast_history
 from riskwatch.validation.history import OFFLINE, closes, portfolio_returns
 from riskwatch.validation.span import Span, SpanError, check_session, sessions_between
@@ -45,6 +46,9 @@ class Dataset:
     returns: pd.DataFrame
     observations: pd.DataFrame
     warnings: tuple[str, ...] = ()
+    session: Completeness | None = None
+    """Minute bars received over the as-of session's minutes, per symbol; None when the
+    source serves no minute bars (the offline histories are daily)."""
 
 
 def on_sessions(frame: pd.DataFrame, sessions: Sequence[date]) -> pd.DataFrame:

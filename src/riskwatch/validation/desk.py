@@ -6,7 +6,7 @@ backtest read the daily bars of the symbols the desk's figures depend on
 (`validation.symbols`, by default the benchmark and the factor proxies) from the
 configured market source, over the same sessions. When the source also serves minute
 bars (`MinuteBarSource`), the validated day's regular session is scored from them too
-(`DeskDataset.session`).
+(`Dataset.session`).
 
 The span is two backtest windows by default: the pushed figures are the last
 window's, and the zone over time then covers that window with full windows.
@@ -15,7 +15,6 @@ window's, and the zone over time then covers that window with full windows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
@@ -49,15 +48,6 @@ class ForecastHistory(Protocol):
         since: date | None = None,
         until: date | None = None,
     ) -> pd.DataFrame: ...
-
-
-@dataclass(frozen=True)
-class DeskDataset(Dataset):
-    """The desk's dataset, with the validated day's minute completeness."""
-
-    session: Completeness | None = None
-    """Minute bars received over the as-of session's minutes, per symbol; None when the
-    market source serves no minute bars (or nothing is scored)."""
 
 
 def desk_span(
@@ -123,7 +113,7 @@ def load_desk(
     symbols: Sequence[str],
     now: datetime,
     session: tuple[datetime, datetime] | None = None,
-) -> DeskDataset:
+) -> Dataset:
     """The desk's dataset over `span` (see `desk_span`), read at `now`; `session` is
     the as-of day's regular open and close (`MarketCalendar.session_times`), whose
     minutes the minute bars are scored against.
@@ -139,7 +129,7 @@ def load_desk(
             f"the forecast log has no forecast from {span.since} to {span.as_of}: "
             "no VaR or ES backtest (is the trading agent logging its forecasts?)"
         )
-    return DeskDataset(
+    return Dataset(
         name=DESK,
         span=span,
         closes=_bars(market, symbols, span, now),

@@ -10,7 +10,7 @@ from riskwatch.policy import Validation
 from riskwatch.validation.backtests import GroupBacktest, backtest_all
 from riskwatch.validation.completeness import Completeness, completeness
 from riskwatch.validation.datasets import Dataset
-from riskwatch.validation.gates import Gate, evaluate_gates, largest_return
+from riskwatch.validation.gates import Gate, evaluate_gates, largest_return, session_gate
 from riskwatch.validation.model_backtest import ModelBacktest, model_backtest
 
 
@@ -41,10 +41,13 @@ def assess(dataset: Dataset, policy: Validation) -> Findings:
     model = model_backtest(dataset.closes, policy)
     symbol_returns = dataset.closes.pct_change(fill_method=None)
     largest = largest_return(symbol_returns, dataset.returns)
+    gates = evaluate_gates(scored, model, largest, policy)
+    if dataset.session is not None:  # the source served the as-of day's minute bars
+        gates = (*gates, session_gate(dataset.session, policy))
     return Findings(
         dataset=dataset,
         completeness=scored,
         model=model,
         backtests=tuple(backtest_all(dataset.observations, dataset.span.sessions, policy)),
-        gates=evaluate_gates(scored, model, largest, policy),
+        gates=gates,
     )

@@ -17,23 +17,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import psycopg
 
 from riskwatch.calendar import MarketCalendar
-from riskwatch.policy import Policy
 from riskwatch.publish import Publisher, RetryPolicy
 from riskwatch.settings import Settings
 from riskwatch.sources.base import MarketDataSource, SourceError
 from riskwatch.validation.artifacts import Artifacts, write_artifacts
 from riskwatch.validation.charts import draw_charts
 from riskwatch.validation.datasets import DATASETS, DESK, Dataset, load_offline
-from riskwatch.validation.desk import DeskDataset, ForecastHistory, desk_span, load_desk
+from riskwatch.validation.desk import ForecastHistory, desk_span, load_desk
 from riskwatch.validation.findings import Findings, assess
-from riskwatch.validation.gates import session_gate
 from riskwatch.validation.markdown import render_markdown
 from riskwatch.validation.push import PushError, RunTimes, push_results, results_registry
 from riskwatch.validation.span import last_completed_session
@@ -135,15 +133,6 @@ def _forecast_log(settings: Settings) -> ForecastHistory:
     return ForecastLog(dsn)
 
 
-def _assess(dataset: Dataset, policy: Policy) -> Findings:
-    """`assess`, plus the session-completeness gate when the dataset scored minute bars."""
-    findings = assess(dataset, policy.validation)
-    if isinstance(dataset, DeskDataset) and dataset.session is not None:
-        gate = session_gate(dataset.session, policy.validation)
-        findings = replace(findings, gates=(*findings.gates, gate))
-    return findings
-
-
 def run_validation(
     settings: Settings,
     dataset: Dataset,
@@ -165,7 +154,7 @@ def run_validation(
         ValidationRunError: the artifacts cannot be written (nothing is pushed then).
     """
     policy = settings.policy
-    findings = _assess(dataset, policy)
+    findings = assess(dataset, policy.validation)
     charts = draw_charts(findings, policy)
     duration = time.perf_counter() - started
     data = summary(findings, policy, generated_at=now, duration_seconds=duration)

@@ -24,7 +24,6 @@ import numpy as np
 from riskwatch.policy import Policy, confidence_label
 from riskwatch.validation.backtests import ZONES, Backtest, GroupBacktest
 from riskwatch.validation.completeness import Completeness
-from riskwatch.validation.desk import DeskDataset
 from riskwatch.validation.findings import Findings
 from riskwatch.validation.model_backtest import ModelWindow
 
@@ -105,7 +104,7 @@ def summary(
     """Everything a run found, as JSON-ready data."""
     dataset, model, scored = findings.dataset, findings.model, findings.completeness
     latest = model.latest_complete
-    minutes = dataset.session if isinstance(dataset, DeskDataset) else None
+    minutes = dataset.session
     session = None if minutes is None else completeness_data(minutes)
     return {
         "schema": SCHEMA_VERSION,
