@@ -102,8 +102,9 @@ class Collector:
         self._firm()
         self._compliance()
         self.data.performance = collect_performance(self.prom, self.window)
+        v = self.settings.validation
         self.data.validation = ValidationReader(
-            self.prom, self.window, self.limits, self.settings.validation.dataset
+            self.prom, self.window, self.limits, v.dataset, v.job
         ).read()
         self._alerts()
         self.data.breaches = derive_breaches(self.data)

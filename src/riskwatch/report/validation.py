@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from riskwatch.calendar import MarketCalendar
 from riskwatch.policy import Policy
+from riskwatch.promql import matcher, selector
 from riskwatch.report.model import (
     HOLDINGS_BASED,
     REALISED,
@@ -70,18 +71,29 @@ class ValidationReader:
     """Reads the desk's last validation run as Prometheus held it at the window's end."""
 
     def __init__(
-        self, prom: PrometheusClient, window: ReportWindow, policy: Policy, dataset: str
+        self,
+        prom: PrometheusClient,
+        window: ReportWindow,
+        policy: Policy,
+        dataset: str,
+        job: str,
     ) -> None:
+        """`job` is the nightly run's Pushgateway job (`validation.job`): another job
+        validating a dataset of the same name (a demo world's, a one-off run) is not
+        the nightly run, and its results must not pass for it."""
         self.prom = prom
         self.window = window
         self.dataset = dataset
+        self.job = job
         self.due = validation_due(window, policy)
         self.seconds = int(
             window.end.timestamp() - window.start.timestamp() + LOOKBACK.total_seconds()
         )
 
     def _selector(self, metric: str) -> str:
-        return f'{metric}{{dataset="{self.dataset}"}}'
+        return selector(
+            metric, matcher("job", "=", self.job), matcher("dataset", "=", self.dataset)
+        )
 
     def _present(self, metric: str, by: str) -> list[tuple[dict[str, str], float]]:
         """`metric`'s series of the run the Pushgateway held at the window's end."""
