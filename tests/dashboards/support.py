@@ -13,9 +13,11 @@ from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, pus
 
 from riskwatch import catalog
 from riskwatch.analytics import ESBacktest, VaRBacktest, es_backtest, var_backtest
+from riskwatch.analytics.backtest import ZONES
 from riskwatch.analytics.tail_risk import expected_shortfall, value_at_risk
 from riskwatch.policy import Policy, confidence_label
 from riskwatch.publish import Publisher
+from riskwatch.settings import ValidationSettings
 from riskwatch.validation.gates import GATES
 from tests.support.stack import run_cli
 
@@ -30,7 +32,7 @@ def run_dashboards(*args: str, env: dict[str, str] | None = None, timeout: float
 
 
 # ------------------------------------------------- what the nightly validation pushes
-VALIDATE_JOB = "riskwatch_validate"
+VALIDATE_JOB = ValidationSettings().job
 """The validation job's Pushgateway job (setting validation.job's default)."""
 # The closed-form methods: a GARCH fit per forecast (filtered_historical) would take
 # minutes, and the panels and the report treat every method alike.
@@ -114,7 +116,7 @@ def push_validation(
         for name, value in (
             ("validation_var_exceptions", b.var.exceptions),
             ("validation_var_observations", b.var.n),
-            ("validation_var_zone", ("green", "yellow", "red").index(b.var.zone)),
+            ("validation_var_zone", ZONES.index(b.var.zone)),
             ("validation_var_kupiec_p_ratio", b.var.kupiec_p),
             ("validation_var_christoffersen_p_ratio", b.var.christoffersen_p),
             ("validation_var_conditional_coverage_p_ratio", b.var.conditional_coverage_p),

@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from riskwatch.cli import cli
 from riskwatch.clock import FixedClock
+from riskwatch.settings import ValidationSettings
 
-JOB = "riskwatch_validate"
+JOB = ValidationSettings().job
 
 
 def validate(

@@ -251,10 +251,6 @@ class PerformanceRow:
     figures: dict[str, float]
 
 
-ZONES = ("green", "yellow", "red")
-"""The Basel traffic light, by the value of validation_var_zone (0, 1, 2)."""
-
-
 @dataclass(frozen=True)
 class Backtest:
     """The last nightly backtest of one VaR/ES method of one portfolio at one confidence."""

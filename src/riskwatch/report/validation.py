@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from riskwatch.analytics.backtest import ZONES
 from riskwatch.calendar import MarketCalendar
 from riskwatch.policy import Policy
 from riskwatch.promql import matcher, selector
 from riskwatch.report.model import (
     HOLDINGS_BASED,
     REALISED,
-    ZONES,
     Backtest,
     Gate,
     PerformanceRow,
@@ -129,7 +129,7 @@ class ValidationReader:
                     method,
                     confidence,
                     # A value past red (a job that knows more zones) reads as red.
-                    zone=None if zone is None else ZONES[min(max(round(zone), 0), 2)],
+                    zone=None if zone is None else ZONES[min(max(round(zone), 0), len(ZONES) - 1)],
                     exceptions=value["exceptions"],
                     observations=value["observations"],
                     kupiec_p=value["kupiec_p"],

@@ -21,20 +21,23 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from riskwatch.analytics.backtest import ESBacktest, VaRBacktest, es_backtest, var_backtest
+from riskwatch.analytics.backtest import (
+    ZONES,
+    ESBacktest,
+    VaRBacktest,
+    Zone,
+    es_backtest,
+    var_backtest,
+)
 from riskwatch.policy import Validation
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
-Zone = Literal["green", "yellow", "red"]
-ZONES: tuple[Zone, ...] = ("green", "yellow", "red")
-"""The zones in order: `validation_var_zone` publishes the index (0 green, 1 yellow,
-2 red)."""
 
 
 def zone_levels(

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from riskwatch import catalog
+from riskwatch.analytics.backtest import ZONES
 from riskwatch.policy import confidence_label
 from riskwatch.publish import RetryPolicy
-from riskwatch.validation.backtests import ZONES
 from riskwatch.validation.findings import Findings
 
 log = logging.getLogger("riskwatch.validation.push")

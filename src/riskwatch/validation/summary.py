@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from riskwatch.analytics.backtest import ZONES
 from riskwatch.policy import Policy, confidence_label
-from riskwatch.validation.backtests import ZONES, Backtest, GroupBacktest
+from riskwatch.validation.backtests import Backtest, GroupBacktest
 from riskwatch.validation.completeness import Completeness
 from riskwatch.validation.findings import Findings
 from riskwatch.validation.model_backtest import ModelWindow

@@ -23,6 +23,7 @@ from riskwatch.alerting.rules.common import AlertRule, Builder, Severity, query_
 # The trading phases' task, as BrokerDisconnected reads it: no metric publishes the
 # market's calendar, so the trading agents' portfolio task is what says it traded.
 from riskwatch.alerting.rules.health import TRADING_TASK
+from riskwatch.analytics.backtest import ZONES, Zone
 from riskwatch.policy import Policy
 from riskwatch.promql import matcher, percent, selector
 from riskwatch.settings import ValidationSettings
@@ -41,8 +42,9 @@ _rule = partial(
 # One VaR backtest: the labels of the validation_var_* series.
 _BACKTEST = ("dataset", "portfolio", "method", "confidence")
 
-# validation_var_zone's levels (the catalog's help): 0 green, 1 yellow, 2 red.
-_ZONES: tuple[tuple[str, int, Severity], ...] = (("yellow", 1, "warning"), ("red", 2, "critical"))
+# The zones that alert, and how loud; validation_var_zone publishes a zone's index in
+# analytics' ZONES (0 green, 1 yellow, 2 red).
+_ZONES: tuple[tuple[Zone, Severity], ...] = (("yellow", "warning"), ("red", "critical"))
 
 _MODEL = (
     "The {{ $labels.confidence | humanizePercentage }} VaR of portfolio "
@@ -76,7 +78,8 @@ def _zones(limits: Policy) -> Iterator[AlertRule]:
             "on its VaR until it is recalibrated."
         ),
     }
-    for zone, level, severity in _ZONES:
+    for zone, severity in _ZONES:
+        level = ZONES.index(zone)
         yield _rule(
             name=f"VaRBacktest{zone.capitalize()}",
             # Exactly the zone's level: a red backtest is not also yellow. No alertgroup
