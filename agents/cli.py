@@ -18,7 +18,7 @@ from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
 from riskwatch.database import local_database_url
 from riskwatch.forecast_log import ForecastLog
-from riskwatch.publish import PUSH_JOB, Publisher, RetryPolicy, retire_agent
+from riskwatch.publish import PUSH_JOB, Publisher, PushgatewayAccess, RetryPolicy, retire_agent
 from riskwatch.runtime import AgentRuntime, Task
 from riskwatch.settings import ConfigError, Settings
 from riskwatch.sources.base import BrokerSource, MarketDataSource
@@ -39,6 +39,7 @@ def make_publisher(kind: str, settings: Settings) -> Publisher:
             a.push_backoff_initial_seconds,
             a.push_backoff_max_seconds,
         ),
+        access=PushgatewayAccess.from_settings(settings),
     )
 
 
@@ -169,7 +170,12 @@ def retire(ctx: click.Context, agent_id: str, config: Path | None) -> None:
     settings = cli_settings(ctx, config)
     url = settings.agent.pushgateway_url or settings.url.pushgateway
     try:
-        groups = retire_agent(url, agent_id, timeout=settings.agent.push_timeout_seconds)
+        groups = retire_agent(
+            url,
+            agent_id,
+            timeout=settings.agent.push_timeout_seconds,
+            access=PushgatewayAccess.from_settings(settings),
+        )
     except (OSError, ValueError) as exc:
         fail(f"cannot retire {agent_id}: Pushgateway {url}: {' '.join(str(exc).split())}")
     if not groups:

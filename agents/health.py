@@ -94,11 +94,26 @@ class HealthAgent:
             detail, up = " ".join(str(exc).split())[:200], False
         return CheckResult(component, up, time.perf_counter() - started, detail)
 
-    def _http(self, url: str) -> Callable[[], str]:
+    def _get(self, component: str, url: str) -> requests.Response:
+        """GET `url` of `component`; the Pushgateway's with the agents' credentials
+        (its web config puts every path, readiness included, behind basic auth)."""
+        headers: dict[str, str] = {}
+        verify: bool | str = True
+        if component == "pushgateway":
+            headers = self.pub.access.headers()
+            verify = str(self.pub.access.ca_file) if self.pub.access.ca_file else True
+        resp = requests.get(
+            url,
+            timeout=self.settings.health.check_timeout_seconds,
+            headers=headers,
+            verify=verify,
+        )
+        resp.raise_for_status()
+        return resp
+
+    def _http(self, component: str) -> Callable[[], str]:
         def check() -> str:
-            resp = requests.get(url, timeout=self.settings.health.check_timeout_seconds)
-            resp.raise_for_status()
-            return f"HTTP {resp.status_code}"
+            return f"HTTP {self._get(component, self._ready_url(component)).status_code}"
 
         return check
 
@@ -156,11 +171,7 @@ class HealthAgent:
 
     def _pushed(self) -> dict[str, Any]:
         """Heartbeats and market-data times by agent/source, read from the Pushgateway."""
-        resp = requests.get(
-            f"{self.urls['pushgateway']}/metrics",
-            timeout=self.settings.health.check_timeout_seconds,
-        )
-        resp.raise_for_status()
+        resp = self._get("pushgateway", f"{self.urls['pushgateway']}/metrics")
         heartbeats: dict[str, float] = {}
         market: dict[str, float] = {}
         for family in text_string_to_metric_families(resp.text):
@@ -175,7 +186,7 @@ class HealthAgent:
         return {"heartbeats": heartbeats, "market": market}
 
     def run_checks(self) -> list[CheckResult]:
-        results = [self._timed(name, self._http(self._ready_url(name))) for name in self.urls]
+        results = [self._timed(name, self._http(name)) for name in self.urls]
         results.append(self._timed("postgresql", self._database))
         self._await_first_connections()
         for portfolio, broker in sorted(self.brokers.items()):

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway
 
-from riskwatch.settings import load_settings
+from riskwatch.publish import PushgatewayAccess
+from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
 
 PORTS = (
@@ -42,12 +43,18 @@ def free_port() -> int:
         return port
 
 
-def push(gateway: str, portfolio: str, value: float) -> None:
+def push(settings: Settings, portfolio: str, value: float) -> None:
     registry = CollectorRegistry()
     Gauge("trading_drawdown_ratio", "d", ["portfolio"], registry=registry).labels(portfolio).set(
         value
     )
-    push_to_gateway(gateway, job="riskwatch", registry=registry, grouping_key={"agent": portfolio})
+    push_to_gateway(
+        settings.url.pushgateway,
+        job="riskwatch",
+        registry=registry,
+        grouping_key={"agent": portfolio},
+        handler=PushgatewayAccess.from_settings(settings).handler(),
+    )
 
 
 def slack_arrivals(outbox: Path) -> dict[str, float]:
@@ -77,7 +84,7 @@ def main() -> None:
             for n in range(args.breaches):
                 name = f"latency-{n:02d}"
                 pushed[name] = time.time()
-                push(gateway, name, 0.2)
+                push(settings, name, 0.2)
                 time.sleep(args.spacing)  # a load pattern, not a wait for readiness
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -89,7 +96,12 @@ def main() -> None:
             missing = [p for p in pushed if p not in arrivals]
             latencies = sorted(arrivals[p] - pushed[p] for p in pushed if p in arrivals)
             for p in pushed:
-                delete_from_gateway(gateway, job="riskwatch", grouping_key={"agent": p})
+                delete_from_gateway(
+                    gateway,
+                    job="riskwatch",
+                    grouping_key={"agent": p},
+                    handler=PushgatewayAccess.from_settings(settings).handler(),
+                )
         finally:
             stack.down()
     q = statistics.quantiles(latencies, n=20, method="inclusive")

@@ -49,7 +49,7 @@ def emails_mentioning(outbox: Path, needle: str) -> list[Any]:
 def test_risk_compliance_and_ops_alerts_reach_exactly_their_channels(
     stack: Stack, receiver: ReceiverClient, outbox: Path
 ) -> None:
-    gw = stack.settings.url.pushgateway
+    gw = stack.settings
     run = datetime.now(UTC).strftime("%H%M%S%f")
     risk, comp, ops = f"risk-{run}", f"comp-{run}", f"ops-{run}"
     push_gauges(gw, f"agent-{risk}", [("trading_drawdown_ratio", {"portfolio": risk}, 0.25)])
@@ -123,7 +123,7 @@ def rejected_while_down(receiver_url: str) -> float:
 def test_postgres_outage_loses_nothing_and_stores_once(
     stack: Stack, receiver: ReceiverClient
 ) -> None:
-    gw = stack.settings.url.pushgateway
+    gw = stack.settings
     pg = stack._postgres()
     assert pg is not None, "the session stack runs its own PostgreSQL"
     run = datetime.now(UTC).strftime("%H%M%S%f")

@@ -27,7 +27,14 @@ from riskwatch.policy import Policy
 from riskwatch.publish import Publisher
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
-from tests.support.stack import TEST_TOKEN, free_ports, prom_query, running_stack, wait_for
+from tests.support.stack import (
+    TEST_TOKEN,
+    free_ports,
+    gateway_access,
+    prom_query,
+    running_stack,
+    wait_for,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -233,7 +240,9 @@ def test_every_alert_is_covered(settings: Settings) -> None:
 def test_alerts_fire_for_label_values_never_seen(stack: Stack, tmp_path: Path) -> None:
     policy = stack.settings.policy
     run = f"{time.time_ns():x}"[-8:]
-    publisher = Publisher(f"quant-{run}", stack.settings.url.pushgateway)
+    publisher = Publisher(
+        f"quant-{run}", stack.settings.url.pushgateway, access=gateway_access(stack.settings)
+    )
     expected: dict[tuple[str, str], str] = {}
     for i, case in enumerate(CASES):
         name = f"unseen-{run}-{i}"

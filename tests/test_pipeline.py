@@ -13,15 +13,16 @@ from typing import Any
 import pytest
 
 from riskwatch.receiver_client import ReceiverClient
+from riskwatch.settings import Settings
 from riskwatch.stack.runner import Stack
 from tests.support.stack import delete_group, push_gauges, wait_for
 
 pytestmark = pytest.mark.stack
 
 
-def push_drawdown(gateway: str, portfolio: str, value: float) -> None:
+def push_drawdown(settings: Settings, portfolio: str, value: float) -> None:
     push_gauges(
-        gateway, f"test-{portfolio}", [("trading_drawdown_ratio", {"portfolio": portfolio}, value)]
+        settings, f"test-{portfolio}", [("trading_drawdown_ratio", {"portfolio": portfolio}, value)]
     )
 
 
@@ -47,7 +48,7 @@ def test_drawdown_push_reaches_receiver_email_and_slack_then_resolves(
     stack: Stack, receiver: ReceiverClient, outbox: Path
 ) -> None:
     pushed_at = time.time()
-    push_drawdown(stack.settings.url.pushgateway, "t", 0.2)
+    push_drawdown(stack.settings, "t", 0.2)
 
     def stored() -> dict[str, Any] | None:
         hits = receiver.alerts(alertname="PortfolioDrawdownCritical", portfolio="t")
@@ -70,7 +71,7 @@ def test_drawdown_push_reaches_receiver_email_and_slack_then_resolves(
     assert posts[0]["message"]["channel"] == "#risk-alerts"
     assert "20%" in posts[0]["message"]["attachments"][0]["text"]
 
-    push_drawdown(stack.settings.url.pushgateway, "t", 0.01)
+    push_drawdown(stack.settings, "t", 0.01)
 
     def resolved() -> dict[str, Any] | None:
         hits = receiver.alerts(alertname="PortfolioDrawdownCritical", portfolio="t")
@@ -79,4 +80,4 @@ def test_drawdown_push_reaches_receiver_email_and_slack_then_resolves(
     done = wait_for(resolved, "the resolution in the receiver", timeout=120)
     assert done["id"] == alert["id"]
     assert done["ends_at"] is not None
-    delete_group(stack.settings.url.pushgateway, "test-t")  # leave no stale agent behind
+    delete_group(stack.settings, "test-t")  # leave no stale agent behind

@@ -12,6 +12,7 @@ import yaml
 from riskwatch.settings import load_settings
 from riskwatch.stack.errors import StackError
 from riskwatch.stack.render import STACK_JOBS, render_prometheus
+from riskwatch.stack.secrets import ensure_pushgateway_auth
 from tests.support.policy import policy_copy
 
 
@@ -24,7 +25,8 @@ def rendered_jobs(tmp_path: Path, jobs: list[str] | None = None) -> dict[str, An
 
         overrides["policy_file"] = policy_copy(tmp_path, expect)
     settings = load_settings(**overrides)
-    out = render_prometheus(settings, tmp_path / "rendered" / "prometheus.yml")
+    auth = ensure_pushgateway_auth(settings)
+    out = render_prometheus(settings, tmp_path / "rendered" / "prometheus.yml", auth)
     config = yaml.safe_load(out.read_text())
     return {job["job_name"]: job for job in config["scrape_configs"]}
 

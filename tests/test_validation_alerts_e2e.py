@@ -33,6 +33,7 @@ from tests.support.policy import policy_copy
 from tests.support.stack import (
     TEST_TOKEN,
     free_ports,
+    gateway_access,
     prom_query,
     run_cli,
     running_stack,
@@ -160,7 +161,11 @@ def test_validation_job_missing_fires_when_the_job_has_not_run(stack: Stack) -> 
     assert not _firing(stack, "ValidationJobMissing"), "no trading, no run due"
 
     # A trading agent's portfolio task succeeds: the market trades.
-    trader = Publisher(f"validation-trader-{os.getpid()}", stack.settings.url.pushgateway)
+    trader = Publisher(
+        f"validation-trader-{os.getpid()}",
+        stack.settings.url.pushgateway,
+        access=gateway_access(stack.settings),
+    )
     traded = time.time()
     trader.gauge("agent_last_success_timestamp_seconds").labels(trader.agent, "portfolio").set(
         traded

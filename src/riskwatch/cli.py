@@ -184,6 +184,29 @@ def stack_status(ctx: click.Context, state_dir: Path | None, as_json: bool) -> N
     sys.exit(0 if status["healthy"] else 1)
 
 
+@stack.command("secrets")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where to write them (default: the state folder's secrets/).",
+)
+@click.pass_context
+def stack_secrets(ctx: click.Context, folder: Path | None) -> None:
+    """Create the secrets the stack generates, if missing: the agents' Pushgateway
+    login (pushgateway_auth, pushgateway_password, pushgateway_web.yml), 0600 in a
+    0700 folder. docker compose mounts them from ./secrets (docs/security.md)."""
+    from riskwatch.stack.secrets import ensure_pushgateway_auth
+
+    try:
+        auth = ensure_pushgateway_auth(cli_settings(ctx), folder)
+    except (StackError, OSError) as exc:
+        fail(f"cannot write the secrets: {exc}")
+    for path in (auth.auth_file, auth.password_file, auth.web_config):
+        click.echo(str(path))
+
+
 @stack.command("down")
 @_state_dir_option
 @click.pass_context
@@ -204,6 +227,8 @@ def _print_status(status: dict[str, Any]) -> None:
     click.echo(
         f"{mark} {'outbox':<13} {status['outbox']}  (email/*.eml, slack/*.json, heartbeat/*.json)"
     )
+    if status.get("pushgateway_auth_file"):
+        click.echo(f"     {'push login':<13} {status['pushgateway_auth_file']}  (user:password)")
     if "heartbeat" in status:
         click.echo(_heartbeat_line(status["heartbeat"]))
 

@@ -11,7 +11,9 @@
     pub.push()
 
 Pushes use PUT (`push_to_gateway`): the group `job/agent` is replaced whole, so a
-position that closed disappears from the Pushgateway too. They happen on a
+position that closed disappears from the Pushgateway too. A Pushgateway that only
+agents may write to (basic auth, TLS: see docs/security.md) is reached through a
+`PushgatewayAccess`, built from the settings by `PushgatewayAccess.from_settings`. They happen on a
 background thread with bounded exponential backoff: a Pushgateway that is down
 never blocks or crashes the caller, and the next push after it returns carries the
 full current state.
@@ -19,12 +21,16 @@ full current state.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import ssl
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -38,6 +44,7 @@ from prometheus_client import (
 from prometheus_client.exposition import start_http_server
 
 from riskwatch import catalog
+from riskwatch.settings import Settings
 from riskwatch.sources.base import Execution
 
 log = logging.getLogger("riskwatch.publish")
@@ -53,6 +60,87 @@ class PositionFigures:
     market_value: float
     sector: str
     weight: float
+
+
+Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
+"""prometheus_client's push handler signature: (url, method, timeout, headers, data)."""
+
+
+@dataclass(frozen=True)
+class PushgatewayAccess:
+    """How to reach a Pushgateway: basic-auth credentials, and the CA file that signs
+    its TLS certificate when it is not one the system trusts. The default is open
+    access, for a Pushgateway without auth (a test's own, say)."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+
+    @classmethod
+    def parse(cls, credentials: str, ca_file: Path | None = None) -> PushgatewayAccess:
+        """`user:password`, as the Pushgateway auth file holds them."""
+        username, sep, password = credentials.strip().partition(":")
+        if not sep or not username or not password:
+            # Never echo the text: it is a secret.
+            raise ValueError("Pushgateway credentials must read user:password")
+        return cls(username, password, ca_file)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PushgatewayAccess:
+        """The settings' credentials (pushgateway_auth, its file, or the local stack's
+        generated file) and CA file; open access when there are none."""
+        credentials = settings.pushgateway_credentials()
+        if credentials is None:
+            return cls(ca_file=settings.pushgateway_ca_file)
+        return cls.parse(credentials, settings.pushgateway_ca_file)
+
+    def headers(self) -> dict[str, str]:
+        if self.username is None or self.password is None:
+            return {}
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    def _context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
+
+    def open(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        data: bytes | None = None,
+        timeout: float | None = 5.0,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> bytes:
+        """One request to the Pushgateway; the body. HTTP errors raise (OSError)."""
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url}: a Pushgateway URL is http:// or https://")
+        request = urllib.request.Request(url, data=data, method=method)
+        for name, value in [*headers, *self.headers().items()]:
+            request.add_header(name, value)
+        # The scheme is checked above: no file:// or custom scheme reaches urlopen.
+        with urllib.request.urlopen(  # nosec B310
+            request, timeout=timeout, context=self._context()
+        ) as resp:
+            body: bytes = resp.read()
+            return body
+
+    def handler(self) -> Handler:
+        """A prometheus_client push handler that sends these credentials."""
+
+        def make(
+            url: str,
+            method: str,
+            timeout: float | None,
+            headers: list[tuple[str, str]],
+            data: bytes,
+        ) -> Callable[[], None]:
+            def handle() -> None:
+                self.open(url, method=method, data=data, timeout=timeout, headers=headers)
+
+            return handle
+
+        return make
 
 
 @dataclass(frozen=True)
@@ -82,6 +170,7 @@ class Publisher:
         job: str = PUSH_JOB,
         retry: RetryPolicy = RetryPolicy(),
         registry: CollectorRegistry | None = None,
+        access: PushgatewayAccess = PushgatewayAccess(),
     ) -> None:
         if not agent:
             raise ValueError("agent id must not be empty: it keys the Pushgateway group")
@@ -89,6 +178,7 @@ class Publisher:
         self.pushgateway_url = pushgateway_url
         self.job = job
         self.retry = retry
+        self.access = access
         self.registry = registry if registry is not None else CollectorRegistry()
         self._metrics: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -228,6 +318,7 @@ class Publisher:
             registry=self.registry,
             grouping_key={"agent": self.agent},
             timeout=self.retry.timeout_seconds,
+            handler=self.access.handler(),
         )
 
     def delete(self) -> None:
@@ -242,6 +333,7 @@ class Publisher:
             job=self.job,
             grouping_key={"agent": self.agent},
             timeout=self.retry.timeout_seconds,
+            handler=self.access.handler(),
         )
 
     def serve(self, host: str, port: int) -> None:
@@ -254,7 +346,12 @@ class Publisher:
 
 
 def agent_groups(
-    pushgateway_url: str, agent: str, *, job: str = PUSH_JOB, timeout: float = 5.0
+    pushgateway_url: str,
+    agent: str,
+    *,
+    job: str = PUSH_JOB,
+    timeout: float = 5.0,
+    access: PushgatewayAccess = PushgatewayAccess(),
 ) -> list[dict[str, str]]:
     """The grouping keys (every label but `job`) of the Pushgateway's groups of `agent`
     under `job`: the one a `Publisher` pushes, and any pushed with a longer key.
@@ -263,8 +360,7 @@ def agent_groups(
     answers is not a Pushgateway.
     """
     url = f"{pushgateway_url.rstrip('/')}/api/v1/metrics"
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        body = resp.read()
+    body = access.open(url, timeout=timeout)
     try:
         groups = [group["labels"] for group in json.loads(body)["data"]]
     except (ValueError, KeyError, TypeError) as exc:
@@ -277,7 +373,12 @@ def agent_groups(
 
 
 def retire_agent(
-    pushgateway_url: str, agent: str, *, job: str = PUSH_JOB, timeout: float = 5.0
+    pushgateway_url: str,
+    agent: str,
+    *,
+    job: str = PUSH_JOB,
+    timeout: float = 5.0,
+    access: PushgatewayAccess = PushgatewayAccess(),
 ) -> list[dict[str, str]]:
     """Delete every Pushgateway group of `agent` under `job`; the grouping keys deleted.
 
@@ -286,9 +387,11 @@ def retire_agent(
     """
     if not agent:
         raise ValueError("agent id must not be empty")
-    groups = agent_groups(pushgateway_url, agent, job=job, timeout=timeout)
+    groups = agent_groups(pushgateway_url, agent, job=job, timeout=timeout, access=access)
     for key in groups:
-        delete_from_gateway(pushgateway_url, job=job, grouping_key=key, timeout=timeout)
+        delete_from_gateway(
+            pushgateway_url, job=job, grouping_key=key, timeout=timeout, handler=access.handler()
+        )
     return groups
 
 
@@ -346,18 +449,31 @@ class _Pusher:
             try:
                 pub.push_now()
                 return True
-            except OSError as exc:  # URLError, connection refused, timeouts
-                delay = next(delays, None)
-                if delay is None or self._stop.is_set():
-                    log.warning(
-                        "push to %s failed, giving up until the next cycle: %s",
+            except urllib.error.HTTPError as exc:
+                if exc.code in (401, 403):
+                    # Retrying cannot help: the credentials are wrong or missing.
+                    log.error(
+                        "push to %s refused (%s %s): check the Pushgateway credentials "
+                        "(pushgateway_auth_file, see docs/security.md)",
                         pub.pushgateway_url,
-                        exc,
+                        exc.code,
+                        exc.reason,
                     )
                     return False
-                log.info(
-                    "push to %s failed (%s); retrying in %.1fs", pub.pushgateway_url, exc, delay
+                failure: OSError = exc
+            except OSError as exc:  # URLError, connection refused, timeouts
+                failure = exc
+            delay = next(delays, None)
+            if delay is None or self._stop.is_set():
+                log.warning(
+                    "push to %s failed, giving up until the next cycle: %s",
+                    pub.pushgateway_url,
+                    failure,
                 )
-                # The retry pushes the newest state, so requests made meanwhile are not lost.
-                if self._stop.wait(delay):
-                    return False
+                return False
+            log.info(
+                "push to %s failed (%s); retrying in %.1fs", pub.pushgateway_url, failure, delay
+            )
+            # The retry pushes the newest state, so requests made meanwhile are not lost.
+            if self._stop.wait(delay):
+                return False

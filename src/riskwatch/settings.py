@@ -50,6 +50,11 @@ Port = int
 DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"
 """Grafana on this machine, as docker-compose.grafana.yml publishes it."""
 
+STATE_SECRETS = "secrets"
+"""The state folder's subfolder for the secrets `riskwatch stack` generates (0700)."""
+PUSHGATEWAY_AUTH_FILE = "pushgateway_auth"
+"""The file in STATE_SECRETS holding the agents' Pushgateway credentials, `user:password`."""
+
 # The file named by load_settings(config_file=...) for the duration of one construction.
 _explicit_config: ContextVar[Path | None] = ContextVar("riskwatch_config_file", default=None)
 
@@ -104,6 +109,25 @@ class StackSettings(_Section):
     prometheus_retention: str = Field(
         "35d", description="Prometheus --storage.tsdb.retention.time; the demo backfills 30d."
     )
+    pushgateway_username: str = Field(
+        "riskwatch-agent",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The user agents push as; `stack up` generates its password.",
+    )
+    pushgateway_tls_cert_file: Path | None = Field(
+        None, description="With pushgateway_tls_key_file: the local Pushgateway serves HTTPS."
+    )
+    pushgateway_tls_key_file: Path | None = Field(
+        None, description="The private key of pushgateway_tls_cert_file."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> StackSettings:
+        if (self.pushgateway_tls_cert_file is None) != (self.pushgateway_tls_key_file is None):
+            raise ValueError(
+                "stack.pushgateway_tls_cert_file and stack.pushgateway_tls_key_file go together"
+            )
+        return self
 
 
 class ReceiverSettings(_Section):
@@ -470,6 +494,17 @@ class Settings(BaseSettings):
     receiver_token_file: Path | None = Field(
         None, description="A file holding the receiver token (docker secrets); read at start."
     )
+    pushgateway_auth: SecretStr | None = Field(
+        None,
+        description="`user:password` agents push with. Unset: pushgateway_auth_file, else "
+        "the local stack's generated <state_dir>/secrets/pushgateway_auth.",
+    )
+    pushgateway_auth_file: Path | None = Field(
+        None, description="A file holding `user:password` for the Pushgateway; read at start."
+    )
+    pushgateway_ca_file: Path | None = Field(
+        None, description="CA certificate that signs an HTTPS Pushgateway's certificate."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     policy_file: Path | None = Field(
         None,
@@ -504,18 +539,30 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _read_token_file(cls, data: Any) -> Any:
-        if (
-            isinstance(data, dict)
-            and data.get("receiver_token_file")
-            and not data.get("receiver_token")
-        ):
-            path = Path(data["receiver_token_file"])
-            try:
-                data = {**data, "receiver_token": path.read_text().strip()}
-            except OSError as exc:
-                raise ValueError(f"receiver_token_file {path}: {exc.strerror}") from None
+    def _read_secret_files(cls, data: Any) -> Any:
+        for secret in ("receiver_token", "pushgateway_auth"):
+            if isinstance(data, dict) and data.get(f"{secret}_file") and not data.get(secret):
+                path = Path(data[f"{secret}_file"])
+                try:
+                    data = {**data, secret: path.read_text().strip()}
+                except OSError as exc:
+                    raise ValueError(f"{secret}_file {path}: {exc.strerror}") from None
         return data
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Where `riskwatch stack` keeps the secrets it generates."""
+        return self.state_dir / STATE_SECRETS
+
+    def pushgateway_credentials(self) -> str | None:
+        """`user:password` for the Pushgateway: configured, else the local stack's
+        generated file when it exists, else None (a Pushgateway without auth)."""
+        if self.pushgateway_auth is not None:
+            return self.pushgateway_auth.get_secret_value()
+        try:
+            return (self.secrets_dir / PUSHGATEWAY_AUTH_FILE).read_text().strip() or None
+        except FileNotFoundError:
+            return None
 
     @classmethod
     def settings_customise_sources(
@@ -556,7 +603,8 @@ class LocalUrls:
     def __init__(self, stack: StackSettings) -> None:
         base = f"http://{stack.host}"
         self.prometheus = f"{base}:{stack.prometheus_port}"
-        self.pushgateway = f"{base}:{stack.pushgateway_port}"
+        tls = stack.pushgateway_tls_cert_file is not None
+        self.pushgateway = f"{'https' if tls else 'http'}://{stack.host}:{stack.pushgateway_port}"
         self.alertmanager = f"{base}:{stack.alertmanager_port}"
         self.receiver = f"{base}:{stack.receiver_port}"
         self.slack_sink = f"{base}:{stack.slack_port}"

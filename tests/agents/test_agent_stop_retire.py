@@ -13,18 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
+from riskwatch.settings import Settings
 from riskwatch.stack.runner import Stack
-from tests.support.stack import free_port, run_cli, stack_env, wait_for
+from tests.support.stack import free_port, pushgateway_get, run_cli, stack_env, wait_for
 
 AGENT = "health-sigterm"
 
 
-def groups_of(gateway: str, agent: str) -> list[dict[str, object]]:
+def groups_of(settings: Settings, agent: str) -> list[dict[str, object]]:
     """The Pushgateway's groups of `agent` under the push job, as /api/v1/metrics says."""
-    resp = requests.get(f"{gateway}/api/v1/metrics", timeout=5)
-    resp.raise_for_status()
+    resp = pushgateway_get(settings, "/api/v1/metrics")
     return [
         g
         for g in resp.json()["data"]
@@ -72,7 +71,7 @@ def agent_process(stack: Stack, tmp_path: Path) -> Iterator[AgentProcess]:
 def test_sigterm_keeps_the_group_and_retire_removes_it(
     stack: Stack, agent_process: AgentProcess
 ) -> None:
-    gateway = stack.settings.url.pushgateway
+    gateway = stack.settings
     env = stack_env(stack)
     proc = agent_process.proc
 
@@ -91,7 +90,7 @@ def test_sigterm_keeps_the_group_and_retire_removes_it(
 
     retired = run_cli("agent", "retire", AGENT, env=env)
     assert retired.returncode == 0, retired.stderr[-2000:]
-    assert f"agent={AGENT}" in retired.stdout and gateway in retired.stdout
+    assert f"agent={AGENT}" in retired.stdout and gateway.url.pushgateway in retired.stdout
     assert groups_of(gateway, AGENT) == []
 
     again = run_cli("agent", "retire", AGENT, env=env)  # a typo'd id must not look done

@@ -11,14 +11,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from riskwatch.calendar import MarketCalendar
 from riskwatch.settings import DEFAULT_FACTOR_PROXIES
 from riskwatch.sources.synthetic import SyntheticMarket
 from riskwatch.stack.runner import Stack
-from tests.support.stack import prom_query, run_cli, stack_env, wait_for
+from tests.support.stack import prom_query, pushgateway_get, run_cli, stack_env, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -45,7 +44,7 @@ CONTRACT = [
 
 def pushed(stack: Stack, agent: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     """What the agent's group holds in the Pushgateway, by metric name."""
-    text = requests.get(f"{stack.settings.url.pushgateway}/metrics", timeout=5).text
+    text = pushgateway_get(stack.settings, "/metrics").text
     out: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:

@@ -10,25 +10,25 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from riskwatch.agents.cli import build_runtime
 from riskwatch.agents.health import HealthAgent
 from riskwatch.calendar import MarketPhase
 from riskwatch.runtime import TaskContext
-from riskwatch.settings import ConfigError, load_settings
+from riskwatch.settings import ConfigError, Settings, load_settings
 from riskwatch.stack.runner import Stack
 from tests.support.policy import policy_copy
-from tests.support.stack import free_port
+from tests.support.stack import free_port, push_gauges
 
 pytestmark = pytest.mark.stack
 
 
-def push_heartbeat(gateway: str, agent: str, at: float) -> None:
-    registry = CollectorRegistry()
-    g = Gauge("agent_last_success_timestamp_seconds", "h", ["agent", "task"], registry=registry)
-    g.labels(agent, "heartbeat").set(at)
-    push_to_gateway(gateway, job="riskwatch", registry=registry, grouping_key={"agent": agent})
+def push_heartbeat(settings: Settings, agent: str, at: float) -> None:
+    push_gauges(
+        settings,
+        agent,
+        [("agent_last_success_timestamp_seconds", {"agent": agent, "task": "heartbeat"}, at)],
+    )
 
 
 def health_agent(stack: Stack, policy_file: Path | None = None, **health: object) -> HealthAgent:
@@ -47,7 +47,7 @@ def health_agent(stack: Stack, policy_file: Path | None = None, **health: object
 
 
 def test_silent_trading_agent_is_reported_stopped(stack: Stack) -> None:
-    gateway = stack.settings.url.pushgateway
+    gateway = stack.settings
     agent = health_agent(stack)  # built first: the ages count from the pushes below
     now = time.time()
     push_heartbeat(gateway, "trading-alive", now - 10)

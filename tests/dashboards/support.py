@@ -17,9 +17,9 @@ from riskwatch.analytics.backtest import ZONES
 from riskwatch.analytics.tail_risk import expected_shortfall, value_at_risk
 from riskwatch.policy import Policy, confidence_label
 from riskwatch.publish import Publisher
-from riskwatch.settings import ValidationSettings
+from riskwatch.settings import Settings, ValidationSettings
 from riskwatch.validation.gates import GATES
-from tests.support.stack import run_cli
+from tests.support.stack import gateway_access, run_cli
 
 
 def run_dashboards(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
@@ -88,7 +88,7 @@ def desk_backtests(
 
 
 def push_validation(
-    pushgateway: str,
+    settings: Settings,
     dataset: str,
     backtests: Iterable[DeskBacktest],
     *,
@@ -125,13 +125,22 @@ def push_validation(
         ):
             gauge(name).labels(*labels).set(value)
     push_to_gateway(
-        pushgateway, job=VALIDATE_JOB, registry=registry, grouping_key={"dataset": dataset}
+        settings.url.pushgateway,
+        job=VALIDATE_JOB,
+        registry=registry,
+        grouping_key={"dataset": dataset},
+        handler=gateway_access(settings).handler(),
     )
 
 
-def delete_validation(pushgateway: str, dataset: str) -> None:
+def delete_validation(settings: Settings, dataset: str) -> None:
     """Remove a pushed run, so no zone or gate of a test outlives it."""
-    delete_from_gateway(pushgateway, job=VALIDATE_JOB, grouping_key={"dataset": dataset})
+    delete_from_gateway(
+        settings.url.pushgateway,
+        job=VALIDATE_JOB,
+        grouping_key={"dataset": dataset},
+        handler=gateway_access(settings).handler(),
+    )
 
 
 REALISED_FIGURES = {

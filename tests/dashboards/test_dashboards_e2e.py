@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import delete_from_gateway
 
 from riskwatch.dashboards import build
 from riskwatch.dashboards.queries import resolve_variables, verify
@@ -38,7 +37,7 @@ from tests.dashboards.support import (
     run_dashboards,
 )
 from tests.support.policy import policy_copy
-from tests.support.stack import prom_query, run_cli, stack_env, wait_for
+from tests.support.stack import gateway_access, prom_query, run_cli, stack_env, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -58,13 +57,13 @@ def boards() -> dict[str, dict[str, Any]]:
 def model_demo(stack: Stack) -> Iterator[None]:
     """Model accuracy and reward as a model that has run for a while publishes them,
     and the realised figures of an agent with months of equity history."""
-    pub = Publisher(DEMO, stack.settings.url.pushgateway)
+    pub = Publisher(DEMO, stack.settings.url.pushgateway, access=gateway_access(stack.settings))
     for i, portfolio in enumerate(PORTFOLIOS):
         pub.model(portfolio, "momentum", confidence=0.6, accuracy=0.55 + i / 10, reward=12.5 - i)
         publish_realised(pub, portfolio, scale=1.0 + i / 4)
     pub.push_now()
     yield
-    delete_from_gateway(stack.settings.url.pushgateway, job=pub.job, grouping_key={"agent": DEMO})
+    pub.delete()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +71,7 @@ def validated(stack: Stack) -> Iterator[None]:
     """Last night's validation run of the desk's portfolios, every gate passed."""
     policy = load_policy(ROOT / POLICY_FILE)
     dataset = stack.settings.validation.dataset
-    gateway = stack.settings.url.pushgateway
+    gateway = stack.settings
     push_validation(
         gateway,
         dataset,

@@ -125,7 +125,7 @@ def backfilled(stack: Stack) -> Iterator[BackfillResult]:
     which looks back five minutes, ever sees it."""
     settings, url = stack.settings, stack.settings.url.prometheus
     push_gauges(
-        settings.url.pushgateway,
+        settings,
         AGENT,
         [("trading_portfolio_value_usd", {"portfolio": "alpha"}, LIVE_VALUE)],
     )
@@ -150,7 +150,7 @@ def backfilled(stack: Stack) -> Iterator[BackfillResult]:
         assert {float(v) for _, v in recent[0]["values"]} == {LIVE_VALUE}
         yield result
     finally:
-        delete_group(settings.url.pushgateway, AGENT)
+        delete_group(settings, AGENT)
 
 
 def test_span_and_counts(backfilled: BackfillResult) -> None:

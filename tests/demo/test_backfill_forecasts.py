@@ -12,7 +12,6 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
-import requests
 from prometheus_client import delete_from_gateway
 
 from riskwatch import analytics
@@ -27,6 +26,7 @@ from riskwatch.settings import Settings, load_settings
 from riskwatch.sources.synthetic import HISTORY_DAYS, SyntheticMarket
 from riskwatch.stack.runner import Stack
 from tests.support.calendar import SITUATIONS, shipped_calendar
+from tests.support.stack import gateway_access, pushgateway_get
 
 # The Tuesday after Labor Day: the market's bars end on the holiday (a business day
 # without a session), the last close was Friday's, and today is the next session.
@@ -157,13 +157,16 @@ def test_the_validation_of_the_log_is_pushed(stack: Stack, forecast_db: str) -> 
         assert pushed == expected
     finally:
         delete_from_gateway(
-            stack.settings.url.pushgateway, job=job, grouping_key={"dataset": "desk"}
+            stack.settings.url.pushgateway,
+            job=job,
+            grouping_key={"dataset": "desk"},
+            handler=gateway_access(stack.settings).handler(),
         )
 
 
 def pushed_figures(stack: Stack, job: str, metric: str) -> dict[tuple[str, str, str], float]:
     """`metric` per (portfolio, method, confidence) in the Pushgateway group of `job`."""
-    groups = requests.get(f"{stack.settings.url.pushgateway}/api/v1/metrics", timeout=10).json()
+    groups = pushgateway_get(stack.settings, "/api/v1/metrics").json()
     (group,) = [g for g in groups["data"] if g["labels"].get("job") == job]
     return {
         (m["labels"]["portfolio"], m["labels"]["method"], m["labels"]["confidence"]): float(

@@ -33,7 +33,7 @@ from riskwatch.stack.heartbeat import first_ping_within_seconds
 from riskwatch.stack.runner import Stack
 from riskwatch.validation.span import last_completed_session
 from tests.support.calendar import SITUATIONS
-from tests.support.stack import wait_for
+from tests.support.stack import pushgateway_get, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -180,7 +180,7 @@ def test_the_regime_world_validated_its_own_log_and_left_nothing_behind(
     assert found["passed"] and found["failed_gates"] == []
     assert {b["portfolio"] for b in found["backtests"]} == set(run.world.portfolios)
 
-    gateway = requests.get(f"{stack.settings.url.pushgateway}/api/v1/metrics", timeout=10)
+    gateway = pushgateway_get(stack.settings, "/api/v1/metrics")
     jobs = {g["labels"].get("job", "") for g in gateway.json()["data"]}
     assert not [j for j in jobs if j.startswith(stack.settings.validation.job + "_")]
     with psycopg.connect(stack.database_dsn()) as conn:

@@ -52,6 +52,7 @@ from tests.support.stack import (
     TEST_TOKEN,
     delete_group,
     free_port,
+    gateway_access,
     prom_query,
     push_gauges,
     run_cli,
@@ -155,7 +156,7 @@ def fed(stack: Stack, receiver: ReceiverClient, env: dict[str, str]) -> Iterator
     # The trading agent's own figures for rpt-beta, plus a 12% drawdown from a
     # second group: max by (portfolio) makes it rpt-beta's drawdown, past the 10% limit.
     push_gauges(
-        urls.pushgateway, BREACH, [("trading_drawdown_ratio", {"portfolio": "rpt-beta"}, 0.12)]
+        stack.settings, BREACH, [("trading_drawdown_ratio", {"portfolio": "rpt-beta"}, 0.12)]
     )
     trading = run_cli("agent", "trading", "--once", env={**env, "RISKWATCH_AGENT__ID": AGENT})
     assert trading.returncode == 0, trading.stderr[-2000:]
@@ -183,7 +184,7 @@ def fed(stack: Stack, receiver: ReceiverClient, env: dict[str, str]) -> Iterator
     installer.join(timeout=600)
     assert browser.get("path"), f"chromium could not be installed: {browser.get('error')}"
     yield {"alert": stored, "chromium": browser["path"]}
-    delete_group(urls.pushgateway, BREACH)  # leave no breach behind for other tests
+    delete_group(stack.settings, BREACH)  # leave no breach behind for other tests
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,8 @@ def validated(stack: Stack) -> Iterator[Validated]:
     gateway = stack.settings.url.pushgateway
     dataset = stack.settings.validation.dataset
     backtests = desk_backtests([p["name"] for p in PORTFOLIOS], stack.settings.policy)
-    push_validation(gateway, dataset, backtests, succeeded_at=time.time() - 600)
-    pub = Publisher(REALISED, gateway)
+    push_validation(stack.settings, dataset, backtests, succeeded_at=time.time() - 600)
+    pub = Publisher(REALISED, gateway, access=gateway_access(stack.settings))
     for i, p in enumerate(PORTFOLIOS):
         publish_realised(pub, p["name"], 1.0 + i)
     pub.push_now()
@@ -216,7 +217,7 @@ def validated(stack: Stack) -> Iterator[Validated]:
     )
     yield Validated(dataset, backtests)
     pub.delete()
-    delete_validation(gateway, dataset)  # no zone may outlive the module
+    delete_validation(stack.settings, dataset)  # no zone may outlive the module
 
 
 def _row(section: str, b: DeskBacktest) -> re.Match[str] | None:
@@ -277,7 +278,7 @@ def _push_run(
     """Push a validation run that succeeded at `at`, and wait for its scrape."""
     urls = stack.settings.url
     runs = validated.backtests if backtests is None else backtests
-    push_validation(urls.pushgateway, validated.dataset, runs, succeeded_at=at)
+    push_validation(stack.settings, validated.dataset, runs, succeeded_at=at)
     series = f'validation_last_success_timestamp_seconds{{dataset="{validated.dataset}"}}'
     wait_for(lambda: prom_query(urls.prometheus, f"{series} == {at}"), "the run's scrape")
 
@@ -426,14 +427,14 @@ def breach_then_clear(stack: Stack) -> date:
         pushed = system_clock()
         scraped_since = f"timestamp({series}) >= {pushed.timestamp()}"
         push_gauges(
-            urls.pushgateway, BREACH, [("trading_drawdown_ratio", {"portfolio": "rpt-beta"}, 0.12)]
+            stack.settings, BREACH, [("trading_drawdown_ratio", {"portfolio": "rpt-beta"}, 0.12)]
         )
         wait_for(
             functools.partial(prom_query, urls.prometheus, scraped_since),
             "a scrape of the breach after its push",
             timeout=30,
         )
-        delete_group(urls.pushgateway, BREACH)
+        delete_group(stack.settings, BREACH)
         wait_for(
             lambda: not prom_query(urls.prometheus, series),
             "the cleared breach to go stale in Prometheus",

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from riskwatch.publish import PushgatewayAccess
 from riskwatch.settings import Settings
 from riskwatch.sinks import Outbox
 from riskwatch.stack.runner import Stack
@@ -101,11 +102,30 @@ def stack_env(stack: Stack, **extra: str) -> dict[str, str]:
     }
     env["RISKWATCH_STATE_DIR"] = str(stack.settings.state_dir)
     env["RISKWATCH_DATABASE_URL"] = stack.database_dsn()
+    # The state folder's generated Pushgateway login is found from STATE_DIR alone.
     env.update(extra)
     return env
 
 
-def push_gauges(gateway: str, agent: str, samples: list[tuple[str, dict[str, str], float]]) -> None:
+def gateway_access(settings: Settings) -> PushgatewayAccess:
+    """The agents' login to the stack's Pushgateway, which takes no other push."""
+    return PushgatewayAccess.from_settings(settings)
+
+
+def pushgateway_get(settings: Settings, path: str) -> requests.Response:
+    """GET `path` of the stack's Pushgateway, logged in as the agents."""
+    resp = requests.get(
+        f"{settings.url.pushgateway}{path}",
+        headers=gateway_access(settings).headers(),
+        timeout=10,
+    )
+    resp.raise_for_status()
+    return resp
+
+
+def push_gauges(
+    settings: Settings, agent: str, samples: list[tuple[str, dict[str, str], float]]
+) -> None:
     """Push gauges as agent `agent` would (job riskwatch, grouping key agent)."""
     from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
@@ -115,13 +135,24 @@ def push_gauges(gateway: str, agent: str, samples: list[tuple[str, dict[str, str
         if name not in gauges:
             gauges[name] = Gauge(name, name, list(labels), registry=registry)
         gauges[name].labels(**labels).set(value)
-    push_to_gateway(gateway, job="riskwatch", registry=registry, grouping_key={"agent": agent})
+    push_to_gateway(
+        settings.url.pushgateway,
+        job="riskwatch",
+        registry=registry,
+        grouping_key={"agent": agent},
+        handler=gateway_access(settings).handler(),
+    )
 
 
-def delete_group(gateway: str, agent: str) -> None:
+def delete_group(settings: Settings, agent: str) -> None:
     from prometheus_client import delete_from_gateway
 
-    delete_from_gateway(gateway, job="riskwatch", grouping_key={"agent": agent})
+    delete_from_gateway(
+        settings.url.pushgateway,
+        job="riskwatch",
+        grouping_key={"agent": agent},
+        handler=gateway_access(settings).handler(),
+    )
 
 
 def outbox_emails(outbox: Path) -> list[Any]:

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import requests
 from click.testing import CliRunner, Result
 from prometheus_client.parser import text_string_to_metric_families
 
 from riskwatch.cli import cli
 from riskwatch.clock import FixedClock
-from riskwatch.settings import ValidationSettings
+from riskwatch.settings import Settings, ValidationSettings
+from tests.support.stack import pushgateway_get
 
 JOB = ValidationSettings().job
 
@@ -33,11 +33,10 @@ def validate(
 Sample = tuple[str, frozenset[tuple[str, str]]]
 
 
-def pushed(gateway: str, dataset: str, job: str = JOB) -> dict[Sample, float]:
+def pushed(settings: Settings, dataset: str, job: str = JOB) -> dict[Sample, float]:
     """Every sample the Pushgateway holds in the group (job, dataset): by metric name
     and labels (job and instance left out)."""
-    resp = requests.get(f"{gateway}/metrics", timeout=10)
-    resp.raise_for_status()
+    resp = pushgateway_get(settings, "/metrics")
     out: dict[Sample, float] = {}
     for family in text_string_to_metric_families(resp.text):
         for s in family.samples:

@@ -85,7 +85,7 @@ def test_the_desk_backtests_its_forecast_log(stack: Stack, desk_db: str, tmp_pat
     result = validate([], at=AT, env=env, market=market)
 
     assert result.exit_code == 0, result.output + result.stderr
-    s = pushed(stack.settings.url.pushgateway, "desk")
+    s = pushed(stack.settings, "desk")
     for portfolio, count in EXCEPTIONS.items():
         for confidence in ("0.99", "0.975"):
             labels = {

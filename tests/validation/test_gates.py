@@ -41,7 +41,7 @@ def test_a_failed_gate_is_pushed_and_exits_3(stack: Stack, tmp_path: Path) -> No
         f"{folder}"
     )
     assert "gate windows: FAIL (4 >= 1000;" in result.output
-    s = pushed(stack.settings.url.pushgateway, "nasdaq")
+    s = pushed(stack.settings, "nasdaq")
     assert sample(s, "validation_gate_passed", dataset="nasdaq", gate="windows") == 0
     assert sample(s, "validation_gate_value", dataset="nasdaq", gate="windows") == 4
     assert sample(s, "validation_gate_threshold", dataset="nasdaq", gate="windows") == 1000

@@ -22,7 +22,7 @@ from click.testing import Result
 
 from riskwatch.clock import FixedClock
 from riskwatch.forecast_log import ForecastLog
-from riskwatch.settings import load_settings
+from riskwatch.settings import Settings, load_settings
 from riskwatch.sources.polygon import PolygonSource
 from riskwatch.sources.synthetic import SyntheticMarket
 from riskwatch.stack.runner import Stack
@@ -62,8 +62,8 @@ class DeskCommand:
 
     env: dict[str, str]
     out: Path
-    gateway: str
-    """The Pushgateway the command pushes to."""
+    gateway: Settings
+    """The stack whose Pushgateway the command pushes to."""
     monkeypatch: pytest.MonkeyPatch
 
     def __call__(self, url: str, clock: FakeClock | None = None) -> Result:
@@ -91,7 +91,7 @@ def desk(
     write_log(ForecastLog(desk_db), list(sessions_ending(calendar, AS_OF, 301)), calendar)
     out = tmp_path / "out"
     env = stack_env(stack, RISKWATCH_DATABASE_URL=desk_db, RISKWATCH_VALIDATION__OUT_DIR=str(out))
-    return DeskCommand(env, out, stack.settings.url.pushgateway, monkeypatch)
+    return DeskCommand(env, out, stack.settings, monkeypatch)
 
 
 @pytest.fixture

@@ -138,7 +138,7 @@ def test_a_run_pushes_and_is_remembered_and_a_failure_is_retried_later(
     job = NightlyValidation(up)
     job.run(ctx(monday))
     assert (out / "nasdaq" / STATE_FILE).read_text() == "2000-12-29\n"
-    s = pushed(stack.settings.url.pushgateway, "nasdaq")
+    s = pushed(stack.settings, "nasdaq")
     close = datetime.fromisoformat("2000-12-29T21:00:00+00:00").timestamp()
     assert sample(s, "validation_as_of_timestamp_seconds", dataset="nasdaq") == close
     assert job.due(monday + timedelta(hours=1)) is None

@@ -71,7 +71,7 @@ def run(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Run:
     )
     finished = time.time()
     assert result.exit_code == 0, result.output + result.stderr
-    samples = pushed(stack.settings.url.pushgateway, "sp500")
+    samples = pushed(stack.settings, "sp500")
     return Run(result, out / "sp500" / AS_OF, samples, started, finished, load_settings())
 
 

@@ -28,6 +28,7 @@ from riskwatch.demo.backfill.desk import book_of
 from riskwatch.demo.backfill.forecasts import close_records, validate_desk, write_records
 from riskwatch.demo.world import World
 from riskwatch.forecast_log import ForecastLog
+from riskwatch.publish import PushgatewayAccess
 from riskwatch.stack.runner import Stack
 from riskwatch.validation.datasets import DESK
 from riskwatch.validation.job import describe, pushgateway_url
@@ -120,7 +121,12 @@ def validate_in_background(world: World) -> None:
         log.info("world %s: %s", world.config.agent_id, "; ".join(describe(outcome)))
 
     def delete_group() -> None:
-        delete_from_gateway(pushgateway_url(settings), job=job, grouping_key={"dataset": DESK})
+        delete_from_gateway(
+            pushgateway_url(settings),
+            job=job,
+            grouping_key={"dataset": DESK},
+            handler=PushgatewayAccess.from_settings(settings).handler(),
+        )
 
     thread = threading.Thread(target=run, name=f"validate-{world.config.agent_id}", daemon=True)
     world.on_stop(delete_group)

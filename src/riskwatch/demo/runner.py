@@ -275,6 +275,7 @@ class DemoRunner:
                 run.world.publisher.pushgateway_url or "",
                 job=run.world.publisher.job,
                 grouping_key={"agent": run.world.publisher.agent},
+                handler=run.world.publisher.access.handler(),
             )
 
     # ------------------------------------------------------------- judging

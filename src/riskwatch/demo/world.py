@@ -21,7 +21,7 @@ from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
-from riskwatch.publish import Publisher, RetryPolicy
+from riskwatch.publish import Publisher, PushgatewayAccess, RetryPolicy
 from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import Settings
 from riskwatch.sources.synthetic import SyntheticMarket
@@ -146,6 +146,7 @@ class World:
             config.agent_id,
             a.pushgateway_url or settings.url.pushgateway,
             retry=RetryPolicy(a.push_timeout_seconds, 2, 0.2, 1.0),
+            access=PushgatewayAccess.from_settings(settings),
         )
         self.agent = TradingAgent(
             trading,

@@ -9,20 +9,44 @@ root, so when we are root the server runs as the `postgres` system user.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from riskwatch.settings import STATE_SECRETS
 from riskwatch.stack.errors import StackError
+from riskwatch.stack.secrets import secure_dir, write_secret
 
 SUPERUSER = "riskwatch"
 DATABASE = "riskwatch"
 SYSTEM_USER = "postgres"
+HOME_POINTER = "postgres-home"
+"""A file in the state folder naming the cluster's home when it lives outside it."""
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN without its password, for printing.
+
+    Parsed with libpq's own conninfo rules, so a URL (`user:pw@host`, `?password=`)
+    and the key=value form are both covered; a DSN libpq cannot parse is not shown.
+    """
+    try:
+        params = conninfo_to_dict(dsn)
+    except ProgrammingError:
+        return "<a DSN libpq cannot parse, not shown>"
+    if "password" not in params:
+        return dsn
+    params["password"] = "***"
+    return make_conninfo("", **params)
 
 
 def find_postgres_bin_dir(configured: Path | None) -> Path | None:
@@ -51,8 +75,13 @@ class LocalPostgres:
     port: int
 
     @classmethod
-    def in_state_dir(cls, bin_dir: Path, state_dir: Path, host: str, port: int) -> LocalPostgres:
-        return cls(bin_dir, _reachable_home(state_dir), state_dir / "secrets", host, port)
+    def in_state_dir(
+        cls, bin_dir: Path, state_dir: Path, host: str, port: int, *, create: bool = False
+    ) -> LocalPostgres:
+        """The cluster of `state_dir`; with `create`, its home is made if it must live
+        outside the state folder (as root)."""
+        home = _reachable_home(state_dir, create)
+        return cls(bin_dir, home, state_dir / STATE_SECRETS, host, port)
 
     @property
     def data_dir(self) -> Path:
@@ -88,12 +117,10 @@ class LocalPostgres:
             return
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)  # half-made by an interrupted earlier run
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secure_dir(self.secrets_dir)
         password = secrets.token_urlsafe(24)
-        pwfile = self.home / ".initdb-password"
-        pwfile.write_text(password + "\n")
-        pwfile.chmod(0o600)
+        pwfile = write_secret(self.home / ".initdb-password", password + "\n")
         if _as_root():
             entry = pwd.getpwnam(SYSTEM_USER)
             os.chown(self.home, entry.pw_uid, entry.pw_gid)
@@ -115,9 +142,7 @@ class LocalPostgres:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise StackError(f"initdb failed: {_last_line(result)}")
-        passfile = self.passfile
-        passfile.write_text(f"{self.host}:{self.port}:*:{SUPERUSER}:{password}\n")
-        passfile.chmod(0o600)
+        write_secret(self.passfile, f"{self.host}:{self.port}:*:{SUPERUSER}:{password}\n")
 
     def start(self, timeout_seconds: float) -> None:
         options = (
@@ -177,25 +202,60 @@ def _last_line(result: subprocess.CompletedProcess[str]) -> str:
     return text[-1] if text else f"exit code {result.returncode}"
 
 
-def _reachable_home(state_dir: Path) -> Path:
-    """`<state>/postgres`, or a folder under /var/tmp when the postgres user can't reach it.
+def _reachable_home(state_dir: Path, create: bool) -> Path:
+    """`<state>/postgres`, or a private folder under /var/tmp when the postgres user
+    cannot reach the state folder.
 
     As root, the server runs as `postgres`, which cannot enter a checkout under a
     private home folder such as /root. Rather than loosen that folder's mode, the
-    cluster then lives in /var/tmp under a name derived from the state folder.
+    cluster then lives in a folder `mkdtemp` makes (a name nobody can predict, 0700,
+    created by us), named in `<state>/postgres-home`. A folder is never adopted
+    because it exists at an expected path: only the one the pointer names, and only
+    if it is still a private directory of ours or of the postgres user.
     """
     home = state_dir / "postgres"
     if not _as_root():
         return home
+    pointer = state_dir / HOME_POINTER
+    if pointer.is_file():
+        recorded = Path(pointer.read_text().strip())
+        _check_private(recorded, pointer)
+        return recorded
     probe = subprocess.run(
         ["runuser", "-u", SYSTEM_USER, "--", "test", "-x", str(_existing_ancestor(home))],
         capture_output=True,
         check=False,
     )
-    if probe.returncode == 0:
-        return home
-    digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
-    return Path("/var/tmp") / f"riskwatch-postgres-{digest}"
+    if probe.returncode == 0 or not create:
+        return home  # without `create`: nothing is there yet, and nothing is made
+    made = Path(tempfile.mkdtemp(prefix="riskwatch-postgres-", dir=_temp_root()))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    pointer.write_text(f"{made}\n")
+    return made
+
+
+def _temp_root() -> str:
+    # /var/tmp survives reboots, as a cluster should; `tempfile`'s default may not.
+    return "/var/tmp" if os.path.isdir("/var/tmp") else tempfile.gettempdir()  # nosec B108
+
+
+def _check_private(home: Path, pointer: Path) -> None:
+    """Refuse a recorded home that is no longer a private directory of ours."""
+    try:
+        info = home.lstat()
+    except FileNotFoundError:
+        return  # gone (a reboot's cleanup, say): initialize() makes it again, 0700
+    owners = {0, pwd.getpwnam(SYSTEM_USER).pw_uid}
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid not in owners
+        or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    ):
+        raise StackError(
+            f"{home} (named in {pointer}) is not a private directory of root or "
+            f"{SYSTEM_USER}: refusing to run PostgreSQL from it; remove {pointer} to "
+            "start a new cluster"
+        )
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -129,11 +129,17 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def http_ok(url: str, timeout: float = 2.0) -> bool:
+def http_ok(
+    url: str,
+    timeout: float = 2.0,
+    headers: Mapping[str, str] | None = None,
+    verify: bool | str = True,
+) -> bool:
     try:
-        return requests.get(url, timeout=timeout).status_code == 200
+        resp = requests.get(url, timeout=timeout, headers=headers, verify=verify)
     except requests.RequestException:
         return False
+    return resp.status_code == 200
 
 
 def wait_until(

@@ -21,6 +21,7 @@ from riskwatch.promql import human_duration
 from riskwatch.settings import Settings
 from riskwatch.sinks import HEARTBEAT_PATH
 from riskwatch.stack.errors import StackError
+from riskwatch.stack.secrets import PushgatewayAuth, secure_dir, write_secret
 
 PROMETHEUS_CONFIG = "prometheus.yml"
 ALERTMANAGER_CONFIG = "alerts/alertmanager.yml"
@@ -45,10 +46,14 @@ class _NoAliasDumper(yaml.SafeDumper):
         return True
 
 
-def _dump(data: dict[str, Any], path: Path) -> Path:
+def _dump(data: dict[str, Any], path: Path, secret: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = "# Rendered by `riskwatch stack` from the repo's config. Edit the source instead.\n"
-    path.write_text(header + yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False))
+    text = header + yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False)
+    if secret:
+        write_secret(path, text)
+    else:
+        path.write_text(text)
     return path
 
 
@@ -70,7 +75,7 @@ def local_scrape_targets(settings: Settings) -> dict[str, str]:
     }
 
 
-def render_prometheus(settings: Settings, out: Path) -> Path:
+def render_prometheus(settings: Settings, out: Path, push_auth: PushgatewayAuth) -> Path:
     """Write the local Prometheus config; returns its path.
 
     It scrapes the stack's own processes and the jobs the policy's inventory expects
@@ -96,6 +101,8 @@ def render_prometheus(settings: Settings, out: Path) -> Path:
             )
         if name in wanted:
             job["static_configs"] = [{"targets": [targets[name]]}]
+            if name == "pushgateway":
+                _pushgateway_scrape(settings, job, push_auth)
             jobs.append(job)
     unknown = sorted(wanted - {j["job_name"] for j in jobs})
     if unknown:
@@ -107,6 +114,20 @@ def render_prometheus(settings: Settings, out: Path) -> Path:
     for am in config.get("alerting", {}).get("alertmanagers", []):
         am["static_configs"] = [{"targets": [targets["alertmanager"]]}]
     return _dump(config, out)
+
+
+def _pushgateway_scrape(settings: Settings, job: dict[str, Any], auth: PushgatewayAuth) -> None:
+    """Prometheus scrapes the Pushgateway with the agents' login, over TLS if it has it."""
+    job["basic_auth"] = {"username": auth.username, "password_file": str(auth.password_file)}
+    if settings.stack.pushgateway_tls_cert_file is not None:
+        job["scheme"] = "https"
+        tls: dict[str, str] = {}
+        if settings.pushgateway_ca_file is not None:
+            tls["ca_file"] = str(settings.pushgateway_ca_file.resolve())
+        job["tls_config"] = tls
+    else:
+        job.pop("scheme", None)
+        job.pop("tls_config", None)
 
 
 def _running_rules(settings: Settings, folder: Path) -> Path:
@@ -135,7 +156,7 @@ def render_alertmanager(settings: Settings, out: Path, secrets_dir: Path) -> Pat
     source = settings.project_dir / ALERTMANAGER_CONFIG
     config = copy.deepcopy(load_yaml(source))
     st, notif = settings.stack, settings.notifications
-    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secure_dir(secrets_dir)
 
     slack_url = (
         notif.slack_webhook_url.get_secret_value()
@@ -178,10 +199,7 @@ def render_alertmanager(settings: Settings, out: Path, secrets_dir: Path) -> Pat
     _render_heartbeat(settings, config, source)
     # With an external heartbeat URL (a token in its path, often) the file holds a
     # secret: Alertmanager 0.25's webhook_config has no url_file. Owner-only from the start.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.touch(mode=0o600)
-    out.chmod(0o600)
-    return _dump(config, out)
+    return _dump(config, out, secret=True)
 
 
 def local_heartbeat_url(settings: Settings) -> str:
@@ -220,7 +238,4 @@ def _walk_routes(route: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _secret(secrets_dir: Path, name: str, value: str) -> Path:
-    path = secrets_dir / name
-    path.write_text(value)
-    path.chmod(0o600)
-    return path
+    return write_secret(secrets_dir / name, value)

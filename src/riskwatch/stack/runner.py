@@ -12,22 +12,25 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import requests
 
 from riskwatch.database import STACK_FILE
 from riskwatch.promql import human_duration
-from riskwatch.settings import ENV_PREFIX, Settings
+from riskwatch.publish import PushgatewayAccess
+from riskwatch.settings import ENV_PREFIX, PUSHGATEWAY_AUTH_FILE, Settings
 from riskwatch.stack import binaries, heartbeat
 from riskwatch.stack.errors import StackError
-from riskwatch.stack.postgres import LocalPostgres, find_postgres_bin_dir
+from riskwatch.stack.postgres import LocalPostgres, find_postgres_bin_dir, redact_dsn
 from riskwatch.stack.processes import (
     ProcessRecord,
     http_ok,
@@ -38,6 +41,7 @@ from riskwatch.stack.processes import (
     wait_until,
 )
 from riskwatch.stack.render import render_alertmanager, render_prometheus
+from riskwatch.stack.secrets import ensure_pushgateway_auth
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,6 @@ class Layout:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
-
-    @property
-    def secrets(self) -> Path:
-        return self.root / "secrets"
 
     @property
     def outbox(self) -> Path:
@@ -91,15 +91,6 @@ def _check_port(settings: Settings, setting: str, port: int) -> None:
         )
 
 
-def redact_dsn(dsn: str) -> str:
-    """The DSN without a password, for printing."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 PROCESSES = ("pushgateway", "sinks", "receiver", "alertmanager", "prometheus")
 """The processes `up` starts, in that order (PostgreSQL aside)."""
 
@@ -112,14 +103,16 @@ class Stack:
         self.layout = Layout(settings.state_dir)
 
     # ----------------------------------------------------------------- helpers
-    def _postgres(self) -> LocalPostgres | None:
+    def _postgres(self, create: bool = False) -> LocalPostgres | None:
         if self.settings.database_url is not None:
             return None
         bin_dir = find_postgres_bin_dir(self.settings.stack.postgres_bin_dir)
         if bin_dir is None:
             raise StackError(binaries.missing_message(["postgresql"]))
         st = self.settings.stack
-        return LocalPostgres.in_state_dir(bin_dir, self.layout.root, st.host, st.postgres_port)
+        return LocalPostgres.in_state_dir(
+            bin_dir, self.layout.root, st.host, st.postgres_port, create=create
+        )
 
     def database_dsn(self) -> str:
         if self.settings.database_url is not None:
@@ -128,7 +121,7 @@ class Stack:
         assert pg is not None
         return pg.dsn
 
-    def urls(self) -> dict[str, str]:
+    def urls(self) -> dict[str, str | None]:
         u = self.settings.url
         return {
             "prometheus": u.prometheus,
@@ -137,7 +130,24 @@ class Stack:
             "receiver": u.receiver,
             "database": redact_dsn(self.database_dsn()),
             "outbox": str(self.layout.outbox),
+            "pushgateway_auth_file": self._pushgateway_auth_file(),
         }
+
+    def _pushgateway_auth_file(self) -> str | None:
+        """The file holding `user:password` for the Pushgateway, for other tools."""
+        s = self.settings
+        if s.pushgateway_auth_file is not None:
+            return str(s.pushgateway_auth_file)
+        generated = s.secrets_dir / PUSHGATEWAY_AUTH_FILE
+        return str(generated) if generated.is_file() else None
+
+    def _pushgateway_ready(self) -> bool:
+        access = PushgatewayAccess.from_settings(self.settings)
+        return http_ok(
+            f"{self.settings.url.pushgateway}/-/ready",
+            headers=access.headers(),
+            verify=str(access.ca_file) if access.ca_file else True,
+        )
 
     def _components(self, bins: dict[str, str]) -> list[Component]:
         s, st, u, lay = self.settings, self.settings.stack, self.settings.url, self.layout
@@ -147,8 +157,9 @@ class Stack:
         child_env[_env_var("state_dir")] = str(lay.root)
         child_env[_env_var("project_dir")] = str(s.project_dir)
         py = (sys.executable, "-m", "riskwatch")
-        prom_cfg = render_prometheus(s, lay.rendered / "prometheus.yml")
-        am_cfg = render_alertmanager(s, lay.rendered / "alertmanager.yml", lay.secrets)
+        push_auth = ensure_pushgateway_auth(s)
+        prom_cfg = render_prometheus(s, lay.rendered / "prometheus.yml", push_auth)
+        am_cfg = render_alertmanager(s, lay.rendered / "alertmanager.yml", s.secrets_dir)
         return [
             Component(
                 "pushgateway",
@@ -159,9 +170,11 @@ class Stack:
                     f"--web.listen-address={host}:{st.pushgateway_port}",
                     f"--persistence.file={lay.root / 'pushgateway' / 'metrics.store'}",
                     "--persistence.interval=1m",
-                    "--web.enable-admin-api",
+                    # Basic auth (and TLS when configured) on every path; no admin
+                    # API: nothing of ours wipes the Pushgateway (docs/security.md).
+                    f"--web.config.file={push_auth.web_config}",
                 ),
-                lambda: http_ok(f"{u.pushgateway}/-/ready"),
+                self._pushgateway_ready,
             ),
             Component(
                 "sinks",
@@ -210,8 +223,8 @@ class Stack:
                     f"--storage.tsdb.retention.time={st.prometheus_retention}",
                     f"--web.listen-address={host}:{st.prometheus_port}",
                     f"--web.external-url={u.prometheus}",
-                    "--web.enable-lifecycle",
-                    "--web.enable-admin-api",
+                    # No lifecycle or admin API: `up` reloads the config by SIGHUP to
+                    # the PID it recorded, and nothing of ours deletes series.
                     # Bounds how long Alertmanager keeps the Watchdog (and so the
                     # heartbeat) alive after Prometheus stops: see stack.heartbeat.
                     "--rules.alert.resend-delay="
@@ -227,7 +240,7 @@ class Stack:
         st = self.settings.stack
         bins = binaries.resolve(self.settings, report)
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        pg = self._postgres()
+        pg = self._postgres(create=True)
         components = self._components(bins)
         running = {c.name: self._running(c.name) for c in components}
         # Every port is checked before anything starts, so a clash leaves nothing half-up.
@@ -250,7 +263,7 @@ class Stack:
             record = running[comp.name]
             if record is not None:
                 if comp.name in ("alertmanager", "prometheus"):
-                    self._reload(comp.name)  # the rendered config may have changed
+                    self._reload(comp.name, record)  # the rendered config may have changed
                 report(f"{comp.name}: already running (pid {record.pid})")
                 continue
             log = self.layout.logs / f"{comp.name}.log"
@@ -284,17 +297,33 @@ class Stack:
                 f"{' '.join(str(exc).split())}"
             ) from None
 
-    def _reload(self, name: str) -> None:
-        """Re-render and reload a running Prometheus or Alertmanager (config may have changed)."""
-        import requests
+    def _reload(self, name: str, record: ProcessRecord) -> None:
+        """Reload a running Prometheus or Alertmanager (its rendered config may have changed).
 
+        Both reload on SIGHUP, so Prometheus needs no lifecycle API. Success is read
+        from the process's own metrics: the reload-success time moves past the signal,
+        and the last reload was successful.
+        """
         url = (
             self.settings.url.prometheus if name == "prometheus" else self.settings.url.alertmanager
         )
-        try:
-            requests.post(f"{url}/-/reload", timeout=10).raise_for_status()
-        except requests.RequestException as exc:
-            raise StackError(f"{name} did not reload its config: {exc}") from None
+        prefix = "prometheus" if name == "prometheus" else "alertmanager"
+        sent = time.time()
+        os.kill(record.pid, signal.SIGHUP)
+
+        def reloaded() -> bool:
+            figures = _config_metrics(url, prefix)
+            if figures.get("last_reload_successful") == 0.0:
+                raise StackError(f"{name} rejected its new config: see {record.log}")
+            return figures.get("last_reload_success_timestamp_seconds", 0.0) >= sent - 1.0
+
+        wait_until(
+            reloaded,
+            f"{name}'s config reload",
+            self.settings.stack.ready_timeout_seconds,
+            alive=partial(is_alive, record),
+            log_path=record.log,
+        )
 
     def status(self) -> dict[str, Any]:
         """URLs and each component's health; reads what `up` recorded."""
@@ -305,7 +334,7 @@ class Stack:
         u = self.settings.url
         health = {
             "prometheus": http_ok(f"{u.prometheus}/-/ready"),
-            "pushgateway": http_ok(f"{u.pushgateway}/-/ready"),
+            "pushgateway": self._pushgateway_ready(),
             "alertmanager": http_ok(f"{u.alertmanager}/-/ready"),
             "receiver": http_ok(f"{u.receiver}/healthz"),
             "sinks": http_ok(f"{u.slack_sink}/healthz"),
@@ -345,3 +374,18 @@ class Stack:
             pg.stop()
             report(f"postgres: stopped (data {pg.data_dir})")
         (self.layout.root / STACK_FILE).unlink(missing_ok=True)
+
+
+def _config_metrics(url: str, prefix: str) -> dict[str, float]:
+    """`<prefix>_config_*` gauges from a process's /metrics (empty when unreachable)."""
+    try:
+        text = requests.get(f"{url}/metrics", timeout=5).text
+    except requests.RequestException:
+        return {}
+    figures: dict[str, float] = {}
+    head = f"{prefix}_config_"
+    for line in text.splitlines():
+        if line.startswith(head):
+            name, _, value = line.partition(" ")
+            figures[name.removeprefix(head)] = float(value)
+    return figures

@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 
 from riskwatch.calendar import MarketCalendar
-from riskwatch.publish import Publisher, RetryPolicy
+from riskwatch.publish import Publisher, PushgatewayAccess, RetryPolicy
 from riskwatch.settings import Settings
 from riskwatch.sources.base import MarketDataSource, SourceError
 from riskwatch.validation.artifacts import Artifacts, write_artifacts
@@ -183,7 +183,12 @@ def run_validation(
     )
     try:
         push_results(
-            target, settings.validation.job, dataset.name, results_registry(findings, times), retry
+            target,
+            settings.validation.job,
+            dataset.name,
+            results_registry(findings, times),
+            retry,
+            access=PushgatewayAccess.from_settings(settings),
         )
     except PushError as exc:
         return RunOutcome(findings, artifacts, duration, push_error=str(exc))

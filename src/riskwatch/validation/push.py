@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from riskwatch import catalog
 from riskwatch.analytics.backtest import ZONES
 from riskwatch.policy import confidence_label
-from riskwatch.publish import RetryPolicy
+from riskwatch.publish import PushgatewayAccess, RetryPolicy
 from riskwatch.validation.findings import Findings
 
 log = logging.getLogger("riskwatch.validation.push")
@@ -107,6 +107,7 @@ def push_results(
     registry: CollectorRegistry,
     retry: RetryPolicy,
     *,
+    access: PushgatewayAccess | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """PUT `registry` to the group ``job=<job>, dataset=<dataset>``, retrying with
@@ -126,6 +127,7 @@ def push_results(
                 registry=registry,
                 grouping_key={"dataset": dataset},
                 timeout=retry.timeout_seconds,
+                handler=(access or PushgatewayAccess()).handler(),
             )
             return
         except OSError as exc:  # refused, timed out, or an HTTP error status
