@@ -20,7 +20,7 @@ import os
 from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -152,6 +152,16 @@ class ReceiverSettings(_Section):
     max_page_size: int = Field(1000, ge=1)
 
 
+def plaintext_auth_refused(section: str, tls_setting: str) -> str:
+    """Why an SMTP login without TLS is refused: the password would cross the wire in
+    clear (AUTH PLAIN/LOGIN are base64, not encryption)."""
+    return (
+        f"{section}: an SMTP login without TLS sends the password in clear; set "
+        f"{section}.{tls_setting}=true, or {section}.smtp_allow_plaintext_auth=true for a "
+        "local sink on this machine"
+    )
+
+
 class NotificationSettings(_Section):
     """Where Alertmanager delivers. Routes and recipients live in alerts/alertmanager.yml."""
 
@@ -168,6 +178,18 @@ class NotificationSettings(_Section):
     slack_webhook_url: SecretStr | None = Field(
         None, description="Slack incoming-webhook URL; default: the local demo sink."
     )
+    smtp_allow_plaintext_auth: bool = Field(
+        False,
+        description="Allow SMTP AUTH without TLS: only for a local sink, never a real relay.",
+    )
+
+    @model_validator(mode="after")
+    def _auth_needs_tls(self) -> NotificationSettings:
+        if self.smtp_password is not None and not (
+            self.smtp_require_tls or self.smtp_allow_plaintext_auth
+        ):
+            raise ValueError(plaintext_auth_refused("notifications", "smtp_require_tls"))
+        return self
 
 
 class HeartbeatSettings(_Section):
@@ -414,6 +436,10 @@ class ReportSettings(_Section):
     smtp_starttls: bool = Field(False, description="The local sink speaks plain SMTP.")
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    smtp_allow_plaintext_auth: bool = Field(
+        False,
+        description="Allow SMTP login without STARTTLS: only for a local sink, never a relay.",
+    )
     send_attempts: int = Field(3, ge=1, description="Tries before giving up on an email.")
     send_backoff_seconds: float = Field(2.0, ge=0, description="First wait; doubles.")
     schedule_time: str = Field(
@@ -424,6 +450,12 @@ class ReportSettings(_Section):
     )
     enabled: bool = Field(True, description="Whether the health agent schedules the report.")
     out_dir: Path = Field(Path("reports"), description="Where scheduled reports are written.")
+
+    @model_validator(mode="after")
+    def _login_needs_tls(self) -> ReportSettings:
+        if self.smtp_username and not (self.smtp_starttls or self.smtp_allow_plaintext_auth):
+            raise ValueError(plaintext_auth_refused("report", "smtp_starttls"))
+        return self
 
 
 class ValidationSettings(_Section):
@@ -631,6 +663,19 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
 
 
+def _is_secret(loc: tuple[int | str, ...]) -> bool:
+    """Whether the field at `loc` (a path into Settings) holds a secret (SecretStr)."""
+    model: type[BaseModel] | None = Settings
+    annotation: Any = None
+    for part in loc:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            break
+        annotation = model.model_fields[part].annotation
+        nested = [a for a in (annotation, *get_args(annotation)) if isinstance(a, type)]
+        model = next((a for a in nested if issubclass(a, BaseModel)), None)
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
 def describe_validation_error(error: ValidationError) -> str:
     """One line per problem: the field, its env var, what was given and what is allowed."""
     lines = []
@@ -641,7 +686,8 @@ def describe_validation_error(error: ValidationError) -> str:
             continue
         field = ".".join(str(part) for part in loc)
         given = problem.get("input")
-        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        # A secret's value is never echoed, whatever shape the wrong value has.
+        shown = "" if isinstance(given, dict) or _is_secret(loc) else f" (got {given!r})"
         lines.append(
             f"invalid setting {field}{shown}: {problem['msg']} "
             f"[set in the config file or {_env_name(loc)}]"
