@@ -18,11 +18,12 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 ## setup: the virtualenv, the Debian packages of the stack, and Chromium (the report's
-## screenshot test) when we may install it
+## screenshot test) and openssl (the Pushgateway TLS test's certificate) when we may
+## install them
 setup: $(BIN)/.installed
 	$(RW) stack install
-	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	@if ! { command -v chromium && command -v openssl; } >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation openssl >/dev/null; \
 	fi
 
 ## demo: set up, start the whole pipeline on loopback, backfill a month of history,
