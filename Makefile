@@ -9,7 +9,7 @@ RW := $(BIN)/riskwatch
 STATE ?= .state
 DAYS ?= 30
 
-.PHONY: setup demo up status down test lint typecheck layers unit clean
+.PHONY: setup demo up status down test lint typecheck layers security unit clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,10 +53,14 @@ typecheck: $(BIN)/.installed
 layers: $(BIN)/.installed
 	$(BIN)/python tools/check_layers.py
 
+## security: the static security scan (bandit; what it skips and why: pyproject.toml)
+security: $(BIN)/.installed
+	$(BIN)/bandit -q -c pyproject.toml -r src agents exporters
+
 ## test: lint, type-check and run every test; the tests start and stop their own stack.
 ## One worker per CPU, each test file on one worker (its module fixtures, its stack):
 ## most of the suite waits on real components' intervals, so two files at once halve it.
-test: setup lint typecheck layers
+test: setup lint typecheck layers security
 	$(BIN)/pytest -n auto --dist loadfile
 
 clean: down

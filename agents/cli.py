@@ -107,8 +107,8 @@ def _run(kind: str, ctx: click.Context, config: Path | None, once: bool) -> None
     try:
         # The composition root (`riskwatch.cli`) says which other tasks share the
         # process: the daily report rides on the health agent.
-        extra: ExtraTasks | None = (ctx.find_root().obj or {}).get(f"{kind}_tasks")
-        runtime, _ = build_runtime(kind, settings, extra_tasks=extra(settings) if extra else ())
+        more: ExtraTasks | None = (ctx.find_root().obj or {}).get(f"{kind}_tasks")
+        runtime, _ = build_runtime(kind, settings, extra_tasks=more(settings) if more else ())
     except ConfigError as exc:
         fail(str(exc), 2)
     listen = settings.agent.metrics_listen

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from riskwatch import catalog
 from riskwatch.exporters.base import TimedCollector
@@ -48,12 +49,15 @@ def ensure_schema(dsn: str) -> bool:
         return True
 
 
-def _latency_sql() -> str:
+def _latency_sql() -> sql.Composed:
+    # One cumulative count per catalog bucket, composed by psycopg (the bounds go in as
+    # literals), not by string formatting.
     assert _LATENCY.buckets is not None
-    buckets = ", ".join(
-        f"count(*) FILTER (WHERE latency <= {bound!r})" for bound in _LATENCY.buckets
+    buckets = sql.SQL(", ").join(
+        sql.SQL("count(*) FILTER (WHERE latency <= {})").format(sql.Literal(bound))
+        for bound in _LATENCY.buckets
     )
-    return f"""
+    return sql.SQL("""
         WITH first_fill AS (
             SELECT o.portfolio,
                    extract(epoch FROM min(f.filled_at) - o.submitted_at) AS latency
@@ -62,7 +66,7 @@ def _latency_sql() -> str:
         )
         SELECT portfolio, count(*), coalesce(sum(latency), 0), {buckets}
         FROM first_fill GROUP BY portfolio ORDER BY portfolio
-    """
+    """).format(buckets=buckets)
 
 
 class TradeStoreCollector:
@@ -119,19 +123,18 @@ class TradeStoreCollector:
         # buying above, or selling below, the arrival price.
         family = catalog.family("tradestore_slippage_bps")
         since = self._today()
-        where = "AND f.filled_at >= %s" if since is not None else ""
-        params = (since,) if since is not None else ()
+        # No day boundary (the exporter's `today` is off): every fill since -infinity.
         rows = conn.execute(
-            f"""
+            """
             SELECT f.portfolio,
                    sum(f.quantity * (CASE WHEN f.side = 'buy' THEN 1 ELSE -1 END)
                        * (f.price - o.arrival_price) / o.arrival_price) * 1e4
                    / sum(f.quantity)
             FROM trade_fills f JOIN trade_orders o USING (order_id)
-            WHERE o.arrival_price IS NOT NULL {where}
+            WHERE o.arrival_price IS NOT NULL AND f.filled_at >= %s
             GROUP BY f.portfolio ORDER BY 1
             """,
-            params,
+            (since if since is not None else "-infinity",),
         )
         for portfolio, bps in rows:
             family.add_metric([portfolio], float(bps))

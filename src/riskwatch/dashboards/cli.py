@@ -16,7 +16,8 @@ from riskwatch.policy import PolicyError
 from riskwatch.settings import Settings
 
 URL_ENV = "RISKWATCH_GRAFANA_URL"
-TOKEN_ENV = "RISKWATCH_GRAFANA_TOKEN"
+# The variable's name, not a token.
+TOKEN_ENV = "RISKWATCH_GRAFANA_TOKEN"  # nosec B105
 
 
 @click.group("dashboards")

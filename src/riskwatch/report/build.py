@@ -62,7 +62,8 @@ def _write_atomically(target: Path, files: dict[str, bytes]) -> None:
     try:
         for name, content in files.items():
             (tmp / name).write_bytes(content)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the report is for reading
+        # mkdtemp makes it 0700; the report folder is for reading (no secret in it).
+        os.chmod(tmp, 0o755)  # nosec B103
         if target.exists():
             # A directory cannot be renamed over a non-empty one: move the old report
             # aside first; the gap between the two renames is a missing report, never

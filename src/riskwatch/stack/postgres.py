@@ -29,6 +29,8 @@ from riskwatch.stack.secrets import secure_dir, write_secret
 SUPERUSER = "riskwatch"
 DATABASE = "riskwatch"
 SYSTEM_USER = "postgres"
+REDACTED = "***"
+"""What a DSN shows in place of its password."""
 HOME_POINTER = "postgres-home"
 """A file in the state folder naming the cluster's home when it lives outside it."""
 
@@ -45,7 +47,7 @@ def redact_dsn(dsn: str) -> str:
         return "<a DSN libpq cannot parse, not shown>"
     if "password" not in params:
         return dsn
-    params["password"] = "***"
+    params["password"] = REDACTED
     return make_conninfo("", **params)
 
 
@@ -221,7 +223,8 @@ def _reachable_home(state_dir: Path, create: bool) -> Path:
         recorded = Path(pointer.read_text().strip())
         _check_private(recorded, pointer)
         return recorded
-    probe = subprocess.run(
+    # runuser from the system's PATH: only root gets here, with root's PATH.
+    probe = subprocess.run(  # nosec B607
         ["runuser", "-u", SYSTEM_USER, "--", "test", "-x", str(_existing_ancestor(home))],
         capture_output=True,
         check=False,

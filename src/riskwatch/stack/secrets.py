@@ -28,7 +28,8 @@ import yaml
 from riskwatch.settings import PUSHGATEWAY_AUTH_FILE, Settings
 from riskwatch.stack.errors import StackError
 
-PUSHGATEWAY_PASSWORD_FILE = "pushgateway_password"
+# A file name, not a password.
+PUSHGATEWAY_PASSWORD_FILE = "pushgateway_password"  # nosec B105
 PUSHGATEWAY_WEB_CONFIG = "pushgateway_web.yml"
 BCRYPT_COST = 12
 """bcrypt's work factor for the web config hash; exporter-toolkit caches a verified
