@@ -4,7 +4,8 @@
 
     from riskwatch.publish import Publisher
 
-    pub = Publisher(agent="desk-7", pushgateway_url="http://127.0.0.1:19091")
+    login = PushgatewayAccess.parse(Path(".state/secrets/pushgateway_auth").read_text())
+    pub = Publisher(agent="desk-7", pushgateway_url="http://127.0.0.1:19091", access=login)
     pub.portfolio("alpha", value=1_250_000, cash=180_000, daily_pnl=-4_200, drawdown=0.031)
     pub.positions("alpha", {"AAPL": PositionFigures(100, 19_150.0, "tech", 0.015)})
     pub.model("alpha", "momentum", confidence=0.72)
