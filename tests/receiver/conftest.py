@@ -48,7 +48,7 @@ def new_cluster(state_dir: Path) -> LocalPostgres:
     bin_dir = find_postgres_bin_dir(None)
     if bin_dir is None:
         pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    cluster = LocalPostgres.in_state_dir(bin_dir, state_dir, "127.0.0.1", free_port())
+    cluster = LocalPostgres.in_state_dir(bin_dir, state_dir, "127.0.0.1", free_port(), create=True)
     cluster.initialize()
     return cluster
 
