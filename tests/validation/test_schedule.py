@@ -133,6 +133,7 @@ def test_a_run_pushes_and_is_remembered_and_a_failure_is_retried_later(
             "out_dir": str(out),
             "pushgateway_url": stack.settings.url.pushgateway,
         },
+        pushgateway_auth=stack.settings.pushgateway_credentials(),
         **common,
     )
     job = NightlyValidation(up)
