@@ -35,12 +35,13 @@ FRIDAY, TODAY = date(2026, 9, 4), date(2026, 9, 8)
 DAYS = 4
 
 
-def small_desk(**validation: str) -> Settings:
+def small_desk(pushgateway_auth: str | None = None, **validation: str) -> Settings:
     """Shipped policy, two small books of names no other test uses."""
     tag = uuid.uuid4().hex[:8]
     return load_settings(
         trading={"portfolios": [{"name": f"fc-{tag}-{k}", "positions": 5} for k in (1, 2)]},
         validation=validation,
+        pushgateway_auth=pushgateway_auth,
     )
 
 
@@ -136,7 +137,11 @@ def test_the_log_is_written_once_a_day(forecast_db: str) -> None:
 @pytest.mark.stack
 def test_the_validation_of_the_log_is_pushed(stack: Stack, forecast_db: str) -> None:
     job = f"riskwatch_validate_test_{uuid.uuid4().hex[:8]}"
-    settings = small_desk(job=job, pushgateway_url=stack.settings.url.pushgateway)
+    settings = small_desk(
+        stack.settings.pushgateway_credentials(),
+        job=job,
+        pushgateway_url=stack.settings.url.pushgateway,
+    )
     log = ForecastLog(forecast_db)
     clock = FixedClock(AT)
     backfill_forecasts(settings, log, clock=clock)
