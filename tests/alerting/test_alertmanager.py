@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from riskwatch.alerting.check import RouteCase, load_route_cases
 from riskwatch.policy import Policy
 from tests.alerting.conftest import PROJECT
 from tests.support.alertmanager import running_alertmanager, tool
+from tests.support.stack import wait_for
 
 CASES = load_route_cases(PROJECT / check.ROUTE_CASES)
 
@@ -333,12 +333,12 @@ def _inhibited(alertmanager: str) -> dict[str, list[str]]:
     payload = [{"labels": labels, "annotations": {}, "startsAt": now} for labels in ALERTS.values()]
     requests.post(f"{alertmanager}/api/v2/alerts", json=payload, timeout=5).raise_for_status()
     names = {tuple(sorted(v.items())): k for k, v in ALERTS.items()}
-    deadline = time.monotonic() + 10
-    while True:
-        got = requests.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
-        if len(got) == len(ALERTS) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+
+    def all_held() -> list[dict[str, Any]] | None:
+        got: list[dict[str, Any]] = requests.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
+        return got if len(got) == len(ALERTS) else None
+
+    got = wait_for(all_held, f"Alertmanager to hold the {len(ALERTS)} alerts", timeout=10)
     return {names[tuple(sorted(a["labels"].items()))]: a["status"]["inhibitedBy"] for a in got}
 
 
