@@ -7,6 +7,7 @@ away and comes back, and sends the gateway's link-lost/restored errors.
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from riskwatch.sources.base import Account, BrokerSource, Execution, Position, SourceError
 from riskwatch.sources.ibkr import IbkrConfig, IbkrSource
 from tests.sources.fake_tws import FakeTws, running
+from tests.support.stack import wait_for
 
 FAST = {
     "reconnect_initial_seconds": 0.05,
@@ -30,12 +32,18 @@ FAST = {
 SMALL_ACCOUNT = [("NetLiquidation", "10", "USD"), ("TotalCashValue", "4", "USD")]
 
 
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
+def eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Poll `check` until true; fails the test, naming `what`, on timeout."""
+    wait_for(check, what, timeout=timeout, interval=0.01)
+
+
+def refused_attempts(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The backoff delays of the failed connect attempts logged so far."""
+    return [
+        float(r.getMessage().rsplit("retrying in ", 1)[1].rstrip("s"))
+        for r in caplog.records
+        if r.name == "riskwatch.sources.ibkr" and "cannot connect" in r.getMessage()
+    ]
 
 
 class Counter:
@@ -138,21 +146,27 @@ def test_executions_since_a_time(tws: FakeTws, make_source: Callable[..., IbkrSo
 
 
 def test_gateway_reset_disconnects_fails_fast_and_reconnects(
-    tws: FakeTws, make_source: Callable[..., IbkrSource], drops: Counter
+    tws: FakeTws,
+    make_source: Callable[..., IbkrSource],
+    drops: Counter,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="riskwatch.sources.ibkr")
     source = make_source(tws.port)
     assert source.wait_connected(5)
 
     tws.stop()  # the nightly reset: the socket closes and the port refuses for a while
 
-    eventually(lambda: not source.connected)
+    eventually(lambda: not source.connected, "the source to see the drop")
     assert drops.count == 1 and source.disconnects == 1
     started = time.monotonic()
     for call in (source.account, source.positions, lambda: source.executions(datetime.now(UTC))):
         with pytest.raises(SourceError, match="not connected"):
             call()
     assert time.monotonic() - started < 0.5  # no waiting on a gateway that is not there
-    time.sleep(0.3)  # a few refused reconnect attempts, backing off
+    # A few refused reconnect attempts, backing off (0.05 s doubling to 0.2 s).
+    eventually(lambda: len(refused_attempts(caplog)) >= 3, "three refused reconnects")
+    assert refused_attempts(caplog)[:3] == [0.05, 0.1, 0.2]
     assert not source.connected
 
     tws.holdings = tws.holdings[:1]  # the book changed while we were away
@@ -186,7 +200,7 @@ def connect_then_lose_link(tws: FakeTws, make_source: Callable[..., IbkrSource])
     source = make_source(tws.port)
     assert source.wait_connected(5)
     tws.broadcast_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
-    eventually(lambda: not source.connected)
+    eventually(lambda: not source.connected, "the source to see it down")
     return source
 
 
@@ -201,7 +215,7 @@ def test_link_lost_and_restored_without_reconnecting(
     tws.broadcast_error(
         1102, "Connectivity between IB and Trader Workstation has been restored - data maintained."
     )
-    eventually(lambda: source.connected)
+    eventually(lambda: source.connected, "the source to be up again")
     assert source.positions()[0].symbol == "AAPL"
     assert tws.handshakes == 1  # same session throughout
     assert drops.count == 1
@@ -216,7 +230,7 @@ def test_link_restored_with_data_lost_resynchronises(
         1101, "Connectivity between IB and Trader Workstation has been restored - data lost."
     )
 
-    eventually(lambda: tws.handshakes == 2)
+    eventually(lambda: tws.handshakes == 2, "a second API session")
     assert source.wait_connected(5)
     assert source.positions() == []
     assert drops.count == 1  # one outage, counted once
@@ -282,7 +296,7 @@ def test_close_disconnects_and_calls_fail(
     source.close()
 
     assert not source.connected
-    eventually(lambda: tws.client_count == 0)
+    eventually(lambda: tws.client_count == 0, "the client to leave the gateway")
     with pytest.raises(SourceError):
         source.account()
     assert drops.count == 0  # our own close is not a lost connection
