@@ -150,6 +150,58 @@ class ReceiverSettings(_Section):
     threads: int = Field(8, ge=1, description="waitress worker threads")
     default_page_size: int = Field(100, ge=1)
     max_page_size: int = Field(1000, ge=1)
+    # Input limits of a webhook payload: breaking one gets 400 naming the field and
+    # stores nothing (docs/receiver.md). Lengths count characters.
+    max_alerts_per_payload: int = Field(1000, ge=1, description="Alerts in one payload.")
+    max_labels: int = Field(
+        64, ge=1, description="Labels of one alert, and entries of groupLabels and commonLabels."
+    )
+    max_annotations: int = Field(
+        64, ge=1, description="Annotations of one alert, and entries of commonAnnotations."
+    )
+    max_label_name_length: int = Field(
+        256, ge=1, description="A label or annotation name (its key)."
+    )
+    max_label_value_length: int = Field(
+        512,
+        ge=1,
+        description="A label value, and the receiver name. PostgreSQL indexes alertname, "
+        "severity and portfolio, so at most indexed_label_limit() (669).",
+    )
+    max_annotation_length: int = Field(16_384, ge=1, description="An annotation value.")
+    max_group_key_length: int = Field(4096, ge=1, description="The payload's groupKey.")
+    max_url_length: int = Field(4096, ge=1, description="generatorURL and externalURL.")
+    max_clock_skew_seconds: float = Field(
+        86_400.0,
+        ge=0,
+        description="How far past the receiver's clock startsAt and endsAt may lie; the "
+        "earliest accepted is 1970-01-01T00:00:00Z.",
+    )
+
+    @staticmethod
+    def indexed_label_limit() -> int:
+        """The longest label value, in characters, that the b-tree indexes on the copied
+        label columns (alertname, severity, portfolio) hold whatever the characters.
+
+        PostgreSQL refuses an index row over 2704 bytes (8 kB pages); the row holds an
+        8-byte header, the text's 4-byte length word, then starts_at and id (8 bytes
+        each), and UTF-8 takes at most 4 bytes a character.
+        """
+        btree_max_row_bytes = 2704
+        row_overhead_bytes = 8 + 4 + 8 + 8
+        return (btree_max_row_bytes - row_overhead_bytes) // 4
+
+    @field_validator("max_label_value_length")
+    @classmethod
+    def _fits_the_index(cls, value: int) -> int:
+        limit = cls.indexed_label_limit()
+        if value > limit:
+            raise ValueError(
+                f"at most {limit}: alertname, severity and portfolio are indexed, and "
+                f"PostgreSQL refuses an index row over 2704 bytes (a label of {value} "
+                "characters can take 4 bytes each)"
+            )
+        return value
 
 
 def plaintext_auth_refused(section: str, tls_setting: str) -> str:

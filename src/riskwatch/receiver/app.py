@@ -2,7 +2,8 @@
 
 `create_app` wires settings, the per-app metrics registry, bearer-token auth, the
 database pool (migrating the schema at start when the database answers) and the
-blueprints. Every error is answered as JSON ``{"error": "..."}``.
+blueprints. Every error is answered as JSON ``{"error": "..."}``: 503 when the
+database cannot be reached (reported down), 500 for any other database error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import psycopg
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from riskwatch.receiver import api, auth, db, ops, webhook
@@ -29,6 +30,8 @@ _WEBHOOK_REJECTIONS: Final[dict[int, RejectReason]] = {
 }
 # How soon a client may retry after a 503; Alertmanager keeps its own backoff.
 _RETRY_AFTER_SECONDS: Final = "5"
+# A payload holds up to max_alerts_per_payload alerts; the log line names the first few.
+_MAX_FINGERPRINTS_LOGGED: Final = 50
 
 
 def create_app(
@@ -77,13 +80,39 @@ def _register_error_handlers(app: Flask) -> None:
                 response.headers[name] = value
         return response, code
 
-    @app.errorhandler(psycopg.OperationalError)
-    def database_unavailable(exc: psycopg.OperationalError) -> tuple[Response, int]:
-        metrics = current()
-        metrics.database_up.set(0)
-        if request.blueprint == webhook.bp.name:
-            metrics.reject("database_unavailable")
-        log.warning("database unavailable path=%s error=%r", request.path, str(exc))
-        response = jsonify(error="database unavailable; nothing was stored, retry later")
-        response.headers["Retry-After"] = _RETRY_AFTER_SECONDS
-        return response, 503
+    @app.errorhandler(psycopg.Error)
+    def database_error(exc: psycopg.Error) -> tuple[Response, int]:
+        if db.is_connection_error(exc, db.request_connection()):
+            return _database_unavailable(exc)
+        return _database_refused(exc)
+
+
+def _database_unavailable(exc: psycopg.Error) -> tuple[Response, int]:
+    """503: the database cannot be reached, so it is reported down; retry later."""
+    metrics = current()
+    metrics.database_up.set(0)
+    if request.blueprint == webhook.bp.name:
+        metrics.reject("database_unavailable")
+    log.warning("database unavailable path=%s error=%r", request.path, str(exc))
+    response = jsonify(error="database unavailable; nothing was stored, retry later")
+    response.headers["Retry-After"] = _RETRY_AFTER_SECONDS
+    return response, 503
+
+
+def _database_refused(exc: psycopg.Error) -> tuple[Response, int]:
+    """500: the database answered but refused this request (a PostgreSQL limit, a
+    constraint, a privilege). The database stays reported up; nothing was stored, since
+    each write is one transaction."""
+    fingerprints: list[str] = g.get("webhook_fingerprints", [])
+    shown = fingerprints[:_MAX_FINGERPRINTS_LOGGED]
+    more = len(fingerprints) - len(shown)
+    log.error(
+        "database error path=%s sqlstate=%s error=%r fingerprints=%s%s",
+        request.path,
+        exc.sqlstate,
+        str(exc),
+        ",".join(shown) or "-",
+        f" (and {more} more)" if more > 0 else "",
+    )
+    message = f"database error (SQLSTATE {exc.sqlstate or 'unknown'}); nothing was stored"
+    return jsonify(error=message), 500

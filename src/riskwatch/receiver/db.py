@@ -8,8 +8,10 @@ receiver keeps serving (health says the database is down) instead of crashing.
 Migrations are the files ``migrations/NNN_name.sql`` beside this module, applied by
 `riskwatch.migrations` under the scope "receiver".
 
-When the database cannot be reached, psycopg raises OperationalError (PoolTimeout
-is one): the app answers 503 so Alertmanager retries.
+When the database cannot be reached (`is_connection_error`: no connection within the
+timeout, a connection refused or lost, the server shutting down) the app answers 503
+and reports the database down. Any other database error, e.g. a row PostgreSQL's
+limits refuse, is the request's problem, not the database's: 500, database still up.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any, Final
 
 import psycopg
 from flask import Flask, current_app, g
+from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from riskwatch.migrations import apply_migrations, load_migrations
 from riskwatch.receiver import metrics
@@ -35,7 +38,31 @@ _APPLICATION_NAME: Final = "riskwatch-receiver"
 # The receiver's rows in riskwatch_migrations; its files are riskwatch/receiver/migrations/.
 MIGRATION_SCOPE: Final = "receiver"
 
+# Class 57 errors that mean the server is going away or not taking connections yet:
+# admin_shutdown, crash_shutdown, cannot_connect_now.
+_SERVER_UNAVAILABLE: Final = frozenset({"57P01", "57P02", "57P03"})
+
 Connection = psycopg.Connection[Any]
+
+
+def is_connection_error(exc: psycopg.Error, conn: Connection | None = None) -> bool:
+    """Whether `exc` means the database cannot be reached, rather than that it refused
+    what one request asked (`conn`: the request's connection, if it had one).
+
+    Connection-class errors are: no pooled connection in time (PoolTimeout), SQLSTATE
+    class 08 (connection exception) or a server shutting down or starting (57P01-03),
+    an OperationalError with no SQLSTATE (libpq's own: refused, lost, timed out), and
+    any error on a connection that is now broken. OperationalError alone is too broad:
+    it also covers e.g. ProgramLimitExceeded (54000, an index row too large), which a
+    retry can never fix.
+    """
+    if conn is not None and conn.broken:
+        return True
+    if isinstance(exc, PoolTimeout | errors.ConnectionException):
+        return True
+    if exc.sqlstate is None:
+        return isinstance(exc, psycopg.OperationalError)
+    return exc.sqlstate.startswith("08") or exc.sqlstate in _SERVER_UNAVAILABLE
 
 
 class Database:
@@ -130,6 +157,12 @@ def get_db(timeout: float | None = None) -> Connection:
         g.db_conn = conn
         database.ensure_schema(conn)
         metrics.current().database_up.set(1)
+    return conn
+
+
+def request_connection() -> Connection | None:
+    """The connection `get_db` lent the current request, if any."""
+    conn: Connection | None = g.get("db_conn")
     return conn
 
 

@@ -9,7 +9,7 @@ number, and label values must be strings.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -26,8 +26,10 @@ from pydantic_core import ErrorDetails
 
 AlertStatus = Literal["firing", "resolved"]
 
-# Go's zero time.Time, which Alertmanager sends as endsAt when an alert has no end.
-_GO_ZERO_YEAR = 1
+# Go's zero time.Time, 0001-01-01T00:00:00Z, which Alertmanager sends as endsAt when
+# an alert has no end. Only that instant means "no end": any other time before 1970 is
+# refused by the input limits (limits.py).
+_GO_ZERO_TIME = datetime(1, 1, 1)
 _MAX_ERRORS_SHOWN = 5
 _MAX_INPUT_SHOWN = 60
 
@@ -64,7 +66,14 @@ class WebhookAlert(_Incoming):
     @field_validator("ends_at")
     @classmethod
     def _zero_is_unset(cls, value: datetime | None) -> datetime | None:
-        return None if value is not None and value.year == _GO_ZERO_YEAR else value
+        if value is not None and _is_go_zero_time(value):
+            return None
+        return value
+
+
+def _is_go_zero_time(value: datetime) -> bool:
+    # Compared as wall clock and offset: year 1 at another offset has no UTC datetime.
+    return value.replace(tzinfo=None) == _GO_ZERO_TIME and value.utcoffset() == timedelta(0)
 
 
 class WebhookPayload(_Incoming):

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from riskwatch.receiver import metrics
 from riskwatch.receiver.api import RECEIVER_SETTINGS
-from riskwatch.receiver.db import get_db
+from riskwatch.receiver.db import get_db, is_connection_error, request_connection
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ def _database_answers(probe: str, timeout: float | None = None) -> bool:
     """
     try:
         get_db(timeout).execute("SELECT 1")
-    except psycopg.OperationalError as exc:  # PoolTimeout included
+    except psycopg.Error as exc:
+        if not is_connection_error(exc, request_connection()):
+            raise  # answered 500 by the app; the database is not down
         metrics.current().database_up.set(0)
         log.warning("%s: database down error=%r", probe, str(exc))
         return False

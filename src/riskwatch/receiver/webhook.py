@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+from riskwatch.clock import system_clock
 from riskwatch.receiver import metrics
+from riskwatch.receiver.api import RECEIVER_SETTINGS
 from riskwatch.receiver.db import get_db
+from riskwatch.receiver.limits import describe_problems, payload_problems
 from riskwatch.receiver.models import WebhookPayload, describe
 from riskwatch.receiver.store import store_payload
 
@@ -23,8 +26,9 @@ bp = Blueprint("webhook", __name__)
 def alertmanager() -> dict[str, int]:
     """Validate one payload, store all its alerts in one transaction, report the counts.
 
-    Errors (400 invalid, 413 too large, 503 database unavailable) store nothing;
-    Alertmanager retries a 503, and the retry is then stored exactly once.
+    Errors (400 invalid or beyond an input limit, 413 too large, 503 database
+    unavailable, 500 any other database error) store nothing; Alertmanager retries a
+    5xx, and the retry is then stored exactly once.
     """
     limit: int = current_app.config["MAX_CONTENT_LENGTH"]
     # Refuse a declared oversize before reading a byte; MAX_CONTENT_LENGTH also stops
@@ -36,6 +40,11 @@ def alertmanager() -> dict[str, int]:
         payload = WebhookPayload.model_validate_json(body)
     except ValidationError as exc:
         raise BadRequest(describe(exc)) from None
+    problems = payload_problems(payload, current_app.config[RECEIVER_SETTINGS], system_clock())
+    if problems:
+        raise BadRequest(describe_problems(problems))
+    # For the database error handler's log line: which alerts were not stored.
+    g.webhook_fingerprints = [alert.fingerprint for alert in payload.alerts]
 
     receiver_metrics = metrics.current()
     for alert in payload.alerts:
