@@ -1,14 +1,21 @@
-"""docker-compose.grafana.yml: parses, mounts only repo files, pins images, has no
-default passwords, and starts services only after their dependencies are healthy."""
+"""docker-compose.grafana.yml: parses, mounts only repo files, pins images by digest, has
+no default passwords, gives each secret only to the services that read it, runs
+hardened, and starts services only after their dependencies are healthy.
+
+There is no Docker here: these read the file. The database roles the DSNs name are
+tested for real in tests/test_compose_roles.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+from psycopg.conninfo import conninfo_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.grafana.yml"
@@ -60,13 +67,30 @@ def test_every_mounted_config_exists_in_the_repo(compose: dict[str, Any]) -> Non
     assert "secrets/" in ignored
 
 
-def test_images_are_pinned(compose: dict[str, Any]) -> None:
+DIGEST = re.compile(r"^[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}$")
+PENDING_DIGEST = {
+    # No public digest for these tags could be found without network access here; a
+    # networked host pins them with tools/pin_images.sh, then drops them from this list.
+    "prom/prometheus:v2.42.0": "digest not found offline: tools/pin_images.sh",
+    "prom/pushgateway:v1.5.1": "digest not found offline: tools/pin_images.sh",
+    "prom/alertmanager:v0.25.0": "digest not found offline: tools/pin_images.sh",
+    "timescale/timescaledb:2.14.2-pg15": "digest not found offline: tools/pin_images.sh",
+    # Built by compose from ./Dockerfile (base pinned below): no registry digest.
+    "riskwatch:0.1.0": "built here",
+}
+
+
+def test_images_are_pinned_by_digest(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         image = service.get("image")
         assert image, f"{name} has no image"
-        repo, _, tag = image.rpartition(":")
-        assert repo and tag and tag != "latest", f"{name}: {image} is not pinned"
-        assert re.search(r"\d", tag), f"{name}: {image} tag is not a version"
+        assert DIGEST.match(image) or image in PENDING_DIGEST, f"{name}: {image} not by digest"
+        repo, _, tag = image.split("@")[0].rpartition(":")
+        assert repo and tag and tag != "latest" and re.search(r"\d", tag), f"{name}: {image}"
+    froms = re.findall(r"^FROM\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    assert froms and all(DIGEST.match(image) for image in froms), froms
+    pending_in_use = {s.get("image") for s in compose["services"].values()} & set(PENDING_DIGEST)
+    assert pending_in_use == set(PENDING_DIGEST), "a pinned image is still listed as pending"
 
 
 def test_no_default_passwords(compose: dict[str, Any]) -> None:
@@ -93,3 +117,199 @@ def test_dependencies_are_awaited_healthy(compose: dict[str, Any]) -> None:
         for dep, cond in depends.items():
             assert cond == {"condition": "service_healthy"}, (name, dep)
             assert "healthcheck" in services[dep], f"{dep} is awaited but has no healthcheck"
+
+
+# ----------------------------------------------------------------- least privilege
+DB_USER = {
+    "receiver": "riskwatch_receiver",
+    "trading-agent": "riskwatch_trading",
+    "health-agent": "riskwatch_health",
+    "tradestore-exporter": "riskwatch_tradestore",
+}
+"""The database role of each service that touches PostgreSQL (deploy/postgres/roles.sql)."""
+
+EXPECTED_SECRETS: dict[str, set[str]] = {
+    "prometheus": {"pushgateway_password"},
+    "pushgateway": {"pushgateway_web.yml"},
+    "alertmanager": {"receiver_token", "slack_api_url", "smtp_password"},
+    "alertmanager-2": {"receiver_token", "slack_api_url", "smtp_password"},
+    "grafana": {"grafana_admin_password"},
+    "postgres": {
+        "postgres_password",
+        "db_receiver.scram",
+        "db_trading.scram",
+        "db_health.scram",
+        "db_tradestore.scram",
+    },
+    "receiver": {"receiver_token", "db_receiver.pass"},
+    "trading-agent": {"pushgateway_auth", "db_trading.pass"},
+    # The report reads the alert trail through the receiver's API: the receiver token.
+    "health-agent": {"pushgateway_auth", "receiver_token", "db_health.pass"},
+    "tradestore-exporter": {"db_tradestore.pass"},
+    "ibkr-exporter": set(),
+    "marketdata-exporter": set(),
+    "victoriametrics": set(),
+    "mail": set(),
+}
+"""Every service's secrets, exactly."""
+
+SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET|PUSHGATEWAY_AUTH|PGPASS|DATABASE_URL", re.I)
+EXPECTED_SECRET_ENV: dict[str, set[str]] = {
+    "grafana": {"GF_SECURITY_ADMIN_PASSWORD__FILE"},
+    "postgres": {"POSTGRES_PASSWORD_FILE"},
+    "receiver": {"RISKWATCH_DATABASE_URL", "RISKWATCH_RECEIVER_TOKEN_FILE"},
+    "trading-agent": {"RISKWATCH_DATABASE_URL", "RISKWATCH_PUSHGATEWAY_AUTH_FILE"},
+    "health-agent": {
+        "RISKWATCH_DATABASE_URL",
+        "RISKWATCH_PUSHGATEWAY_AUTH_FILE",
+        "RISKWATCH_RECEIVER_TOKEN_FILE",
+    },
+    "tradestore-exporter": {"RISKWATCH_DATABASE_URL"},
+}
+"""Every environment variable that carries or points at a secret, exactly; the rest
+have none."""
+
+
+def secrets_of(service: dict[str, Any]) -> dict[str, str]:
+    """{secret: its path in the container}."""
+    mounted = {}
+    for entry in service.get("secrets", []):
+        if isinstance(entry, str):
+            mounted[entry] = f"/run/secrets/{entry}"
+        else:
+            target = entry.get("target", entry["source"])
+            mounted[entry["source"]] = (
+                target if target.startswith("/") else f"/run/secrets/{target}"
+            )
+    return mounted
+
+
+def load_deploy_secrets() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "compose_secrets", ROOT / "deploy" / "compose_secrets.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_secret_goes_only_to_the_services_that_use_it(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == set(EXPECTED_SECRETS)
+    for name, service in services.items():
+        assert set(secrets_of(service)) == EXPECTED_SECRETS[name], name
+        env = service.get("environment") or {}
+        assert {k for k in env if SECRET_ENV.search(k)} == EXPECTED_SECRET_ENV.get(name, set()), (
+            name
+        )
+    used = set().union(*EXPECTED_SECRETS.values())
+    assert set(compose["secrets"]) == used, "a secret is declared that nobody reads"
+
+
+def test_only_postgres_has_the_superuser_password(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        env = service.get("environment") or {}
+        assert "PGPASSWORD" not in env and "PGPASSFILE" not in env, name
+        if name != "postgres":
+            assert not any(k.startswith("POSTGRES_") for k in env), name
+            assert "postgres_password" not in secrets_of(service), name
+    assert "POSTGRES_PASSWORD" not in compose["services"]["postgres"]["environment"]
+
+
+def test_each_database_user_is_its_own_role_with_its_own_passfile(
+    compose: dict[str, Any],
+) -> None:
+    roles = load_deploy_secrets().DB_ROLES
+    for name, service in compose["services"].items():
+        url = (service.get("environment") or {}).get("RISKWATCH_DATABASE_URL")
+        if name not in DB_USER:
+            assert url is None, f"{name} does not use the database"
+            continue
+        assert isinstance(url, str), name
+        params = conninfo_to_dict(url)
+        assert params["user"] == DB_USER[name] and "password" not in params, name
+        role = DB_USER[name].removeprefix("riskwatch_")
+        assert role in roles
+        assert params["passfile"] == secrets_of(service)[f"db_{role}.pass"], name
+    assert sorted(DB_USER[s].removeprefix("riskwatch_") for s in DB_USER) == sorted(roles)
+
+
+def test_postgres_makes_the_roles_at_init(compose: dict[str, Any]) -> None:
+    postgres = compose["services"]["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    mounts = dict(
+        v.rsplit(":", 1)[0].split(":", 1) for v in postgres["volumes"] if v.startswith(".")
+    )
+    init = mounts["./deploy/postgres/init-roles.sh"]
+    assert init.startswith("/docker-entrypoint-initdb.d/") and init.endswith(".sh")
+    init_text = (ROOT / "deploy" / "postgres" / "init-roles.sh").read_text()
+    default_sql = re.search(r"RISKWATCH_DB_ROLES_SQL:-([^}]+)}", init_text)
+    assert default_sql and mounts["./deploy/postgres/roles.sql"] == default_sql[1]
+
+
+def test_every_secret_file_has_an_owner(compose: dict[str, Any]) -> None:
+    owners = load_deploy_secrets().OWNERS
+    for name, secret in compose["secrets"].items():
+        assert secret["file"] == f"./secrets/{name}"
+        assert name in owners, f"deploy/compose_secrets.py own does not know {name}"
+
+
+def test_pushgateway_takes_the_agents_login_only(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    gateway = services["pushgateway"]
+    web_config = secrets_of(gateway)["pushgateway_web.yml"]
+    assert f"--web.config.file={web_config}" in gateway["command"]
+    check = " ".join(gateway["healthcheck"]["test"])
+    assert "401" in check and "@" not in check, "checks the login is demanded, holds none"
+    for name, service in services.items():
+        command = " ".join(service.get("command", []))
+        assert "admin-api" not in command and "enable-lifecycle" not in command, name
+    # Prometheus scrapes with the password file where prometheus.yml expects it.
+    scrape = yaml.safe_load((ROOT / "prometheus.yml").read_text())["scrape_configs"]
+    job = next(j for j in scrape if j["job_name"] == "pushgateway")
+    password_file = job["basic_auth"]["password_file"]
+    assert secrets_of(services["prometheus"])["pushgateway_password"] == password_file
+    for agent in ("trading-agent", "health-agent"):
+        env = services[agent]["environment"]
+        path = secrets_of(services[agent])["pushgateway_auth"]
+        assert env["RISKWATCH_PUSHGATEWAY_AUTH_FILE"] == path, agent
+
+
+def test_alertmanager_secrets_are_where_its_config_reads_them(compose: dict[str, Any]) -> None:
+    config = (ROOT / "alerts" / "alertmanager.yml").read_text()
+    wanted = set(re.findall(r"_file:\s*(/etc/alertmanager/secrets/\S+)", config))
+    assert wanted
+    for name in ("alertmanager", "alertmanager-2"):
+        assert set(secrets_of(compose["services"][name]).values()) == wanted, name
+        mounts = [v for v in compose["services"][name]["volumes"] if v.startswith("./secrets")]
+        assert not mounts, f"{name} must not mount the whole secrets folder"
+
+
+RUNS_AS = {
+    "prometheus": "65534:65534",
+    "pushgateway": "65534:65534",
+    "alertmanager": "65534:65534",
+    "alertmanager-2": "65534:65534",
+    "grafana": "472:0",
+    "postgres": "70:70",
+}
+"""Services whose user compose sets; the riskwatch services run as the image's USER."""
+IMAGE_ROOT = {"victoriametrics": "a new volume is root's; it holds no secret"}
+
+
+def test_containers_run_hardened_and_not_as_root(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        assert service.get("read_only") is True, name
+        assert service.get("cap_drop") == ["ALL"] and not service.get("cap_add"), name
+        assert service.get("security_opt") == ["no-new-privileges:true"], name
+        assert not service.get("privileged"), name
+        user = service.get("user")
+        if name in RUNS_AS:
+            assert user == RUNS_AS[name], name
+        elif service.get("image", "").startswith("riskwatch:"):
+            assert user is None, f"{name} runs as the image's riskwatch user"
+        else:
+            assert name in IMAGE_ROOT, f"{name}: set a user, or say why not"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^USER riskwatch$", dockerfile, re.M)
