@@ -8,6 +8,7 @@ tested for real in tests/test_compose_roles.py."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 from types import ModuleType
@@ -313,3 +314,23 @@ def test_containers_run_hardened_and_not_as_root(compose: dict[str, Any]) -> Non
             assert name in IMAGE_ROOT, f"{name}: set a user, or say why not"
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^USER riskwatch$", dockerfile, re.M)
+
+
+def test_secrets_are_generated_once_and_given_to_their_readers(tmp_path: Path) -> None:
+    deploy = load_deploy_secrets()
+    folder = tmp_path / "secrets"
+    made = deploy.generate(folder)
+    assert "postgres_password" in made and "db_health.scram" in made
+    before = (folder / "db_health.pass").read_text()
+    assert deploy.generate(folder) == [], "nothing is made twice"
+    assert (folder / "db_health.pass").read_text() == before
+    assert (folder / "db_health.pass").stat().st_mode & 0o777 == 0o600
+    assert deploy.passfile_password(deploy.passfile_line("a:b\\c")) == "a:b\\c"
+    if os.geteuid() != 0:
+        pytest.skip("own chowns: root only")
+    done = deploy.own(folder)
+    assert set(done) == set(made)
+    for name in done:
+        uid, gid, mode = deploy.OWNERS[name]
+        info = (folder / name).stat()
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (uid, gid, mode), name
