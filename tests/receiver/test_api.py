@@ -99,6 +99,8 @@ def test_filters_and_limit(stored: FlaskClient, query: str, expected: list[str])
         ("?since=2024-05-01T09:00:00+02:00", "write %2B or Z"),
         ("?severty=critical", "unknown query parameter severty"),
         ("?alertname=", "alertname is empty"),
+        ("?portfolio=a%00b", "portfolio must not contain NUL"),
+        ("?alertname=A&alertname=%00", "alertname must not contain NUL"),
     ],
 )
 def test_bad_query_is_400_naming_the_parameter(

@@ -4,6 +4,7 @@ the database reported up."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import secrets
@@ -15,6 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 from pydantic import ValidationError
 
+from riskwatch.receiver.ops import OPENAPI_DOCUMENT
 from riskwatch.settings import ReceiverSettings
 
 from .conftest import AppFactory
@@ -275,3 +277,18 @@ def test_database_error_is_500_logged_and_database_stays_up(
     )
     # The receiver goes on storing what the database takes.
     assert client.post(WEBHOOK, json=payload(fine)).get_json() == {"stored": 1, "duplicates": 0}
+
+
+def test_openapi_documents_the_default_caps() -> None:
+    defaults = ReceiverSettings()
+    schemas = json.loads(OPENAPI_DOCUMENT)["components"]["schemas"]
+    payload_fields = schemas["WebhookPayload"]["properties"]
+    assert schemas["LabelValue"]["maxLength"] == defaults.max_label_value_length
+    assert payload_fields["receiver"]["maxLength"] == defaults.max_label_value_length
+    assert schemas["Labels"]["maxProperties"] == defaults.max_labels
+    assert schemas["Annotations"]["maxProperties"] == defaults.max_annotations
+    annotation = schemas["Annotations"]["additionalProperties"]
+    assert annotation["maxLength"] == defaults.max_annotation_length
+    assert schemas["Url"]["maxLength"] == defaults.max_url_length
+    assert payload_fields["groupKey"]["maxLength"] == defaults.max_group_key_length
+    assert payload_fields["alerts"]["maxItems"] == defaults.max_alerts_per_payload

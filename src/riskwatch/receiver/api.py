@@ -120,6 +120,10 @@ def _parse_query(args: MultiDict[str, str], settings: ReceiverSettings) -> tuple
     for name in args:
         if not args[name]:
             raise BadRequest(f"query parameter {name} is empty")
+    for name, value in args.items(multi=True):
+        # PostgreSQL text cannot hold U+0000: a filter with one would be a 500.
+        if "\x00" in value:
+            raise BadRequest(f"query parameter {name} must not contain NUL (U+0000) characters")
     status = args.get("status")
     if status is not None and status not in _STATUSES:
         raise BadRequest(f"query parameter status must be firing or resolved (got {status!r})")
