@@ -3,20 +3,17 @@ loopback port, polled until ready and stopped afterwards."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
 from riskwatch.settings import load_settings
 from tests.support.alertmanager import tool
-from tests.support.stack import free_port, wait_for
+from tests.support.processes import running_program
+from tests.support.stack import free_port
 
 
 @contextmanager
@@ -47,36 +44,14 @@ def running_prometheus(
         )
     )
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (state / "log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                tool(load_settings().stack.prometheus_bin),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={state / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                # An alert that fires before the Alertmanagers are discovered is dropped,
-                # and sent again only after the resend delay (1 m by default).
-                "--rules.alert.resend-delay=1s",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def ready() -> bool:
-        assert process.poll() is None, (state / "log").read_text()[-2000:]
-        try:
-            return requests.get(f"{url}/-/ready", timeout=1).ok
-        except requests.ConnectionError:
-            return False
-
-    try:
-        wait_for(ready, "the test's Prometheus to be ready", timeout=30)
+    argv = [
+        tool(load_settings().stack.prometheus_bin),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={state / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        # An alert that fires before the Alertmanagers are discovered is dropped, and
+        # sent again only after the resend delay (1 m by default).
+        "--rules.alert.resend-delay=1s",
+    ]
+    with running_program(argv, state, f"http://127.0.0.1:{port}", "the test's Prometheus") as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
