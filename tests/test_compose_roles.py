@@ -257,14 +257,6 @@ def test_health_agent_reads_the_forecast_log_and_writes_nothing(migrated: RolesD
                 conn.execute(statement)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ForecastLog applies its migrations before reading, and apply_migrations runs "
-    "CREATE TABLE IF NOT EXISTS riskwatch_migrations, which needs CREATE on the schema "
-    "even when the table exists: the read-only role of the health agent's nightly "
-    "validation is refused until riskwatch.migrations skips that when nothing is pending",
-    raises=DENIED,
-)
 def test_health_agent_reads_the_forecast_log_through_forecast_log(
     migrated: RolesDatabase,
 ) -> None:

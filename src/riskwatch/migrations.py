@@ -75,6 +75,10 @@ def apply_migrations(
     that raised is rolled back and the earlier ones stay applied.
     """
     applied_now: list[Migration] = []
+    if not _pending(conn, scope, migrations):
+        # Nothing to do, and no DDL done to find out: a read-only role (the compose
+        # health agent's, docs/security.md) may read a store it could never migrate.
+        return applied_now
     for migration in migrations:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
@@ -100,6 +104,23 @@ def apply_migrations(
         )
         applied_now.append(migration)
     return applied_now
+
+
+def _pending(
+    conn: psycopg.Connection[Any], scope: str, migrations: list[Migration]
+) -> list[Migration]:
+    """The migrations of `scope` not applied yet, read without taking any lock."""
+    with conn.transaction():
+        row = conn.execute("SELECT to_regclass('riskwatch_migrations')").fetchone()
+        if row is None or row[0] is None:
+            return migrations
+        done = {
+            version
+            for (version,) in conn.execute(
+                "SELECT version FROM riskwatch_migrations WHERE scope = %s", (scope,)
+            )
+        }
+    return [m for m in migrations if m.version not in done]
 
 
 def timescaledb_available(conn: psycopg.Connection[Any]) -> bool:
