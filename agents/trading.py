@@ -6,6 +6,12 @@ not be refreshed is not re-published as fresh: the task fails (AgentTaskFailing)
 `marketdata_last_update_timestamp_seconds` stops advancing (MarketDataStale and
 DAT_001), and the last published values stay as they were.
 
+Freshness is per symbol (`riskwatch.agents.prices`): a symbol whose tick is rejected
+or missing keeps its last good price, which ages from its quote's time. Each book
+publishes its held symbols' price ages and how many of its positions are valued on a
+stale price; DAT_001's evidence names the stale symbols; and the feed's timestamp is
+its oldest held price's (or its last usable answer, when that is older).
+
 With a database the agent also keeps the broker's fills, publishes the realised
 figures of its equity curve and closed trades, and at each exchange day's close
 records its VaR and ES forecasts for the next exchange day and the day's realised
@@ -27,6 +33,7 @@ import pandas as pd
 from riskwatch import analytics
 from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import TradingModel
+from riskwatch.agents.prices import LastPrices
 from riskwatch.agents.realised import CloseRecorder, RealisedPerformance, close_forecasts
 from riskwatch.calendar import MarketCalendar
 from riskwatch.forecast_log import Forecast, ForecastLog
@@ -124,6 +131,9 @@ class TradingAgent:
             None if forecast_log is None else CloseRecorder(forecast_log, equity, calendar)
         )
         self.last_market_update: datetime | None = None
+        """When the feed last answered with a usable price (`now` of that cycle)."""
+        self.quotes = LastPrices(calendar, policy.ops.market_data_stale_seconds)
+        self._aged: dict[str, set[str]] = {}  # book -> symbols with a price-age series
         self.started_at = datetime.now(UTC)
         self._model_seen: datetime | None = None
         self._history: tuple[str, frozenset[str], pd.DataFrame] | None = None
@@ -151,28 +161,47 @@ class TradingAgent:
         return [Task(name, run, schedules[name]) for name, run in jobs.items()]
 
     # ----------------------------------------------------------------- prices
-    def _accepted_prices(self, symbols: Sequence[str], now: datetime) -> dict[str, float]:
-        """Validated last prices; rejected ticks are logged and counted, never used."""
+    def _refresh_prices(self, symbols: Sequence[str], now: datetime) -> dict[str, float]:
+        """Fetch the last trades and keep each valid one with its quote's time; rejected
+        ticks are logged and counted, never used. Returns the prices accepted now."""
         source = self.market.name
         ticks = self.market.last_trades(symbols)
-        prices: dict[str, float] = {}
-        accepted_any = False
+        accepted: dict[str, float] = {}
         for symbol, tick in ticks.items():
             try:
-                prices[symbol] = validate_price(symbol, tick.price)
+                accepted[symbol] = validate_price(symbol, tick.price)
             except RejectedTick as rejected:
                 self._count_rejection("tick", source, rejected)
                 continue
-            accepted_any = True
-        if accepted_any:
-            # Freshness is when we last got usable data, not the trade's own time: after
-            # hours the last trade is hours old while the feed is perfectly healthy.
+            self.quotes.accept(symbol, accepted[symbol], tick.timestamp, now)
+        if accepted:
             self.last_market_update = now
-            # Wall-clock, like every published timestamp: `now` may be simulated.
-            self.pub.gauge("marketdata_last_update_timestamp_seconds").labels(source).set(
-                time.time()
-            )
-        return prices
+        return accepted
+
+    def _publish_feed_time(self, now: datetime) -> None:
+        """The feed's freshness: the oldest held symbol's price, or the feed's last
+        usable answer when that is older (a feed whose every tick is rejected)."""
+        if self.last_market_update is None:
+            return
+        held = {p.symbol for b in self.books for p in b.positions}
+        ages = self.quotes.ages(held, now)
+        age = max([*ages.values(), (now - self.last_market_update).total_seconds()])
+        # Wall-clock, like every published timestamp: `now` may be simulated.
+        self.pub.gauge("marketdata_last_update_timestamp_seconds").labels(self.market.name).set(
+            time.time() - age
+        )
+
+    def _publish_price_ages(self, book: Book, ages: Mapping[str, float]) -> None:
+        """Each held symbol's price age and the count of positions on a stale price;
+        the series of symbols no longer held are removed."""
+        gauge = self.pub.gauge("trading_price_age_seconds")
+        for gone in self._aged.get(book.name, set()) - set(ages):
+            gauge.remove(book.name, gone)
+        for symbol, age in ages.items():
+            gauge.labels(book.name, symbol).set(age)
+        self._aged[book.name] = set(ages)
+        stale = self.quotes.stale(ages)
+        self.pub.gauge("trading_stale_positions").labels(book.name).set(len(stale))
 
     def _count_rejection(self, what: str, source: str, rejected: RejectedTick) -> None:
         self._rejected.labels(source, rejected.reason).inc()
@@ -203,13 +232,15 @@ class TradingAgent:
             account = book.broker.account()
             book.positions = book.broker.positions()
             symbols = [p.symbol for p in book.positions]
-            fresh = self._accepted_prices(symbols, ctx.now)
-            missing = [s for s in symbols if s not in fresh and s not in book.prices]
+            fresh = self._refresh_prices(symbols, ctx.now)
+            missing = [s for s in symbols if s not in self.quotes]
             if missing:
                 raise SourceError(f"{book.name}: no usable price yet for {missing[:5]}")
-            book.prices.update(fresh)
+            # The last good price of each: a rejected or missing tick leaves it (aging).
+            book.prices.update({s: self.quotes.price(s) for s in symbols})
             for symbol, price in fresh.items():
                 self.pub.gauge("marketdata_price_usd").labels(self.market.name, symbol).set(price)
+            self._publish_price_ages(book, self.quotes.ages(symbols, ctx.now))
             book.cash = account.cash
             figures = book.figures()
             book.value = float(figures.value[0])
@@ -251,6 +282,7 @@ class TradingAgent:
             turnover = analytics.turnover_ratio(traded, book.value)
             self.pub.gauge("trading_turnover_ratio").labels(book.name).set(float(turnover))
             ctx.span.set_attribute(f"riskwatch.{book.name}.value_usd", book.value)
+        self._publish_feed_time(ctx.now)
 
     # ------------------------------------------------------------------ model
     def model_task(self, ctx: TaskContext) -> None:
@@ -419,6 +451,9 @@ class TradingAgent:
             if book.var_99 is None:
                 self.risk_task(ctx)
             symbols = [p.symbol for p in book.positions]
+            # Aged to this instant: while the feed is down the held prices go on aging.
+            ages = self.quotes.ages(symbols, ctx.now)
+            self._publish_price_ages(book, ages)
             snapshot = analytics.ComplianceSnapshot(
                 portfolio_id=book.name,
                 portfolio_value=book.value,
@@ -432,6 +467,7 @@ class TradingAgent:
                 market_data_updated=(
                     {self.market.name: self.last_market_update} if self.last_market_update else {}
                 ),
+                price_ages=ages,
             )
             results = analytics.evaluate(
                 snapshot,

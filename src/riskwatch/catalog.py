@@ -158,6 +158,22 @@ METRICS: tuple[MetricSpec, ...] = (
         "Signed position market value over portfolio value.",
     ),
     _gauge(
+        "trading_price_age_seconds",
+        "seconds",
+        ("portfolio", "symbol"),
+        "Regular-session seconds since the price each held symbol is valued at was quoted; "
+        "series are removed when a position closes.",
+        raw_only=True,
+    ),
+    _gauge(
+        "trading_stale_positions",
+        "count",
+        P,
+        "Positions valued on a price older than the policy's market_data_stale_seconds "
+        "(a rejected or missing tick keeps the last good price, which ages).",
+        raw_only=True,
+    ),
+    _gauge(
         "trading_sector_weight_ratio",
         "ratio",
         ("portfolio", "sector"),
@@ -186,7 +202,8 @@ METRICS: tuple[MetricSpec, ...] = (
         "marketdata_last_update_timestamp_seconds",
         "timestamp",
         ("source",),
-        "Unix time of the newest accepted market-data update from the source.",
+        "Unix time the source's data is current as of: the oldest held symbol's price "
+        "(aged in regular-session time), or the source's last usable answer if older.",
     ),
     _counter(
         "marketdata_rejected_ticks_total",

@@ -4,6 +4,8 @@ rate-limits, then recovers."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from riskwatch.runtime import TaskContext
 from riskwatch.settings import load_settings
 from riskwatch.sources.base import SourceError
 from tests.sources.fake_tws import FakeContract, FakeTws, Holding, running
-from tests.sources.polygon_server import FakePolygon, Reply, serve_polygon
+from tests.sources.polygon_server import FakePolygon, Reply, fixture, serve_polygon
 from tests.support.policy import policy_copy
 from tests.support.stack import free_port, wait_for
 
@@ -50,6 +52,16 @@ def polygon() -> Iterator[FakePolygon]:
 
 def trade_requests(polygon: FakePolygon, ticker: str) -> int:
     return sum("/last/trade/" in seen.path for seen in polygon.seen(ticker))
+
+
+def trade_now(polygon: FakePolygon, *tickers: str) -> None:
+    """Serve each ticker's recorded last trade once more, stamped now: a price ages from
+    its quote's time, and the recording's is years old."""
+    for ticker in tickers:
+        body = json.loads(fixture(f"last_trade_{ticker}.json"))
+        stamp = time.time_ns()
+        body["results"].update(t=stamp, y=stamp, f=stamp)
+        polygon.script(ticker, Reply(200, json.dumps(body).encode()))
 
 
 def ctx() -> TaskContext:
@@ -93,6 +105,10 @@ def test_rate_limited_polygon_goes_stale_then_recovers(
             "live", "DAT_001", "LOW"
         )
 
+        # The runtime reads the market phase before any task: this year's exchange
+        # calendar is built by then (a third of a second, more than the limit).
+        agent.calendar.phase_at(datetime.now(UTC))
+        trade_now(polygon, "AAPL", "MSFT")
         agent.portfolio_task(ctx())  # fresh prices from the recorded JSON
         book = agent.books[0]
         assert set(book.prices) == {"AAPL", "MSFT"}
@@ -123,6 +139,7 @@ def test_rate_limited_polygon_goes_stale_then_recovers(
 
         # 429 once, then 200: backoff, recovery, fresh data, DAT_001 clear again.
         polygon.script("AAPL", Reply.error(429, "0"))
+        trade_now(polygon, "AAPL", "MSFT")
         before = trade_requests(polygon, "AAPL")
         agent.portfolio_task(ctx())
         assert trade_requests(polygon, "AAPL") == before + 2

@@ -130,6 +130,9 @@ def test_compliant_snapshot_reports_every_rule_unviolated() -> None:
         ("DAT_001", {"market_data_updated": {"prices": NOW - timedelta(seconds=301),
                                              "fx": NOW - timedelta(seconds=10)}},
          301.0, {"prices": 301.0}),
+        # Freshness is per symbol: a feed that answered just now can hold a stale price.
+        ("DAT_001", {"price_ages": {"AAPL": 12.0, "MSFT": 420.0, "XOM": 301.0}},
+         420.0, {"MSFT": 420.0, "XOM": 301.0}),
     ],
 )  # fmt: skip
 def test_each_rule_detects_its_violation(
@@ -275,6 +278,8 @@ def test_zero_volume_order_is_infinitely_large() -> None:
         ({"positions": {"AAPL": float("inf")}}, "finite"),
         ({"var_99": float("nan")}, "var_99"),
         ({"market_data_updated": {"prices": datetime(2024, 6, 12)}}, "timezone-aware"),
+        ({"price_ages": {"AAPL": float("nan")}}, "price ages"),
+        ({"price_ages": {"AAPL": -1.0}}, "price ages"),
     ],
 )
 def test_bad_snapshot_raises(changes: dict[str, Any], message: str) -> None:

@@ -105,7 +105,11 @@ class ComplianceSnapshot:
     """1-day 99% VaR as a fraction of portfolio value."""
     orders: Sequence[Order] = ()
     market_data_updated: Mapping[str, datetime] = field(default_factory=dict)
-    """Market-data source to the time of its last update (timezone-aware)."""
+    """Market-data source to the time it last answered with a usable price
+    (timezone-aware)."""
+    price_ages: Mapping[str, float] = field(default_factory=dict)
+    """Held symbol to the age in seconds of the price it is valued at. Freshness is per
+    symbol: a feed that answers for some symbols can leave others old."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.portfolio_value) and self.portfolio_value > 0):
@@ -118,6 +122,9 @@ class ComplianceSnapshot:
             raise ValueError(f"position market values must be finite; bad for {sorted(bad)}")
         for source, updated in self.market_data_updated.items():
             _require_aware(updated, f"market data {source} update time")
+        bad = [s for s, age in self.price_ages.items() if not (math.isfinite(age) and age >= 0)]
+        if bad:
+            raise ValueError(f"price ages must be finite and non-negative; bad for {sorted(bad)}")
         # Read-only copies: the snapshot is a value and rules must not mutate it.
         object.__setattr__(self, "positions", MappingProxyType(dict(self.positions)))
         object.__setattr__(self, "sectors", MappingProxyType(dict(self.sectors)))
@@ -125,6 +132,7 @@ class ComplianceSnapshot:
         object.__setattr__(
             self, "market_data_updated", MappingProxyType(dict(self.market_data_updated))
         )
+        object.__setattr__(self, "price_ages", MappingProxyType(dict(self.price_ages)))
 
 
 @dataclass(frozen=True)
@@ -225,11 +233,13 @@ def _off_hours_orders(snapshot: ComplianceSnapshot, context: RuleContext) -> Mea
 
 
 def _data_age(snapshot: ComplianceSnapshot, context: RuleContext) -> Measurement:
+    """The oldest of the feeds' last usable answers and the held symbols' prices: the
+    evidence names each feed and symbol past the limit."""
     ages = {
         source: (snapshot.now - updated).total_seconds()
         for source, updated in snapshot.market_data_updated.items()
     }
-    return over_limit(ages, context.limit)
+    return over_limit({**ages, **snapshot.price_ages}, context.limit)
 
 
 MEASURES: Mapping[str, Measure] = MappingProxyType(

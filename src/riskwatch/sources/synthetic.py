@@ -14,13 +14,16 @@ with occasional jumps. The hours and the zone the day is read in are those of th
 `MarketCalendar` it is given (the policy's market). The demo's incidents are scripted
 `Move`s: a market or a set of symbols drifts by a given log-return over a given span
 of time, with extra volatility, as a deterministic function of time; a volatility
-regime (`set_daily_volatility`) scales every daily return from a date on. `clock`
+regime (`set_daily_volatility`) scales every daily return from a date on. An
+`outage` silences the whole feed; a `halt` stops single symbols trading while the rest
+of the tape goes on, so their last trade (stamped with its own time) grows old. `clock`
 lets the demo run the market on a simulated clock; by default it is the wall clock.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -154,6 +157,7 @@ class SyntheticMarket:
         self._extended = (calendar.pre_open, calendar.after_close)
         self._moves: list[Move] = []
         self._outages: list[tuple[datetime, datetime]] = []
+        self._halts: list[tuple[frozenset[str], datetime, datetime]] = []
         self._momentum: list[tuple[datetime, float]] = []
         self._volatility: list[tuple[date, float]] = []
         rng = np.random.default_rng(stable_seed("universe", seed))
@@ -378,7 +382,19 @@ class SyntheticMarket:
             down = any(start <= now < end for start, end in self._outages)
         if down:
             raise SourceError(f"{self.name}: feed outage (no data since the outage began)")
-        return {s: Tick(s, self.price_at(s, now), now) for s in symbols if s in self.instruments}
+        ticks: dict[str, Tick] = {}
+        for s in symbols:
+            if s in self.instruments:
+                since = self._halted_since(s, now)
+                at = now if since is None else since
+                ticks[s] = Tick(s, self.price_at(s, at), at)
+        return ticks
+
+    def _halted_since(self, symbol: str, when: datetime) -> datetime | None:
+        """When the halt `symbol` is in at `when` began, or None when it trades."""
+        with self._lock:
+            starts = [a for names, a, b in self._halts if symbol in names and a <= when < b]
+        return min(starts, default=None)
 
     def minute_bars(self, symbols: Sequence[str], day: date) -> pd.DataFrame:
         """`day`'s 1-minute closes in regular hours (`MinuteBarSource`): each minute's
@@ -397,7 +413,13 @@ class SyntheticMarket:
             for m in minutes
             if m < now and not any(start <= m < end for start, end in outages)
         ]
-        columns = {s: [self.price_at(s, m) for m in served] for s in symbols}
+        columns = {
+            s: [
+                math.nan if self._halted_since(s, m) is not None else self.price_at(s, m)
+                for m in served
+            ]
+            for s in symbols
+        }
         return pd.DataFrame(columns, index=pd.DatetimeIndex(served, name="minute")).reindex(minutes)
 
     def move(self, move: Move) -> None:
@@ -409,6 +431,13 @@ class SyntheticMarket:
         """The feed answers nothing between `start` and `end`."""
         with self._lock:
             self._outages.append((start, end))
+
+    def halt(self, symbols: Sequence[str], start: datetime, end: datetime) -> None:
+        """Trading in `symbols` halts between `start` and `end`: the feed's last trade
+        of each stays the one at `start` (price and time), and their minute bars inside
+        the halt are missing, while every other symbol goes on trading."""
+        with self._lock:
+            self._halts.append((frozenset(symbols), start, end))
 
     def shock(self, symbol: str, factor: float) -> None:
         """Scale `symbol`'s price by `factor` from now on (1.0 removes the shock)."""

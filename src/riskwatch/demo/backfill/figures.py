@@ -159,6 +159,11 @@ class BookFigures:
             )
             self._add("trading_position_weight_ratio", weights[:, k], symbol=symbol)
         self._add("trading_positions", self._constant(float(len(b.symbols))))
+        # The synthetic feed quotes every held symbol at every instant: as the agent
+        # ages them, no price is ever old and no position is valued on a stale one.
+        for symbol in b.symbols:
+            self._add("trading_price_age_seconds", self._constant(0.0), symbol=symbol)
+        self._add("trading_stale_positions", self._constant(0.0))
         for sector, weight in self.figures.sector_weights.items():
             self._add("trading_sector_weight_ratio", weight, sector=sector)
 
@@ -299,8 +304,10 @@ class BookFigures:
                 sectors=dict(zip(b.symbols, b.sectors, strict=True)),
                 var_99=float(var_99[j]),
                 orders=orders,
-                # The agent refreshes prices just before it checks compliance.
+                # The agent refreshes prices just before it checks compliance, and the
+                # synthetic feed quotes every held symbol at that instant: none has aged.
                 market_data_updated={self.h.market.name: now},
+                price_ages=dict.fromkeys(b.symbols, 0.0),
             )
             results = analytics.evaluate(
                 snapshot, limits, rules=rules, is_session_open=h.calendar.is_regular_session
