@@ -55,7 +55,7 @@ layers: $(BIN)/.installed
 
 ## security: the static security scan (bandit; what it skips and why: pyproject.toml)
 security: $(BIN)/.installed
-	$(BIN)/bandit -q -c pyproject.toml -r src agents exporters
+	$(BIN)/bandit -q -c pyproject.toml -r src agents exporters deploy
 
 ## test: lint, type-check and run every test; the tests start and stop their own stack.
 ## One worker per CPU, each test file on one worker (its module fixtures, its stack):
