@@ -145,7 +145,7 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
     "receiver": {"receiver_token", "db_receiver.pass"},
     "trading-agent": {"pushgateway_auth", "db_trading.pass"},
     # The report reads the alert trail through the receiver's API: the receiver token.
-    "health-agent": {"pushgateway_auth", "receiver_token", "db_health.pass"},
+    "health-agent": {"pushgateway_auth", "receiver_token", "db_health.pass", "smtp_password"},
     "tradestore-exporter": {"db_tradestore.pass"},
     "ibkr-exporter": set(),
     "marketdata-exporter": set(),
@@ -164,6 +164,7 @@ EXPECTED_SECRET_ENV: dict[str, set[str]] = {
         "RISKWATCH_DATABASE_URL",
         "RISKWATCH_PUSHGATEWAY_AUTH_FILE",
         "RISKWATCH_RECEIVER_TOKEN_FILE",
+        "RISKWATCH_REPORT__SMTP_PASSWORD_FILE",
     },
     "tradestore-exporter": {"RISKWATCH_DATABASE_URL"},
 }

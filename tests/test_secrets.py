@@ -197,3 +197,16 @@ def test_as_root_a_home_that_is_not_private_is_refused(tmp_path: Path) -> None:
             LocalPostgres.in_state_dir(bin_dir, state, "127.0.0.1", 1, create=True)
     finally:
         home.rmdir()
+
+
+def test_the_report_reads_its_smtp_password_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "smtp_password"
+    write_secret(path, SECRET + "\n")
+    report = {"smtp_username": "ops", "smtp_password_file": str(path), "smtp_starttls": True}
+    password = load_settings(report=report).report.smtp_password
+    assert password is not None and password.get_secret_value() == SECRET
+    write_secret(path, "")  # compose's empty secret: no SMTP login at all
+    assert load_settings(report={"smtp_password_file": str(path)}).report.smtp_password is None
+    with pytest.raises(ConfigError, match="smtp_password_file") as error:
+        load_settings(report={"smtp_password_file": str(tmp_path / "missing")})
+    assert SECRET not in str(error.value)

@@ -488,6 +488,9 @@ class ReportSettings(_Section):
     smtp_starttls: bool = Field(False, description="The local sink speaks plain SMTP.")
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    smtp_password_file: Path | None = Field(
+        None, description="A file holding smtp_password (docker secrets); read at start."
+    )
     smtp_allow_plaintext_auth: bool = Field(
         False,
         description="Allow SMTP login without STARTTLS: only for a local sink, never a relay.",
@@ -502,6 +505,22 @@ class ReportSettings(_Section):
     )
     enabled: bool = Field(True, description="Whether the health agent schedules the report.")
     out_dir: Path = Field(Path("reports"), description="Where scheduled reports are written.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_password_file(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("smtp_password_file")
+            and not data.get("smtp_password")
+        ):
+            path = Path(data["smtp_password_file"])
+            try:
+                password = path.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"report.smtp_password_file {path}: {exc.strerror}") from None
+            data = {**data, "smtp_password": password or None}  # empty: no SMTP login
+        return data
 
     @model_validator(mode="after")
     def _login_needs_tls(self) -> ReportSettings:
