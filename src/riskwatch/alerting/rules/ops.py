@@ -38,12 +38,15 @@ def _market_data(limits: Policy) -> Iterator[AlertRule]:
         # `source` names the market-data feed on the metric but marks agent-computed
         # alerts on the alert (for the AgentDown inhibition): the feed moves to `feed`.
         labels={"feed": "{{ $labels.source }}"},
-        summary="Market data has stopped updating.",
+        summary="Market data is stale.",
+        # The timestamp is the oldest held symbol's price (aged in session time only),
+        # or the feed's last usable answer when older: one stalled symbol fires it.
         description=(
-            "Market data from {{ $labels.source }} (agent {{ $labels.agent }}) was last "
-            "updated {{ $value | humanizeDuration }} ago, beyond the limit of "
-            f"{human_duration(stale)}. Prices, P&L and risk figures built on it are "
-            "out of date."
+            "Market data from {{ $labels.source }} (agent {{ $labels.agent }}) is "
+            "{{ $value | humanizeDuration }} old, beyond the limit of "
+            f"{human_duration(stale)}: the oldest price of a held symbol, or the feed's "
+            "last usable answer. Prices, P&L and risk figures built on it are out of "
+            "date; trading_price_age_seconds says which symbols."
         ),
         value="{{ $value | humanizeDuration }}",
         limit=human_duration(stale),
