@@ -23,7 +23,6 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisWarning
-from hypothesis.internal.conjecture import utils as conjecture_utils
 from schemathesis import DataGenerationMethod
 from schemathesis.checks import not_a_server_error
 from schemathesis.exceptions import SkipTest
@@ -69,25 +68,6 @@ DATE_TIMES = st.one_of(
     st.tuples(_EDGE_DAYS, _EDGE_TIMES, _OFFSETS),
     st.tuples(st.dates().map(str), st.times().map(str), _OFFSETS),
 ).map(lambda parts: f"{parts[0]}T{parts[1]}{parts[2]}")
-
-
-def _many_more(self: Any) -> bool:
-    """The ``many.more()`` that hypothesis-jsonschema 0.23 calls to draw an object's
-    properties, over the ``with many(...)``/``for _ in elements`` protocol that
-    replaced it in recent hypothesis releases (pyproject allows both)."""
-    if not hasattr(self, "_riskwatch_elements"):
-        self.__enter__()
-        self._riskwatch_elements = iter(self)
-    try:
-        next(self._riskwatch_elements)
-    except StopIteration:
-        self.__exit__(None)
-        return False
-    return True
-
-
-if not hasattr(conjecture_utils.many, "more"):
-    conjecture_utils.many.more = _many_more  # type: ignore[attr-defined]
 
 
 @dataclass
