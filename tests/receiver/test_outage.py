@@ -11,7 +11,7 @@ from riskwatch.stack.postgres import LocalPostgres
 
 from .conftest import START_TIMEOUT_SECONDS, AppFactory, free_port
 from .payloads import alert, payload
-from .support import WEBHOOK, count_rows, metric_value, wait_until
+from .support import WEBHOOK, metric_value, wait_until
 
 FAST_TIMEOUT = {"db_timeout_seconds": 0.3}
 
@@ -76,9 +76,10 @@ def test_outage_and_recovery_store_exactly_once(
     assert metric_value(client, "receiver_database_up") == 1
     assert metric_value(client, "receiver_alerts_stored_total", status="firing") == 3
 
+    # The receiver's own account, not row counts (unique keys cap those whatever it
+    # does): three stored, the repeat counted as two duplicates.
+    assert metric_value(client, "receiver_alerts_duplicate_total") == 2
     with psycopg.connect(cluster.dsn, autocommit=True) as conn:
-        assert count_rows(conn, "alerts") == 3
-        assert count_rows(conn, "alert_events") == 3
         versions = conn.execute(
             "SELECT version FROM riskwatch_migrations WHERE scope = 'receiver' ORDER BY 1"
         ).fetchall()

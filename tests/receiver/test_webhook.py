@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from .conftest import AppFactory
 from .payloads import GO_ZERO_TIME, alert, payload, resolved
-from .support import WEBHOOK, count_rows
+from .support import WEBHOOK, count_rows, metric_value
 
 DbConn = psycopg.Connection[Any]
 
@@ -50,14 +50,19 @@ def test_retried_payload_is_stored_once(client: FlaskClient, db: DbConn) -> None
     body = payload(alert("A"), alert("B"), alert("C"))
     assert post(client, body).get_json() == {"stored": 3, "duplicates": 0}
     assert post(client, body).get_json() == {"stored": 0, "duplicates": 3}
-    assert count_rows(db, "alerts") == 3
-    assert count_rows(db, "alert_events") == 3
+    # Not row counts: unique keys make a fourth row impossible whatever the receiver
+    # does. What can go wrong is its own account of the retry.
+    assert metric_value(client, "receiver_alerts_stored_total", status="firing") == 3
+    assert metric_value(client, "receiver_alerts_duplicate_total") == 3
+    names = db.execute("SELECT labels->>'alertname' FROM alerts ORDER BY 1").fetchall()
+    assert [n[0] for n in names] == ["A", "B", "C"]
 
 
 def test_same_alert_twice_in_one_payload_counts_once(client: FlaskClient, db: DbConn) -> None:
     one = alert()
     assert post(client, payload(one, one)).get_json() == {"stored": 1, "duplicates": 1}
-    assert count_rows(db, "alerts") == 1
+    assert metric_value(client, "receiver_alerts_stored_total", status="firing") == 1
+    assert metric_value(client, "receiver_alerts_duplicate_total") == 1
 
 
 def test_refiring_with_new_starts_at_is_a_new_alert(client: FlaskClient, db: DbConn) -> None:
