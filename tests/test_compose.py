@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,6 +19,9 @@ from typing import Any
 import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
+
+from riskwatch.stack.runner import Stack
+from tests.support.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.grafana.yml"
@@ -72,13 +77,12 @@ DIGEST = re.compile(r"^[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}$")
 PENDING_DIGEST = {
     # No public digest for these tags could be found without network access here; a
     # networked host pins them with tools/pin_images.sh, then drops them from this list.
-    "prom/prometheus:v2.42.0": "digest not found offline: tools/pin_images.sh",
-    "prom/pushgateway:v1.5.1": "digest not found offline: tools/pin_images.sh",
-    "prom/alertmanager:v0.25.0": "digest not found offline: tools/pin_images.sh",
     "timescale/timescaledb:2.14.2-pg15": "digest not found offline: tools/pin_images.sh",
-    # Built by compose from ./Dockerfile (base pinned below): no registry digest.
-    "riskwatch:0.1.0": "built here",
+    # Built by compose from a Dockerfile of ours whose base is pinned (below).
+    "riskwatch:0.1.0": "built here from ./Dockerfile",
+    "riskwatch-prometheus:2.42.0": "built here from deploy/prometheus/Dockerfile",
 }
+DOCKERFILES = (ROOT / "Dockerfile", ROOT / "deploy" / "prometheus" / "Dockerfile")
 
 
 def test_images_are_pinned_by_digest(compose: dict[str, Any]) -> None:
@@ -88,8 +92,11 @@ def test_images_are_pinned_by_digest(compose: dict[str, Any]) -> None:
         assert DIGEST.match(image) or image in PENDING_DIGEST, f"{name}: {image} not by digest"
         repo, _, tag = image.split("@")[0].rpartition(":")
         assert repo and tag and tag != "latest" and re.search(r"\d", tag), f"{name}: {image}"
-    froms = re.findall(r"^FROM\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
-    assert froms and all(DIGEST.match(image) for image in froms), froms
+    for dockerfile in DOCKERFILES:
+        froms = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.M)
+        assert froms and all(DIGEST.match(image) for image in froms), (dockerfile, froms)
+    built = {s["image"] for s in compose["services"].values() if "build" in s}
+    assert built == {i for i, why in PENDING_DIGEST.items() if why.startswith("built here")}
     pending_in_use = {s.get("image") for s in compose["services"].values()} & set(PENDING_DIGEST)
     assert pending_in_use == set(PENDING_DIGEST), "a pinned image is still listed as pending"
 
@@ -335,3 +342,40 @@ def test_secrets_are_generated_once_and_given_to_their_readers(tmp_path: Path) -
         uid, gid, mode = deploy.OWNERS[name]
         info = (folder / name).stat()
         assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (uid, gid, mode), name
+
+
+def test_the_prometheus_image_installs_the_versions_the_tests_run() -> None:
+    """deploy/prometheus/Dockerfile pins the upstream versions of the Debian packages;
+    they are the ones this machine's stack (and so every stack test) runs."""
+    text = (ROOT / "deploy" / "prometheus" / "Dockerfile").read_text()
+    pinned = dict(re.findall(r'"(prometheus[a-z-]*)=([0-9.]+)[+-]\*"', text))
+    assert set(pinned) == {"prometheus", "prometheus-alertmanager", "prometheus-pushgateway"}
+    for package, version in pinned.items():
+        installed = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", package],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert re.match(rf"{re.escape(version)}[+-]", installed), (package, installed)
+
+
+@pytest.mark.stack
+def test_the_pushgateway_healthcheck_passes_on_a_401_only(
+    compose: dict[str, Any], stack: Stack
+) -> None:
+    """Run the compose healthcheck against the real local Pushgateway (which demands
+    the login, as compose's does) and against Prometheus (which answers 200)."""
+    test = compose["services"]["pushgateway"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python3", "-c"]
+    script = test[3]
+    assert "http://localhost:9091" in script
+
+    def exit_code(url: str) -> int:
+        run = [sys.executable, "-c", script.replace("http://localhost:9091", url)]
+        return subprocess.run(run, capture_output=True, timeout=30, check=False).returncode
+
+    assert exit_code(stack.settings.url.pushgateway) == 0
+    assert exit_code(stack.settings.url.prometheus) != 0  # 200: not the Pushgateway's answer
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert exit_code(dead) != 0
