@@ -213,7 +213,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
     board.with_panel(
         stat_panel(
             "Market data age",
-            f"Time since each feed's newest accepted update. Red from "
+            f"Age of each feed's oldest held price (a stalled symbol holds it back). Red from "
             f"{ops.market_data_stale_seconds:g} s: MarketDataStale and rule DAT_001.",
             unit=SECONDS,
             decimals=0,
