@@ -525,7 +525,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "receiver_payloads_rejected_total",
         ("reason",),
         "Webhook payloads rejected, by reason (unauthorized, too_large, invalid, "
-        "database_unavailable).",
+        "database_unavailable, database_error: refused by the database, answered 500).",
     ),
     MetricSpec(
         "receiver_storage_duration_seconds",

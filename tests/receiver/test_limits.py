@@ -275,6 +275,7 @@ def test_database_error_is_500_logged_and_database_stays_up(
     assert (
         metric_value(client, "receiver_payloads_rejected_total", reason="database_unavailable") == 0
     )
+    assert metric_value(client, "receiver_payloads_rejected_total", reason="database_error") == 1
     # The receiver goes on storing what the database takes.
     assert client.post(WEBHOOK, json=payload(fine)).get_json() == {"stored": 1, "duplicates": 0}
 

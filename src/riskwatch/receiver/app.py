@@ -103,6 +103,8 @@ def _database_refused(exc: psycopg.Error) -> tuple[Response, int]:
     """500: the database answered but refused this request (a PostgreSQL limit, a
     constraint, a privilege). The database stays reported up; nothing was stored, since
     each write is one transaction."""
+    if request.blueprint == webhook.bp.name:
+        current().reject("database_error")
     fingerprints: list[str] = g.get("webhook_fingerprints", [])
     shown = fingerprints[:_MAX_FINGERPRINTS_LOGGED]
     more = len(fingerprints) - len(shown)

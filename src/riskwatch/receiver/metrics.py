@@ -14,12 +14,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from riskwatch.catalog import make_counter, make_gauge, make_histogram
 
-RejectReason = Literal["unauthorized", "too_large", "invalid", "database_unavailable"]
+RejectReason = Literal[
+    "unauthorized", "too_large", "invalid", "database_unavailable", "database_error"
+]
 REJECT_REASONS: Final[tuple[RejectReason, ...]] = (
     "unauthorized",
     "too_large",
     "invalid",
     "database_unavailable",
+    "database_error",
 )
 ALERT_STATUSES: Final = ("firing", "resolved")
 
