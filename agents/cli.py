@@ -18,7 +18,8 @@ from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
 from riskwatch.database import local_database_url
 from riskwatch.forecast_log import ForecastLog
-from riskwatch.publish import PUSH_JOB, Publisher, PushgatewayAccess, RetryPolicy, retire_agent
+from riskwatch.publish import PUSH_JOB, Publisher, RetryPolicy, retire_agent
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.runtime import AgentRuntime, Task
 from riskwatch.settings import ConfigError, Settings
 from riskwatch.sources.base import BrokerSource, MarketDataSource

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway
 
-from riskwatch.publish import PushgatewayAccess
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
 

@@ -20,7 +20,8 @@ import requests
 from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway
 from prometheus_client.parser import text_string_to_metric_families
 
-from riskwatch.publish import Publisher, PushgatewayAccess, RetryPolicy
+from riskwatch.publish import Publisher, RetryPolicy
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.stack.runner import Stack
 from tests.support.stack import (
     delete_group,

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from riskwatch.publish import Publisher, PushgatewayAccess
+from riskwatch.publish import Publisher
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.runner import Stack
 from tests.support.stack import TEST_TOKEN, free_ports, prom_query, running_stack, wait_for

@@ -3,6 +3,7 @@
 `Publisher` is the public API a trading system uses to report to riskwatch::
 
     from riskwatch.publish import Publisher
+    from riskwatch.pushgateway import PushgatewayAccess
 
     login = PushgatewayAccess.parse(Path(".state/secrets/pushgateway_auth").read_text())
     pub = Publisher(agent="desk-7", pushgateway_url="http://127.0.0.1:19091", access=login)
@@ -12,26 +13,22 @@
     pub.push()
 
 Pushes use PUT (`push_to_gateway`): the group `job/agent` is replaced whole, so a
-position that closed disappears from the Pushgateway too. A Pushgateway that only
-agents may write to (basic auth, TLS: see docs/security.md) is reached through a
-`PushgatewayAccess`, built from the settings by `PushgatewayAccess.from_settings`. They happen on a
+position that closed disappears from the Pushgateway too. They happen on a
 background thread with bounded exponential backoff: a Pushgateway that is down
 never blocks or crashes the caller, and the next push after it returns carries the
-full current state.
+full current state. A Pushgateway that only agents may write to (basic auth, TLS:
+docs/security.md) is reached through a `riskwatch.pushgateway.PushgatewayAccess`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import ssl
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import (
@@ -45,7 +42,7 @@ from prometheus_client import (
 from prometheus_client.exposition import start_http_server
 
 from riskwatch import catalog
-from riskwatch.settings import Settings
+from riskwatch.pushgateway import OPEN_ACCESS, PushgatewayAccess
 from riskwatch.sources.base import Execution
 
 log = logging.getLogger("riskwatch.publish")
@@ -61,87 +58,6 @@ class PositionFigures:
     market_value: float
     sector: str
     weight: float
-
-
-Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
-"""prometheus_client's push handler signature: (url, method, timeout, headers, data)."""
-
-
-@dataclass(frozen=True)
-class PushgatewayAccess:
-    """How to reach a Pushgateway: basic-auth credentials, and the CA file that signs
-    its TLS certificate when it is not one the system trusts. The default is open
-    access, for a Pushgateway without auth (a test's own, say)."""
-
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_file: Path | None = None
-
-    @classmethod
-    def parse(cls, credentials: str, ca_file: Path | None = None) -> PushgatewayAccess:
-        """`user:password`, as the Pushgateway auth file holds them."""
-        username, sep, password = credentials.strip().partition(":")
-        if not sep or not username or not password:
-            # Never echo the text: it is a secret.
-            raise ValueError("Pushgateway credentials must read user:password")
-        return cls(username, password, ca_file)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PushgatewayAccess:
-        """The settings' credentials (pushgateway_auth, its file, or the local stack's
-        generated file) and CA file; open access when there are none."""
-        credentials = settings.pushgateway_credentials()
-        if credentials is None:
-            return cls(ca_file=settings.pushgateway_ca_file)
-        return cls.parse(credentials, settings.pushgateway_ca_file)
-
-    def headers(self) -> dict[str, str]:
-        if self.username is None or self.password is None:
-            return {}
-        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
-
-    def _context(self) -> ssl.SSLContext | None:
-        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
-
-    def open(
-        self,
-        url: str,
-        *,
-        method: str = "GET",
-        data: bytes | None = None,
-        timeout: float | None = 5.0,
-        headers: Iterable[tuple[str, str]] = (),
-    ) -> bytes:
-        """One request to the Pushgateway; the body. HTTP errors raise (OSError)."""
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"{url}: a Pushgateway URL is http:// or https://")
-        request = urllib.request.Request(url, data=data, method=method)
-        for name, value in [*headers, *self.headers().items()]:
-            request.add_header(name, value)
-        # The scheme is checked above: no file:// or custom scheme reaches urlopen.
-        with urllib.request.urlopen(  # nosec B310
-            request, timeout=timeout, context=self._context()
-        ) as resp:
-            body: bytes = resp.read()
-            return body
-
-    def handler(self) -> Handler:
-        """A prometheus_client push handler that sends these credentials."""
-
-        def make(
-            url: str,
-            method: str,
-            timeout: float | None,
-            headers: list[tuple[str, str]],
-            data: bytes,
-        ) -> Callable[[], None]:
-            def handle() -> None:
-                self.open(url, method=method, data=data, timeout=timeout, headers=headers)
-
-            return handle
-
-        return make
 
 
 @dataclass(frozen=True)
@@ -171,7 +87,7 @@ class Publisher:
         job: str = PUSH_JOB,
         retry: RetryPolicy = RetryPolicy(),
         registry: CollectorRegistry | None = None,
-        access: PushgatewayAccess = PushgatewayAccess(),
+        access: PushgatewayAccess = OPEN_ACCESS,
     ) -> None:
         if not agent:
             raise ValueError("agent id must not be empty: it keys the Pushgateway group")
@@ -352,7 +268,7 @@ def agent_groups(
     *,
     job: str = PUSH_JOB,
     timeout: float = 5.0,
-    access: PushgatewayAccess = PushgatewayAccess(),
+    access: PushgatewayAccess = OPEN_ACCESS,
 ) -> list[dict[str, str]]:
     """The grouping keys (every label but `job`) of the Pushgateway's groups of `agent`
     under `job`: the one a `Publisher` pushes, and any pushed with a longer key.
@@ -379,7 +295,7 @@ def retire_agent(
     *,
     job: str = PUSH_JOB,
     timeout: float = 5.0,
-    access: PushgatewayAccess = PushgatewayAccess(),
+    access: PushgatewayAccess = OPEN_ACCESS,
 ) -> list[dict[str, str]]:
     """Delete every Pushgateway group of `agent` under `job`; the grouping keys deleted.
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from riskwatch.publish import PushgatewayAccess
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.settings import Settings
 from riskwatch.sinks import Outbox
 from riskwatch.stack.runner import Stack

@@ -28,7 +28,7 @@ from riskwatch.demo.backfill.desk import book_of
 from riskwatch.demo.backfill.forecasts import close_records, validate_desk, write_records
 from riskwatch.demo.world import World
 from riskwatch.forecast_log import ForecastLog
-from riskwatch.publish import PushgatewayAccess
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.stack.runner import Stack
 from riskwatch.validation.datasets import DESK
 from riskwatch.validation.job import describe, pushgateway_url

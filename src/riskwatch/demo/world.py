@@ -21,7 +21,8 @@ from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
-from riskwatch.publish import Publisher, PushgatewayAccess, RetryPolicy
+from riskwatch.publish import Publisher, RetryPolicy
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.runtime import AgentRuntime
 from riskwatch.settings import Settings
 from riskwatch.sources.synthetic import SyntheticMarket

@@ -26,7 +26,7 @@ import requests
 
 from riskwatch.database import STACK_FILE
 from riskwatch.promql import human_duration
-from riskwatch.publish import PushgatewayAccess
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.settings import ENV_PREFIX, PUSHGATEWAY_AUTH_FILE, Settings
 from riskwatch.stack import binaries, heartbeat
 from riskwatch.stack.errors import StackError

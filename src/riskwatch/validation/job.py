@@ -24,7 +24,8 @@ from pathlib import Path
 import psycopg
 
 from riskwatch.calendar import MarketCalendar
-from riskwatch.publish import Publisher, PushgatewayAccess, RetryPolicy
+from riskwatch.publish import Publisher, RetryPolicy
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.settings import Settings
 from riskwatch.sources.base import MarketDataSource, SourceError
 from riskwatch.validation.artifacts import Artifacts, write_artifacts

@@ -25,7 +25,8 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from riskwatch import catalog
 from riskwatch.analytics.backtest import ZONES
 from riskwatch.policy import confidence_label
-from riskwatch.publish import PushgatewayAccess, RetryPolicy
+from riskwatch.publish import RetryPolicy
+from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.validation.findings import Findings
 
 log = logging.getLogger("riskwatch.validation.push")
