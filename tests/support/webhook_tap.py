@@ -146,7 +146,9 @@ def metric_value(url: str, name: str, **labels: str) -> float:
     (0 when there is none)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = requests.get(f"{url}/metrics", timeout=5).text
+    # Generous: during a database outage every receiver thread may be waiting out its
+    # db_timeout on the pool, and a scrape queues behind them on a loaded machine.
+    text = requests.get(f"{url}/metrics", timeout=30).text
     total = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
