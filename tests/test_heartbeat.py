@@ -117,7 +117,9 @@ def test_the_rendered_heartbeat_pings_the_sink_and_the_external_url(tmp_path: Pa
     settings = _settings(
         tmp_path, url=external, repeat_interval_seconds=90, group_interval_seconds=15
     )
-    out = render_alertmanager(settings, tmp_path / "alertmanager.yml", tmp_path / "secrets")
+    out = render_alertmanager(
+        settings, tmp_path / "alertmanager.yml", tmp_path / "secrets", tmp_path / "credential"
+    )
     assert out.stat().st_mode & 0o077 == 0, "it holds the external URL: owner only"
     config = yaml.safe_load(out.read_text())
     (route,) = [r for r in config["route"]["routes"] if r["receiver"] == HEARTBEAT_RECEIVER]
@@ -132,7 +134,7 @@ def test_the_rendered_heartbeat_pings_the_sink_and_the_external_url(tmp_path: Pa
     assert done.returncode == 0, done.stdout + done.stderr
 
     local_only = render_alertmanager(
-        _settings(tmp_path), tmp_path / "local.yml", tmp_path / "secrets"
+        _settings(tmp_path), tmp_path / "local.yml", tmp_path / "secrets", tmp_path / "credential"
     )
     (receiver,) = [
         r for r in yaml.safe_load(local_only.read_text())["receivers"] if r["name"] == "heartbeat"

@@ -89,7 +89,8 @@ def test_the_rendered_alertmanager_config_and_its_secrets_are_owner_only(
     )
     out = tmp_path / "config" / "alertmanager.yml"
     seen = _modes_seen_while_writing(
-        out, lambda: render_alertmanager(settings, out, settings.secrets_dir)
+        out,
+        lambda: render_alertmanager(settings, out, settings.secrets_dir, tmp_path / "credential"),
     )
     assert set(seen) == {0o600}
     for name in ("slack_api_url", "smtp_password"):

@@ -227,6 +227,8 @@ def _print_status(status: dict[str, Any]) -> None:
     click.echo(
         f"{mark} {'outbox':<13} {status['outbox']}  (email/*.eml, slack/*.json, heartbeat/*.json)"
     )
+    if status.get("receiver_token_file"):
+        click.echo(f"     {'admin token':<13} {status['receiver_token_file']}  (the receiver's)")
     if status.get("pushgateway_auth_file"):
         click.echo(f"     {'push login':<13} {status['pushgateway_auth_file']}  (user:password)")
     if "heartbeat" in status:

@@ -152,9 +152,8 @@ class DemoRunner:
         self.narrator = narrator or Narrator()
         self.clock = clock
         self.stack = Stack(settings)
-        token = settings.receiver_token
         self.receiver_client = ReceiverClient(
-            settings.url.receiver, token.get_secret_value() if token else None
+            settings.url.receiver, settings.receiver_admin_token()
         )
         self.outbox = Outbox(self.stack.layout.outbox)
         self.market = market or settings.policy.market

@@ -61,9 +61,11 @@ class Collector:
         self.settings = settings
         self.window = window
         self.prom = PrometheusClient(prometheus_url)
-        token = settings.receiver_token.get_secret_value() if settings.receiver_token else None
         self.receiver = ReceiverClient(
-            receiver_url, token, settings.receiver.max_page_size, HTTP_TIMEOUT_SECONDS
+            receiver_url,
+            settings.receiver_admin_token(),
+            settings.receiver.max_page_size,
+            HTTP_TIMEOUT_SECONDS,
         )
         self.data = ReportData(window, now, prometheus_url.rstrip("/"), receiver_url.rstrip("/"))
         self.limits = settings.policy

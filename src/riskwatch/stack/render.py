@@ -151,8 +151,13 @@ def _with_netloc(url: str, base: str) -> str:
     return urlunsplit((new.scheme, new.netloc, parts.path, parts.query, parts.fragment))
 
 
-def render_alertmanager(settings: Settings, out: Path, secrets_dir: Path) -> Path:
-    """Write the local Alertmanager config and its secret files; returns its path."""
+def render_alertmanager(
+    settings: Settings, out: Path, secrets_dir: Path, receiver_credential: Path
+) -> Path:
+    """Write the local Alertmanager config and its secret files; returns its path.
+
+    Alertmanager posts to the receiver with the token in `receiver_credential`: the
+    receiver never runs open, so there is always one."""
     source = settings.project_dir / ALERTMANAGER_CONFIG
     config = copy.deepcopy(load_yaml(source))
     st, notif = settings.stack, settings.notifications
@@ -179,23 +184,15 @@ def render_alertmanager(settings: Settings, out: Path, secrets_dir: Path) -> Pat
         str((source.parent / pattern).resolve()) for pattern in config.get("templates", [])
     ]
 
-    token = settings.receiver_token.get_secret_value() if settings.receiver_token else None
-    token_file = _secret(secrets_dir, "receiver_token", token) if token else None
     for receiver in config.get("receivers", []):
         if receiver.get("name") == HEARTBEAT_RECEIVER:
             continue  # not the audit trail: _render_heartbeat writes it
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = _with_netloc(hook["url"], settings.url.receiver)
-            http_config = hook.get("http_config", {})
-            if token_file is None:
-                http_config.pop("authorization", None)
-            else:
-                http_config["authorization"] = {
-                    "type": "Bearer",
-                    "credentials_file": str(token_file),
-                }
-            if not http_config:
-                hook.pop("http_config", None)
+            hook.setdefault("http_config", {})["authorization"] = {
+                "type": "Bearer",
+                "credentials_file": str(receiver_credential),
+            }
     _render_heartbeat(settings, config, source)
     # With an external heartbeat URL (a token in its path, often) the file holds a
     # secret: Alertmanager 0.25's webhook_config has no url_file. Owner-only from the start.

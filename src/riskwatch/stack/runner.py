@@ -27,7 +27,7 @@ import requests
 from riskwatch.database import STACK_FILE
 from riskwatch.promql import human_duration
 from riskwatch.pushgateway import PushgatewayAccess
-from riskwatch.settings import ENV_PREFIX, PUSHGATEWAY_AUTH_FILE, Settings
+from riskwatch.settings import ENV_PREFIX, PUSHGATEWAY_AUTH_FILE, RECEIVER_TOKEN_FILE, Settings
 from riskwatch.stack import binaries, heartbeat
 from riskwatch.stack.errors import StackError
 from riskwatch.stack.postgres import LocalPostgres, find_postgres_bin_dir, redact_dsn
@@ -41,7 +41,7 @@ from riskwatch.stack.processes import (
     wait_until,
 )
 from riskwatch.stack.render import render_alertmanager, render_prometheus
-from riskwatch.stack.secrets import ensure_pushgateway_auth
+from riskwatch.stack.secrets import ensure_pushgateway_auth, ensure_receiver_tokens
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,16 @@ class Stack:
             "database": redact_dsn(self.database_dsn()),
             "outbox": str(self.layout.outbox),
             "pushgateway_auth_file": self._pushgateway_auth_file(),
+            "receiver_token_file": self._receiver_token_file(),
         }
+
+    def _receiver_token_file(self) -> str | None:
+        """The file holding the receiver's admin token (configured or generated)."""
+        s = self.settings
+        if s.receiver_token_file is not None:
+            return str(s.receiver_token_file)
+        generated = s.secrets_dir / RECEIVER_TOKEN_FILE
+        return str(generated) if generated.is_file() else None
 
     def _pushgateway_auth_file(self) -> str | None:
         """The file holding `user:password` for the Pushgateway, for other tools."""
@@ -158,8 +167,11 @@ class Stack:
         child_env[_env_var("project_dir")] = str(s.project_dir)
         py = (sys.executable, "-m", "riskwatch")
         push_auth = ensure_pushgateway_auth(s)
+        tokens = ensure_receiver_tokens(s)
         prom_cfg = render_prometheus(s, lay.rendered / "prometheus.yml", push_auth)
-        am_cfg = render_alertmanager(s, lay.rendered / "alertmanager.yml", s.secrets_dir)
+        am_cfg = render_alertmanager(
+            s, lay.rendered / "alertmanager.yml", s.secrets_dir, tokens.admin_file
+        )
         return [
             Component(
                 "pushgateway",
