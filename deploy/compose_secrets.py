@@ -42,8 +42,10 @@ GRAFANA_UID = 472  # grafana/grafana
 OWNERS: dict[str, tuple[int, int, int]] = {
     "postgres_password": (POSTGRES_UID, POSTGRES_UID, 0o600),
     "grafana_admin_password": (GRAFANA_UID, 0, 0o600),
-    # The receiver and the health agent's report (riskwatch) and Alertmanager (nobody).
-    "receiver_token": (RISKWATCH_UID, NOBODY_UID, 0o640),
+    # The admin token: the receiver and the health agent's report (riskwatch).
+    "receiver_token": (RISKWATCH_UID, RISKWATCH_UID, 0o600),
+    # Alertmanager's webhook-only credential: Alertmanager (nobody) and the receiver.
+    "receiver_webhook_token": (RISKWATCH_UID, NOBODY_UID, 0o640),
     "pushgateway_auth": (RISKWATCH_UID, RISKWATCH_UID, 0o600),
     "pushgateway_password": (NOBODY_UID, NOBODY_UID, 0o600),
     "pushgateway_web.yml": (NOBODY_UID, NOBODY_UID, 0o600),
@@ -125,6 +127,7 @@ def generate(folder: Path) -> list[str]:
     make("postgres_password", secrets.token_urlsafe(32))
     make("grafana_admin_password", secrets.token_urlsafe(24))
     make("receiver_token", secrets.token_urlsafe(32))
+    make("receiver_webhook_token", secrets.token_urlsafe(32))
     make("smtp_password", "")
     for role in DB_ROLES:
         passfile = folder / f"db_{role}.pass"

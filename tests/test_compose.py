@@ -139,8 +139,8 @@ DB_USER = {
 EXPECTED_SECRETS: dict[str, set[str]] = {
     "prometheus": {"pushgateway_password"},
     "pushgateway": {"pushgateway_web.yml"},
-    "alertmanager": {"receiver_token", "slack_api_url", "smtp_password"},
-    "alertmanager-2": {"receiver_token", "slack_api_url", "smtp_password"},
+    "alertmanager": {"receiver_webhook_token", "slack_api_url", "smtp_password"},
+    "alertmanager-2": {"receiver_webhook_token", "slack_api_url", "smtp_password"},
     "grafana": {"grafana_admin_password"},
     "postgres": {
         "postgres_password",
@@ -149,7 +149,7 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
         "db_health.scram",
         "db_tradestore.scram",
     },
-    "receiver": {"receiver_token", "db_receiver.pass"},
+    "receiver": {"receiver_token", "receiver_webhook_token", "db_receiver.pass"},
     "trading-agent": {"pushgateway_auth", "db_trading.pass"},
     # The report reads the alert trail through the receiver's API: the receiver token.
     "health-agent": {"pushgateway_auth", "receiver_token", "db_health.pass", "smtp_password"},
@@ -165,7 +165,11 @@ SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET|PUSHGATEWAY_AUTH|PGPASS|DATABASE
 EXPECTED_SECRET_ENV: dict[str, set[str]] = {
     "grafana": {"GF_SECURITY_ADMIN_PASSWORD__FILE"},
     "postgres": {"POSTGRES_PASSWORD_FILE"},
-    "receiver": {"RISKWATCH_DATABASE_URL", "RISKWATCH_RECEIVER_TOKEN_FILE"},
+    "receiver": {
+        "RISKWATCH_DATABASE_URL",
+        "RISKWATCH_RECEIVER_TOKEN_FILE",
+        "RISKWATCH_RECEIVER_WEBHOOK_TOKEN_FILE",
+    },
     "trading-agent": {"RISKWATCH_DATABASE_URL", "RISKWATCH_PUSHGATEWAY_AUTH_FILE"},
     "health-agent": {
         "RISKWATCH_DATABASE_URL",
