@@ -37,6 +37,7 @@ class _LazyGroup(click.Group):
         "dashboards": "riskwatch.dashboards.cli:dashboards",
         "report": "riskwatch.report.cli:report",
         "validate": "riskwatch.validation.cli:validate",
+        "users": "riskwatch.receiver.users_cli:users",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -259,18 +260,31 @@ def _heartbeat_line(beat: dict[str, Any]) -> str:
 # ----------------------------------------------------------- long-running services
 @cli.command("receiver")
 @click.option("--listen", default=None, help="HOST:PORT (default: stack.host and receiver_port).")
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Serve without any credential when none is configured (loopback only).",
+)
 @click.pass_context
-def receiver_cmd(ctx: click.Context, listen: str | None) -> None:
+def receiver_cmd(ctx: click.Context, listen: str | None, insecure_no_auth: bool) -> None:
     """Serve the Alertmanager webhook receiver (audit trail in PostgreSQL)."""
+    from riskwatch.settings import ConfigError
+
     settings = cli_settings(ctx)
     host, port = (
         parse_listen(listen) if listen else (settings.stack.host, settings.stack.receiver_port)
     )
     if settings.database_url is None:
         fail("the receiver needs a database: set RISKWATCH_DATABASE_URL", 2)
+    if insecure_no_auth:
+        receiver = settings.receiver.model_copy(update={"insecure_no_auth": True})
+        settings = settings.model_copy(update={"receiver": receiver})
     from riskwatch.receiver.serve import run
 
-    run(settings, host, port)
+    try:
+        run(settings, host, port)
+    except ConfigError as exc:
+        fail(str(exc), 2)
 
 
 @cli.command("sinks")

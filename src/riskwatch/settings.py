@@ -152,6 +152,22 @@ class ReceiverSettings(_Section):
         "reports receiver_database_up 0; well below Prometheus's scrape timeout.",
     )
     threads: int = Field(8, ge=1, description="waitress worker threads")
+    insecure_no_auth: bool = Field(
+        False,
+        description="Serve without any credential when none is configured; only on a "
+        "loopback address (`riskwatch receiver --insecure-no-auth`).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of authenticating reverse proxies whose X-Auth-Request-User "
+        "(or X-Forwarded-User) header names an existing active user.",
+    )
+    token_cache_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How long a verified user token skips bcrypt; revocation still "
+        "takes effect at once.",
+    )
     default_page_size: int = Field(100, ge=1)
     max_page_size: int = Field(1000, ge=1)
     # Input limits of a webhook payload: breaking one gets 400 naming the field and

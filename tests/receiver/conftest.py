@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from psycopg import sql
 from pydantic import SecretStr
 
+from riskwatch.receiver import users
 from riskwatch.receiver.app import create_app
 from riskwatch.receiver.db import close_pool
 from riskwatch.settings import ReceiverSettings, Settings
@@ -113,6 +114,12 @@ def database_url(pg_cluster: LocalPostgres) -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(autouse=True)
+def cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt's lowest cost for the tokens tests make: 4 ms, not 250 ms, a token."""
+    monkeypatch.setattr(users, "BCRYPT_ROUNDS", 4)
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[psycopg.Connection[Any]]:
     """A direct connection to the test's database, to check what was stored."""
@@ -120,13 +127,29 @@ def db(database_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-def make_settings(database_url: str, token: str | None = None, **receiver: Any) -> Settings:
-    """Settings for a receiver on `database_url`; `receiver` overrides ReceiverSettings."""
+# No generated secrets there: a developer's local stack must not lend the tests its tokens.
+NO_STATE_DIR = Path("/nonexistent/riskwatch-receiver-tests")
+
+
+def make_settings(
+    database_url: str,
+    token: str | None = None,
+    webhook_token: str | None = None,
+    **receiver: Any,
+) -> Settings:
+    """Settings for a receiver on `database_url`; `receiver` overrides ReceiverSettings.
+
+    Without any token the receiver runs open (`insecure_no_auth`), as the tests of
+    everything but authentication want it.
+    """
     receiver.setdefault("db_timeout_seconds", TEST_DB_TIMEOUT_SECONDS)
     receiver.setdefault("pool_max_size", 4)
+    receiver.setdefault("insecure_no_auth", token is None and webhook_token is None)
     return Settings(
+        state_dir=NO_STATE_DIR,
         database_url=SecretStr(database_url),
         receiver_token=None if token is None else SecretStr(token),
+        receiver_webhook_token=None if webhook_token is None else SecretStr(webhook_token),
         receiver=ReceiverSettings(**receiver),
     )
 
@@ -139,8 +162,15 @@ def make_app(database_url: str) -> Iterator[AppFactory]:
     """Build receiver apps (default: on the test's database); their pools close after."""
     apps: list[Flask] = []
 
-    def factory(*, url: str = database_url, token: str | None = None, **receiver: Any) -> Flask:
-        app = create_app(make_settings(url, token, **receiver), {"TESTING": True})
+    def factory(
+        *,
+        url: str = database_url,
+        token: str | None = None,
+        webhook_token: str | None = None,
+        **receiver: Any,
+    ) -> Flask:
+        settings = make_settings(url, token, webhook_token, **receiver)
+        app = create_app(settings, {"TESTING": True})
         apps.append(app)
         return app
 
@@ -151,7 +181,7 @@ def make_app(database_url: str) -> Iterator[AppFactory]:
 
 @pytest.fixture
 def app(make_app: AppFactory) -> Flask:
-    """A receiver app without a token on the test's database."""
+    """An open receiver app (no credential, `insecure_no_auth`) on the test's database."""
     return make_app()
 
 

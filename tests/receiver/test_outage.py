@@ -83,4 +83,4 @@ def test_outage_and_recovery_store_exactly_once(
         versions = conn.execute(
             "SELECT version FROM riskwatch_migrations WHERE scope = 'receiver' ORDER BY 1"
         ).fetchall()
-        assert versions == [(1,), (2,)]
+        assert versions == [(1,), (2,), (3,)]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
 from riskwatch.receiver.serve import serving_in_thread
+from riskwatch.settings import ConfigError
 
+from .clitools import isolate, riskwatch
 from .conftest import make_settings
 from .payloads import alert, payload
 from .support import WEBHOOK
@@ -44,3 +47,40 @@ def test_oversized_bodies_over_http(base_url: str) -> None:
     absurd = b" " * (4 * LIMIT)
     response = requests.post(base_url + WEBHOOK, data=absurd, headers=auth, timeout=10)
     assert response.status_code == 413
+
+
+def test_open_receiver_serves_on_loopback(database_url: str) -> None:
+    settings = make_settings(database_url, insecure_no_auth=True)
+    with serving_in_thread(settings, "127.0.0.1") as url:
+        assert requests.get(url + "/api/alerts", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "::"])
+def test_open_receiver_is_refused_off_loopback(database_url: str, host: str) -> None:
+    settings = make_settings(database_url, insecure_no_auth=True)
+    with (
+        pytest.raises(ConfigError, match="only on a loopback address"),
+        serving_in_thread(settings, host),
+    ):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--listen", "127.0.0.1:9"], "no credential"),
+        (["--listen", "0.0.0.0:9", "--insecure-no-auth"], "only on a loopback address"),
+    ],
+)
+def test_receiver_command_refuses_to_run_open(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    isolate(monkeypatch, tmp_path)
+    result = riskwatch("receiver", *args, database_url=database_url)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert message in result.stderr

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, NotFound
 
+from riskwatch.receiver.auth import current_identity
 from riskwatch.receiver.db import get_db
 from riskwatch.receiver.models import AckRequest, AlertStatus, describe
 from riskwatch.receiver.store import AlertFilter, Row, acknowledge, get_alert, list_alerts
@@ -49,14 +50,16 @@ def alert_detail(alert_id: int) -> dict[str, Any]:
 
 @bp.post("/alerts/<int:alert_id>/ack")
 def alert_ack(alert_id: int) -> dict[str, Any]:
-    """Acknowledge an alert (``{"who": ..., "why": ...}``); returns it with its history."""
+    """Acknowledge an alert (``{"note": ...}``) as the authenticated user; returns it
+    with its history."""
     try:
         ack = AckRequest.model_validate_json(request.get_data(cache=False))
     except ValidationError as exc:
         raise BadRequest(describe(exc)) from None
-    if alert_id > _MAX_ID or not acknowledge(get_db(), alert_id, ack.who, ack.why):
+    who = current_identity().name
+    if alert_id > _MAX_ID or not acknowledge(get_db(), alert_id, who, ack.note):
         raise NotFound(f"no alert with id {alert_id}")
-    log.info("alert acknowledged id=%d who=%r", alert_id, ack.who)
+    log.info("alert acknowledged id=%d who=%r", alert_id, who)
     return _alert_with_history(alert_id)
 
 

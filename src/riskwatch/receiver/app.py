@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 _WEBHOOK_REJECTIONS: Final[dict[int, RejectReason]] = {
     400: "invalid",
     401: "unauthorized",
+    403: "unauthorized",  # a credential that may not post the webhook
     413: "too_large",
 }
 # How soon a client may retry after a 503; Alertmanager keeps its own backoff.
@@ -40,7 +41,8 @@ def create_app(
     """Build a receiver app; `settings` default to `load_settings()`.
 
     `test_config` is merged into ``app.config`` last (e.g. ``{"TESTING": True}``).
-    Raises ConfigError when no database URL is configured. A database that is down
+    Raises ConfigError when no database URL is configured, or no credential is and
+    `receiver.insecure_no_auth` is not set (auth.py). A database that is down
     does not stop the app: it answers 503 until the database is back.
     """
     settings = settings if settings is not None else load_settings()
@@ -57,7 +59,7 @@ def create_app(
         app.config.from_mapping(test_config)
 
     ReceiverMetrics.create().install(app)
-    auth.init_app(app, settings.receiver_token)
+    auth.init_app(app, settings)
     _register_error_handlers(app)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)

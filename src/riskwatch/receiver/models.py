@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -92,21 +93,24 @@ class WebhookPayload(_Incoming):
 
 
 class AckRequest(BaseModel):
-    """Body of ``POST /api/alerts/<id>/ack``: who acknowledges and why."""
+    """Body of ``POST /api/alerts/<id>/ack``: a note on why (``why`` is accepted as an
+    alias). Who acknowledges is the authenticated identity, never a field: a body
+    that names ``who`` is refused, so no client believes it set it."""
 
     # Our own API: an unknown field is a client mistake worth reporting.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    who: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-        AfterValidator(_without_nul),
-    ]
-    why: Annotated[
+    note: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
         AfterValidator(_without_nul),
-    ]
+    ] = Field(validation_alias=AliasChoices("note", "why"))
+    who: None = None
+
+    @field_validator("who", mode="before")
+    @classmethod
+    def _who_is_not_the_clients(cls, _value: object) -> None:
+        raise ValueError("is not accepted: the acknowledgement records the authenticated user")
 
 
 def describe(error: ValidationError) -> str:

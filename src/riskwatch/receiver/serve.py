@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from collections.abc import Iterator
@@ -12,8 +13,9 @@ from flask import Flask
 from waitress.server import create_server
 
 from riskwatch.receiver.app import create_app
+from riskwatch.receiver.auth import authenticator_of
 from riskwatch.receiver.db import close_pool
-from riskwatch.settings import Settings
+from riskwatch.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,34 @@ log = logging.getLogger(__name__)
 # the app's JSON 413 and is counted in receiver_payloads_rejected_total; only absurd
 # bodies meet waitress's plain 413.
 _SERVER_BODY_LIMIT_FACTOR = 2
+
+
+def check_listen(settings: Settings, host: str) -> None:
+    """Refuse (ConfigError) to serve an open receiver anywhere but on loopback.
+
+    `receiver.insecure_no_auth` lets a receiver without any credential start, and
+    only when `host` is a loopback address (127.0.0.0/8, ::1, localhost).
+    """
+    has_credential = (
+        settings.receiver_admin_token() is not None
+        or settings.receiver_webhook_credential() is not None
+    )
+    if has_credential or not settings.receiver.insecure_no_auth:
+        return  # create_app refuses the uncredentialed case without the flag
+    if not _is_loopback(host):
+        raise ConfigError(
+            f"--insecure-no-auth serves the receiver open, so only on a loopback address "
+            f"(127.0.0.1, ::1), not {host}"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def build_server(app: Flask, settings: Settings, host: str, port: int) -> Any:
@@ -47,6 +77,7 @@ def run(settings: Settings, host: str, port: int) -> None:
     webhook answers 503 and the migrations run on the first request that reaches the
     database once it is back.
     """
+    check_listen(settings, host)
     app = create_app(settings)
     try:
         server = build_server(app, settings, host, port)
@@ -55,7 +86,7 @@ def run(settings: Settings, host: str, port: int) -> None:
             host,
             server.effective_port,
             settings.receiver.threads,
-            "bearer" if settings.receiver_token is not None else "none",
+            "none" if authenticator_of(app).open else "bearer",
         )
         try:
             server.run()
@@ -74,6 +105,7 @@ def serving_in_thread(settings: Settings, host: str = "127.0.0.1", port: int = 0
     For tests and benchmarks that need real HTTP. Leaving the block stops the server
     and closes the app's pool.
     """
+    check_listen(settings, host)
     app = create_app(settings)
     try:
         server = build_server(app, settings, host, port)

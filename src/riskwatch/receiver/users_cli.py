@@ -1,0 +1,87 @@
+"""``riskwatch users``: the receiver's named users, their roles and API tokens.
+
+The commands work on the receiver's database (`local_database_url`: the configured
+one, else the running local stack's) and apply the receiver's migrations first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+import psycopg
+
+from riskwatch.cliutil import cli_settings, fail
+from riskwatch.database import local_database_url
+from riskwatch.receiver.db import Connection
+from riskwatch.receiver.users import ROLES, UserError, add_token, add_user, list_users, migrate
+from riskwatch.receiver.users import revoke as revoke_tokens
+
+
+@click.group("users")
+def users() -> None:
+    """Manage the receiver's users (roles: viewer, responder, admin) and API tokens."""
+
+
+@contextmanager
+def _database(ctx: click.Context) -> Iterator[Connection]:
+    settings = cli_settings(ctx)
+    dsn = local_database_url(settings)
+    if dsn is None:
+        fail("no database: set RISKWATCH_DATABASE_URL or start the local stack", 2)
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            migrate(conn)
+            yield conn
+    except psycopg.Error as exc:
+        fail(f"database: {' '.join(str(exc).split())}")
+    except UserError as exc:
+        fail(str(exc))
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, help=f"One of {', '.join(ROLES)}.")
+@click.pass_context
+def add_cmd(ctx: click.Context, name: str, role: str) -> None:
+    """Add user NAME with ROLE; prints the user's first token alone on the last line."""
+    with _database(ctx) as conn:
+        token = add_user(conn, name, role)
+    click.echo(f"user {name} added with role {role}; their token (shown once):")
+    click.echo(token)
+
+
+@users.command("token")
+@click.argument("name")
+@click.pass_context
+def token_cmd(ctx: click.Context, name: str) -> None:
+    """Give user NAME another token; prints it alone on the last line."""
+    with _database(ctx) as conn:
+        token = add_token(conn, name)
+    click.echo(f"new token for {name} (shown once):")
+    click.echo(token)
+
+
+@users.command("list")
+@click.pass_context
+def list_cmd(ctx: click.Context) -> None:
+    """Every user: name, role, created, tokens not revoked, active."""
+    with _database(ctx) as conn:
+        found = list_users(conn)
+    click.echo(f"{'NAME':<24} {'ROLE':<10} {'CREATED':<20} {'TOKENS':>6}  ACTIVE")
+    for user in found:
+        created = user.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        active = "yes" if user.active else "no"
+        click.echo(f"{user.name:<24} {user.role:<10} {created:<20} {user.tokens:>6}  {active}")
+
+
+@users.command("revoke")
+@click.argument("name")
+@click.option("--token-id", default=None, help="Revoke only this token (the id in rwt_<id>_...).")
+@click.pass_context
+def revoke_cmd(ctx: click.Context, name: str, token_id: str | None) -> None:
+    """Revoke every token of user NAME (or only --token-id); effective at once."""
+    with _database(ctx) as conn:
+        count = revoke_tokens(conn, name, token_id)
+    click.echo(f"revoked {count} token{'s' if count != 1 else ''} of {name}")
