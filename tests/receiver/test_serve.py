@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from riskwatch.receiver.serve import serving_in_thread
+from riskwatch.receiver_client import ReceiverClient, ReceiverError
 from riskwatch.settings import ConfigError
 
 from .clitools import isolate, riskwatch
@@ -84,3 +85,16 @@ def test_receiver_command_refuses_to_run_open(
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert message in result.stderr
+
+
+def test_client_acks_as_the_token_owner(database_url: str) -> None:
+    settings = make_settings(database_url, token="t0ken")
+    with serving_in_thread(settings) as url:
+        auth = {"Authorization": "Bearer t0ken"}
+        requests.post(url + WEBHOOK, json=payload(alert()), headers=auth, timeout=10)
+        client = ReceiverClient(url, "t0ken")
+        alert_id = client.alerts()[0]["id"]
+        acked = client.ack(alert_id, "on it")
+        assert (acked["acked_by"], acked["acks"][0]["why"]) == ("admin", "on it")
+        with pytest.raises(ReceiverError, match="HTTP 401"):
+            ReceiverClient(url, "wrong").ack(alert_id, "x")
