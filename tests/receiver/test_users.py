@@ -109,6 +109,8 @@ def test_revoked_token_is_refused_on_the_very_next_request(
         assert client.get("/api/alerts", headers=bearer(token)).status_code == 200
 
     token_id = token.split("_")[1]
+    listed = riskwatch("users", "tokens", "alice", database_url=database_url).stdout.splitlines()
+    assert [line.split()[0] for line in listed] == ["ID", token_id, spare.split("_")[1]]
     result = riskwatch(
         "users", "revoke", "alice", "--token-id", token_id, database_url=database_url
     )
@@ -120,6 +122,8 @@ def test_revoked_token_is_refused_on_the_very_next_request(
 
     assert riskwatch("users", "revoke", "alice", database_url=database_url).exit_code == 0
     assert client.get("/api/alerts", headers=bearer(spare)).status_code == 401
+    listed = riskwatch("users", "tokens", "alice", database_url=database_url).stdout.splitlines()
+    assert all(line.split()[-1] != "-" for line in listed[1:])
 
 
 def test_a_wrong_secret_with_a_real_token_id_is_refused(
@@ -153,6 +157,7 @@ def test_users_list(database_url: str) -> None:
         (["users", "add", "Carol Smith", "--role", "viewer"], "user name"),
         (["users", "revoke", "nobody"], "no user 'nobody'"),
         (["users", "token", "nobody"], "no active user 'nobody'"),
+        (["users", "tokens", "nobody"], "no user 'nobody'"),
         (["users", "revoke", "alice", "--token-id", "0123456789abcdef"], "has no token"),
     ],
 )

@@ -131,6 +131,29 @@ def list_users(conn: Connection) -> list[User]:
     ]
 
 
+@dataclass(frozen=True)
+class Token:
+    """One token of a user, as `list_tokens` reports it (never its secret)."""
+
+    id: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_tokens(conn: Connection, name: str) -> list[Token]:
+    """Every token of user `name`, oldest first; UserError for an unknown user."""
+    with conn.transaction():
+        user = conn.execute("SELECT id FROM users WHERE name = %s", (name,)).fetchone()
+        if user is None:
+            raise UserError(f"no user {name!r}")
+        rows = conn.execute(
+            "SELECT id, created_at, revoked_at FROM user_tokens WHERE user_id = %s "
+            "ORDER BY created_at, id",
+            (user[0],),
+        ).fetchall()
+    return [Token(*row) for row in rows]
+
+
 def revoke(conn: Connection, name: str, token_id: str | None = None) -> int:
     """Revoke every token of user `name`, or only `token_id`; returns how many were
     revoked now. UserError for an unknown user or a token that is not theirs."""

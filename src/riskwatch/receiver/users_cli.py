@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import click
 import psycopg
@@ -15,7 +16,15 @@ import psycopg
 from riskwatch.cliutil import cli_settings, fail
 from riskwatch.database import local_database_url
 from riskwatch.receiver.db import Connection
-from riskwatch.receiver.users import ROLES, UserError, add_token, add_user, list_users, migrate
+from riskwatch.receiver.users import (
+    ROLES,
+    UserError,
+    add_token,
+    add_user,
+    list_tokens,
+    list_users,
+    migrate,
+)
 from riskwatch.receiver.users import revoke as revoke_tokens
 
 
@@ -71,9 +80,27 @@ def list_cmd(ctx: click.Context) -> None:
         found = list_users(conn)
     click.echo(f"{'NAME':<24} {'ROLE':<10} {'CREATED':<20} {'TOKENS':>6}  ACTIVE")
     for user in found:
-        created = user.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        created = _stamp(user.created_at)
         active = "yes" if user.active else "no"
         click.echo(f"{user.name:<24} {user.role:<10} {created:<20} {user.tokens:>6}  {active}")
+
+
+@users.command("tokens")
+@click.argument("name")
+@click.pass_context
+def tokens_cmd(ctx: click.Context, name: str) -> None:
+    """The tokens of user NAME: id (the public part, for revoke --token-id), created,
+    revoked."""
+    with _database(ctx) as conn:
+        found = list_tokens(conn, name)
+    click.echo(f"{'ID':<16}  {'CREATED':<20}  REVOKED")
+    for token in found:
+        revoked = "-" if token.revoked_at is None else _stamp(token.revoked_at)
+        click.echo(f"{token.id:<16}  {_stamp(token.created_at):<20}  {revoked}")
+
+
+def _stamp(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 @users.command("revoke")
