@@ -126,6 +126,17 @@ def test_revoked_token_is_refused_on_the_very_next_request(
     assert all(line.split()[-1] != "-" for line in listed[1:])
 
 
+def test_disabled_user_is_refused_until_enabled(client: FlaskClient, database_url: str) -> None:
+    token = add_user(database_url, "alice", "viewer")
+    assert client.get("/api/alerts", headers=bearer(token)).status_code == 200
+    assert riskwatch("users", "disable", "alice", database_url=database_url).exit_code == 0
+    assert client.get("/api/alerts", headers=bearer(token)).status_code == 401
+    listed = riskwatch("users", "list", database_url=database_url).stdout.splitlines()
+    assert listed[1].split()[-1] == "no"
+    assert riskwatch("users", "enable", "alice", database_url=database_url).exit_code == 0
+    assert client.get("/api/alerts", headers=bearer(token)).status_code == 200
+
+
 def test_a_wrong_secret_with_a_real_token_id_is_refused(
     client: FlaskClient, database_url: str
 ) -> None:
@@ -158,6 +169,7 @@ def test_users_list(database_url: str) -> None:
         (["users", "revoke", "nobody"], "no user 'nobody'"),
         (["users", "token", "nobody"], "no active user 'nobody'"),
         (["users", "tokens", "nobody"], "no user 'nobody'"),
+        (["users", "disable", "nobody"], "no user 'nobody'"),
         (["users", "revoke", "alice", "--token-id", "0123456789abcdef"], "has no token"),
     ],
 )

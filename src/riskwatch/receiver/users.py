@@ -186,6 +186,16 @@ def active_user(conn: Connection, name: str) -> tuple[str, Role] | None:
     return None if row is None else (row[0], check_role(row[1]))
 
 
+def set_active(conn: Connection, name: str, active: bool) -> None:
+    """Enable or disable user `name`: a disabled user's tokens are all refused, and the
+    user stays, since the audit trail names them. UserError for an unknown user."""
+    row = conn.execute(
+        "UPDATE users SET active = %s WHERE name = %s RETURNING id", (active, name)
+    ).fetchone()
+    if row is None:
+        raise UserError(f"no user {name!r}")
+
+
 def token_id_of(token: str) -> str | None:
     """The public id of a well-formed user token, else None."""
     match = _TOKEN.fullmatch(token)

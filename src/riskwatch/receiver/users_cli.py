@@ -24,6 +24,7 @@ from riskwatch.receiver.users import (
     list_tokens,
     list_users,
     migrate,
+    set_active,
 )
 from riskwatch.receiver.users import revoke as revoke_tokens
 
@@ -112,3 +113,20 @@ def revoke_cmd(ctx: click.Context, name: str, token_id: str | None) -> None:
     with _database(ctx) as conn:
         count = revoke_tokens(conn, name, token_id)
     click.echo(f"revoked {count} token{'s' if count != 1 else ''} of {name}")
+
+
+def _activation(active: bool, help_text: str) -> click.Command:
+    verb = "enabled" if active else "disabled"
+
+    @click.argument("name")
+    @click.pass_context
+    def command(ctx: click.Context, name: str) -> None:
+        with _database(ctx) as conn:
+            set_active(conn, name, active=active)
+        click.echo(f"user {name} {verb}")
+
+    return users.command(verb[:-1], help=help_text)(command)
+
+
+disable_cmd = _activation(False, "Disable user NAME: every token of theirs is refused at once.")
+enable_cmd = _activation(True, "Enable user NAME again; their tokens not revoked work again.")
