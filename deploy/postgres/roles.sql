@@ -56,7 +56,8 @@ GRANT CONNECT ON DATABASE :"dbname"
     TO :"receiver_role", :"trading_role", :"health_role", :"tradestore_role";
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
--- The receiver: the alert trail (alerts, alert_events, alert_acks). The report reads it
+-- The receiver: the alert trail (alerts, alert_events, alert_acks) and its users
+-- (users, user_tokens: bcrypt hashes only). The report reads the trail
 -- through the receiver's API, with the receiver token, never from the database.
 CREATE SCHEMA IF NOT EXISTS receiver AUTHORIZATION :"receiver_role";
 ALTER SCHEMA receiver OWNER TO :"receiver_role";

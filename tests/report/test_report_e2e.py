@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from matplotlib.image import imread
 
 from riskwatch.clock import system_clock
@@ -168,13 +167,11 @@ def fed(stack: Stack, receiver: ReceiverClient, env: dict[str, str]) -> Iterator
         return hits[0] if hits else None
 
     stored = wait_for(alert, "PortfolioDrawdownCritical for rpt-beta in the receiver", timeout=60)
-    ack = requests.post(
-        f"{urls.receiver}/api/alerts/{stored['id']}/ack",
-        json={"who": "jane.cro", "why": "desk cutting beta exposure"},
-        headers=receiver.headers,
-        timeout=5,
-    )
-    assert ack.status_code == 200, ack.text
+    # The CRO acknowledges with her own token: the receiver records who from it.
+    added = run_cli("users", "add", "jane.cro", "--role", "responder", env=env)
+    assert added.returncode == 0, added.stderr[-2000:]
+    jane = ReceiverClient(urls.receiver, added.stdout.strip().splitlines()[-1])
+    jane.ack(stored["id"], "desk cutting beta exposure")
     for expr in (
         'portfolio:trading_portfolio_value_usd:sum{portfolio="rpt-alpha"}',
         'compliance_violation_active{portfolio="rpt-beta"}',

@@ -170,7 +170,7 @@ class Stack:
         tokens = ensure_receiver_tokens(s)
         prom_cfg = render_prometheus(s, lay.rendered / "prometheus.yml", push_auth)
         am_cfg = render_alertmanager(
-            s, lay.rendered / "alertmanager.yml", s.secrets_dir, tokens.admin_file
+            s, lay.rendered / "alertmanager.yml", s.secrets_dir, tokens.webhook_file
         )
         return [
             Component(

@@ -1,0 +1,60 @@
+"""`riskwatch stack up` with no token configured never runs the receiver open: it
+generates an admin token and Alertmanager's webhook credential into the state's
+secrets, and `stack status --json` says where the admin token is."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from riskwatch.settings import load_settings
+from riskwatch.stack.runner import Stack
+from tests.support.stack import free_ports, run_cli, running_stack, stack_env
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def tokenless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = tmp_path_factory.mktemp("tokenless") / "state"
+    settings = load_settings(state_dir=state, stack=free_ports())
+    assert settings.receiver_token is None and settings.receiver_webhook_token is None
+    with running_stack(settings) as stack:
+        yield stack
+
+
+def test_without_credentials_the_trail_answers_401(tokenless: Stack) -> None:
+    receiver = tokenless.settings.url.receiver
+    assert requests.get(f"{receiver}/api/alerts", timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert requests.get(f"{receiver}/api/alerts", headers=wrong, timeout=10).status_code == 401
+
+
+def test_status_names_the_generated_admin_token_and_it_opens_the_trail(tokenless: Stack) -> None:
+    status = run_cli("stack", "status", "--json", env=stack_env(tokenless))
+    assert status.returncode == 0, status.stderr[-2000:]
+    path = Path(json.loads(status.stdout)["receiver_token_file"])
+    assert path.parent == tokenless.settings.secrets_dir
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    token = path.read_text().strip()
+    assert len(token) >= 32
+    answer = requests.get(
+        f"{tokenless.settings.url.receiver}/api/alerts",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200 and "alerts" in answer.json()
+
+
+def test_a_restart_keeps_the_generated_tokens(tokenless: Stack) -> None:
+    secrets = tokenless.settings.secrets_dir
+    before = {p.name: p.read_text() for p in secrets.glob("receiver_*token")}
+    assert set(before) == {"receiver_token", "receiver_webhook_token"}
+    assert before["receiver_token"] != before["receiver_webhook_token"]
+    tokenless.up()
+    assert {p.name: p.read_text() for p in secrets.glob("receiver_*token")} == before
