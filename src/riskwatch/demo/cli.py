@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 import click
@@ -159,6 +159,7 @@ def _historical(settings: Settings, console: Console, days: int, clock: Clock) -
             f"forecast log: {written.days} exchange days, {written.forecasts:,} forecasts and "
             f"{written.realised:,} realised returns written ({written.seconds:.1f} s)"
         )
+        validated_at = datetime.now(UTC)
         with console.status("validating the desk's VaR models"):
             market = SyntheticMarket(
                 settings.trading.seed, clock=clock, calendar=MarketCalendar(settings.policy.market)
@@ -176,6 +177,36 @@ def _historical(settings: Settings, console: Console, days: int, clock: Clock) -
         f"{zones.count('red')} red ({outcome.duration_seconds:.1f} s); report in "
         f"{outcome.artifacts.folder}"
     )
+    flagged = len(zones) - zones.count("green")
+    with console.status(f"waiting for the receiver to store the {flagged} verdict alert(s)"):
+        stored = _await_verdict_alerts(settings, validated_at, flagged)
+    if stored < flagged:
+        console.print(
+            f"[yellow]only {stored} of {flagged} verdict alerts reached the receiver; "
+            "the tour may see the rest arrive[/]"
+        )
+
+
+def _await_verdict_alerts(settings: Settings, since: datetime, flagged: int) -> int:
+    """Poll the receiver until it holds an alert for each non-green verdict pushed at
+    `since`, so the tour that follows (same portfolio names) does not see them arrive
+    as its own; gives up after Alertmanager's group wait had time to pass four times."""
+    from riskwatch.receiver_client import ReceiverClient, ReceiverError
+
+    client = ReceiverClient(settings.url.receiver, settings.receiver_admin_token())
+    deadline = time.monotonic() + 240
+    stored = 0
+    while True:
+        try:
+            stored = sum(
+                len(client.alerts(since=since - timedelta(seconds=1), alertname=name))
+                for name in ("VaRBacktestYellow", "VaRBacktestRed")
+            )
+        except ReceiverError as exc:
+            logging.getLogger(__name__).warning("%s", exc)
+        if stored >= flagged or time.monotonic() > deadline:
+            return stored
+        time.sleep(1)  # readiness poll: one alert group at a time arrives
 
 
 @click.command("demo")
