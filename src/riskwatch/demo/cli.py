@@ -190,7 +190,8 @@ def _historical(settings: Settings, console: Console, days: int, clock: Clock) -
 def _await_verdict_alerts(settings: Settings, since: datetime, flagged: int) -> int:
     """Poll the receiver until it holds an alert for each non-green verdict pushed at
     `since`, so the tour that follows (same portfolio names) does not see them arrive
-    as its own; gives up after Alertmanager's group wait had time to pass four times."""
+    as its own. Gives up after 240 s: a scrape, a rule evaluation and Alertmanager's
+    group wait take well under a minute, and a slower stack is reported, not hidden."""
     from riskwatch.receiver_client import ReceiverClient, ReceiverError
 
     client = ReceiverClient(settings.url.receiver, settings.receiver_admin_token())
