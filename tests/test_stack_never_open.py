@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from riskwatch.settings import load_settings
+from riskwatch.settings import RECEIVER_TOKEN_FILE, RECEIVER_WEBHOOK_TOKEN_FILE, load_settings
 from riskwatch.stack.runner import Stack
 from tests.support.stack import free_ports, run_cli, running_stack, stack_env
 
@@ -53,8 +53,9 @@ def test_status_names_the_generated_admin_token_and_it_opens_the_trail(tokenless
 
 def test_a_restart_keeps_the_generated_tokens(tokenless: Stack) -> None:
     secrets = tokenless.settings.secrets_dir
-    before = {p.name: p.read_text() for p in secrets.glob("receiver_*token")}
-    assert set(before) == {"receiver_token", "receiver_webhook_token"}
-    assert before["receiver_token"] != before["receiver_webhook_token"]
+    names = (RECEIVER_TOKEN_FILE, RECEIVER_WEBHOOK_TOKEN_FILE)
+    assert {p.name for p in secrets.glob("receiver_*token")} == set(names)
+    before = {name: (secrets / name).read_text() for name in names}
+    assert before[RECEIVER_TOKEN_FILE] != before[RECEIVER_WEBHOOK_TOKEN_FILE]
     tokenless.up()
-    assert {p.name: p.read_text() for p in secrets.glob("receiver_*token")} == before
+    assert {name: (secrets / name).read_text() for name in names} == before
