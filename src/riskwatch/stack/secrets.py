@@ -6,8 +6,9 @@ umask only ever removing bits), and narrows an existing file before writing into
 
 `riskwatch stack up` (and `riskwatch stack secrets`, for compose) generate what no
 operator should have to invent, so that nothing runs open by default: the receiver's
-admin token (``receiver_token``) and Alertmanager's webhook-only credential
-(``receiver_webhook_token``) when none is configured, and the agents' Pushgateway
+admin token (``receiver_token``), Alertmanager's webhook-only credential
+(``receiver_webhook_token``) and the key that signs the console's session cookies
+(``receiver_session_key``) when none is configured, and the agents' Pushgateway
 password, kept three ways because three programs read it differently:
 
 - ``pushgateway_auth``: ``user:password``, for the agents and for other tools;
@@ -30,6 +31,7 @@ from pydantic import SecretStr
 
 from riskwatch.settings import (
     PUSHGATEWAY_AUTH_FILE,
+    RECEIVER_SESSION_KEY_FILE,
     RECEIVER_TOKEN_FILE,
     RECEIVER_WEBHOOK_TOKEN_FILE,
     Settings,
@@ -130,16 +132,19 @@ class ReceiverTokens:
 
     admin_file: Path
     webhook_file: Path
+    session_key_file: Path
 
 
 def ensure_receiver_tokens(settings: Settings, folder: Path | None = None) -> ReceiverTokens:
-    """The receiver's admin token and Alertmanager's credential in `folder` (default: the
+    """The receiver's admin token, Alertmanager's credential and the console's cookie
+    key in `folder` (default: the
     state's secrets): configured values as given, else the existing files (a restart
     keeps them), else new random tokens."""
     folder = secure_dir(folder or settings.secrets_dir)
     return ReceiverTokens(
         _token_file(folder / RECEIVER_TOKEN_FILE, settings.receiver_token),
         _token_file(folder / RECEIVER_WEBHOOK_TOKEN_FILE, settings.receiver_webhook_token),
+        _token_file(folder / RECEIVER_SESSION_KEY_FILE, settings.receiver_session_key),
     )
 
 
