@@ -53,7 +53,8 @@ def stored(make_app: AppFactory) -> FlaskClient:
 
 def test_list_shape_and_newest_first(stored: FlaskClient) -> None:
     body = stored.get("/api/alerts?limit=10").get_json()
-    assert set(body) == {"alerts"}
+    assert set(body) == {"alerts", "next"}
+    assert body["next"] is None  # one page holds them all
     assert [item["alertname"] for item in body["alerts"]] == ["D", "C", "B", "A"]
     first = body["alerts"][0]
     assert set(first) == ALERT_KEYS
@@ -119,7 +120,7 @@ def _id_of(client: FlaskClient, alertname: str) -> int:
 
 def test_detail_has_history(stored: FlaskClient) -> None:
     detail = stored.get(f"/api/alerts/{_id_of(stored, 'B')}").get_json()
-    assert set(detail) == ALERT_KEYS | {"events", "acks"}
+    assert set(detail) == ALERT_KEYS | {"events", "acks", "silences"}
     assert detail["status"] == "resolved"
     assert [e["status"] for e in detail["events"]] == ["firing", "resolved"]
     assert detail["events"][0]["receiver"] == "riskwatch-audit"

@@ -94,7 +94,7 @@ def _migrations(db: DbConn) -> list[tuple[int, str]]:
 
 def test_migrations_are_recorded_and_applied_once(make_app: AppFactory, db: DbConn) -> None:
     expected = [(m.version, m.name) for m in load_migrations("riskwatch.receiver")]
-    assert expected == [(1, "alerts"), (2, "history"), (3, "users")]
+    assert expected == [(1, "alerts"), (2, "history"), (3, "users"), (4, "console")]
     first = make_app().test_client()
     first.post(WEBHOOK, json=payload(alert()))
     applied_at = db.execute(f"SELECT max(applied_at) {RECEIVER_MIGRATIONS}").fetchone()
@@ -127,6 +127,6 @@ def test_concurrent_migrations_apply_each_version_once(database_url: str, db: Db
     for thread in threads:
         thread.join()
     assert errors == []
-    assert sorted(applied) == [1, 2, 3]
-    assert [version for version, _ in _migrations(db)] == [1, 2, 3]
+    assert sorted(applied) == [1, 2, 3, 4]
+    assert [version for version, _ in _migrations(db)] == [1, 2, 3, 4]
     assert count_rows(db, "alerts") == 0

@@ -1,87 +1,192 @@
-"""The read and acknowledge API over the stored alerts (``/api/alerts``).
+"""The JSON API over the alert trail (``/api``): list, detail, ack (and silence),
+expire a silence, the CSV export of a period and the log of actions.
 
-Timestamps are RFC 3339 strings in UTC. Shapes are documented in openapi.json.
+Everything the console does is here too. Timestamps are RFC 3339 strings in UTC.
+Shapes are documented in openapi.json.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from pydantic import ValidationError
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, NotFound
 
+from riskwatch.receiver import actions, audit, export
+from riskwatch.receiver.actions import RECEIVER_SETTINGS
 from riskwatch.receiver.auth import current_identity
 from riskwatch.receiver.db import get_db
-from riskwatch.receiver.models import AckRequest, AlertStatus, describe
-from riskwatch.receiver.store import AlertFilter, Row, acknowledge, get_alert, list_alerts
+from riskwatch.receiver.models import AckRequest, describe
+from riskwatch.receiver.query import parse_filter, parse_instant, parse_limit
+from riskwatch.receiver.store import MAX_ID, Cursor, Row, get_alert, list_alerts
 from riskwatch.settings import ReceiverSettings
 
-log = logging.getLogger(__name__)
+__all__ = ["RECEIVER_SETTINGS", "alert_json", "bp", "rfc3339"]
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-RECEIVER_SETTINGS: Final = "RISKWATCH_RECEIVER_SETTINGS"
-_QUERY_PARAMETERS: Final = ("status", "alertname", "severity", "portfolio", "since", "limit")
-_STATUSES: Final[dict[str, AlertStatus]] = {"firing": "firing", "resolved": "resolved"}
-_MAX_ID: Final = 2**63 - 1  # bigserial; larger ids cannot exist and would overflow the query
+_EXPORT_PARAMETERS: Final = frozenset({"since", "until"})
+
+
+def _settings() -> ReceiverSettings:
+    settings: ReceiverSettings = current_app.config[RECEIVER_SETTINGS]
+    return settings
 
 
 @bp.get("/alerts")
 def alerts_index() -> dict[str, Any]:
-    """``{"alerts": [...]}``, newest first, filtered by the query parameters.
+    """``{"alerts": [...], "next": cursor}``, newest first, filtered by the query.
 
-    `since` keeps alerts that *started* at or after that instant, so the filter and
-    the order use the same column.
+    `since` and `until` bound when alerts *started*, so the filter and the order use
+    the same column. `next` is null on the last page; else pass it as `before`.
     """
-    where, limit = _parse_query(request.args, current_app.config[RECEIVER_SETTINGS])
-    rows = list_alerts(get_db(), where, limit)
-    return {"alerts": [alert_json(row) for row in rows]}
+    where, limit = parse_filter(request.args, _settings())
+    page, cursor = alert_page(where, limit)
+    return {"alerts": [alert_json(row) for row in page], "next": cursor}
+
+
+def alert_page(where: Any, limit: int) -> tuple[list[Row], str | None]:
+    """One page of the list, and the cursor of the next one (None on the last)."""
+    # One row more than the page says whether there is a next page, without a count.
+    rows = list_alerts(get_db(), where, limit + 1)
+    page = rows[:limit]
+    more = len(rows) > limit
+    cursor = Cursor(page[-1]["starts_at"], page[-1]["id"]).encode() if more else None
+    return page, cursor
 
 
 @bp.get("/alerts/<int:alert_id>")
 def alert_detail(alert_id: int) -> dict[str, Any]:
-    """One alert with its `events` and `acks`; 404 if unknown."""
-    return _alert_with_history(alert_id)
+    """One alert with its `events`, `acks` and `silences`; 404 if unknown."""
+    return alert_with_history(alert_id)
 
 
 @bp.post("/alerts/<int:alert_id>/ack")
 def alert_ack(alert_id: int) -> dict[str, Any]:
-    """Acknowledge an alert (``{"note": ...}``) as the authenticated user; returns it
-    with its history."""
+    """Acknowledge an alert (``{"note": ..., "silence_hours": N}``) as the authenticated
+    user; returns it with its history, the `ack`, and the `silence_id` (or null)."""
     try:
-        ack = AckRequest.model_validate_json(request.get_data(cache=False))
+        body = AckRequest.model_validate_json(request.get_data(cache=False))
     except ValidationError as exc:
         raise BadRequest(describe(exc)) from None
-    who = current_identity().name
-    if alert_id > _MAX_ID or not acknowledge(get_db(), alert_id, who, ack.note):
-        raise NotFound(f"no alert with id {alert_id}")
-    log.info("alert acknowledged id=%d who=%r", alert_id, who)
-    return _alert_with_history(alert_id)
+    done = actions.ack_alert(alert_id, current_identity(), body.note, body.silence_hours)
+    result = alert_with_history(alert_id)
+    result["ack"] = ack_json(done.ack)
+    result["silence_id"] = done.silence_id
+    return result
 
 
-def _alert_with_history(alert_id: int) -> dict[str, Any]:
-    row = get_alert(get_db(), alert_id) if alert_id <= _MAX_ID else None
+@bp.post("/silences/<silence_id>/expire")
+def silence_expire(silence_id: str) -> dict[str, Any]:
+    """Expire a silence an ack created; returns it. 404 if the trail has no such
+    silence, 409 if it is expired already, 502 if Alertmanager fails."""
+    return {"silence": silence_json(actions.expire(silence_id, current_identity()))}
+
+
+@bp.get("/export.csv")
+def export_csv() -> Response:
+    """The trail of [since, until) as CSV (export.py); both are required."""
+    since, until = export_period(request.args)
+    return csv_response(since, until)
+
+
+def export_period(args: Any) -> tuple[datetime, datetime]:
+    """The export's [since, until) from `args`; BadRequest if missing or reversed."""
+    unknown = sorted(set(args) - _EXPORT_PARAMETERS)
+    if unknown:
+        raise BadRequest(f"unknown query parameter {', '.join(unknown)}; allowed: since, until")
+    missing = [name for name in ("since", "until") if not args.get(name)]
+    if missing:
+        raise BadRequest(f"query parameter {' and '.join(missing)} required: the period")
+    since = parse_instant("since", args["since"], lenient=True)
+    until = parse_instant("until", args["until"], lenient=True)
+    if until <= since:
+        raise BadRequest("until must be after since")
+    return since, until
+
+
+def csv_response(since: datetime, until: datetime) -> Response:
+    """The CSV export as a download, recorded in the action log first."""
+    conn, limit = get_db(), _settings().max_export_rows
+    rows = export.count_rows(conn, since, until)
+    if rows > limit:
+        raise BadRequest(
+            f"the period holds {rows} rows, more than receiver.max_export_rows ({limit}): "
+            "export a shorter one"
+        )
+    with conn.transaction():
+        audit.record(
+            conn,
+            current_identity().name,
+            "export",
+            remote_addr=request.remote_addr,
+            since=rfc3339(since),
+            until=rfc3339(until),
+            rows=rows,
+        )
+    name = f"riskwatch-trail-{since:%Y%m%dT%H%M%SZ}-{until:%Y%m%dT%H%M%SZ}.csv"
+    return Response(
+        stream_with_context(export.stream_csv(conn, since, until)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/actions")
+def actions_index() -> dict[str, Any]:
+    """``{"actions": [...]}``: the newest actions people took (logins, acks, silences,
+    expiries, exports), newest first; `limit` as for alerts."""
+    unknown = sorted(set(request.args) - {"limit"})
+    if unknown:
+        raise BadRequest(f"unknown query parameter {', '.join(unknown)}; allowed: limit")
+    limit = parse_limit(request.args.get("limit"), _settings())
+    return {"actions": [{**row, "at": rfc3339(row["at"])} for row in audit.recent(get_db(), limit)]}
+
+
+def alert_with_history(alert_id: int) -> dict[str, Any]:
+    """The API shape of one alert with its timeline; NotFound if unknown."""
+    row = get_alert(get_db(), alert_id) if alert_id <= MAX_ID else None
     if row is None:
         raise NotFound(f"no alert with id {alert_id}")
     result = alert_json(row)
     result["events"] = [
         {
             "status": event["status"],
-            "received_at": _rfc3339(event["received_at"]),
-            "ends_at": _rfc3339(event["ends_at"]),
+            "received_at": rfc3339(event["received_at"]),
+            "ends_at": rfc3339(event["ends_at"]),
             "receiver": event["receiver"],
             "group_key": event["group_key"],
         }
         for event in row["events"]
     ]
-    result["acks"] = [
-        {"who": ack["who"], "why": ack["why"], "at": _rfc3339(ack["at"])} for ack in row["acks"]
-    ]
+    result["acks"] = [ack_json(ack) for ack in row["acks"]]
+    result["silences"] = [silence_json(silence) for silence in row["silences"]]
     return result
+
+
+def ack_json(ack: Row) -> dict[str, Any]:
+    """The API shape of one acknowledgement."""
+    return {
+        "who": ack["who"],
+        "why": ack["why"],
+        "at": rfc3339(ack["at"]),
+        "silence_id": ack["silence_id"],
+    }
+
+
+def silence_json(silence: Row) -> dict[str, Any]:
+    """The API shape of one silence an ack created."""
+    return {
+        "silence_id": silence["silence_id"],
+        "alert_id": silence["alert_id"],
+        "created_by": silence["created_by"],
+        "created_at": rfc3339(silence["created_at"]),
+        "ends_at": rfc3339(silence["ends_at"]),
+        "expired_at": rfc3339(silence["expired_at"]),
+        "expired_by": silence["expired_by"],
+    }
 
 
 def alert_json(row: Row) -> dict[str, Any]:
@@ -96,71 +201,19 @@ def alert_json(row: Row) -> dict[str, Any]:
         "portfolio": row["portfolio"],
         "labels": row["labels"],
         "annotations": row["annotations"],
-        "starts_at": _rfc3339(row["starts_at"]),
-        "ends_at": _rfc3339(row["ends_at"]),
+        "starts_at": rfc3339(row["starts_at"]),
+        "ends_at": rfc3339(row["ends_at"]),
         "generator_url": row["generator_url"],
-        "first_received_at": _rfc3339(row["first_received_at"]),
-        "last_received_at": _rfc3339(row["last_received_at"]),
+        "first_received_at": rfc3339(row["first_received_at"]),
+        "last_received_at": rfc3339(row["last_received_at"]),
         "acked": row["acked_at"] is not None,
         "acked_by": row["acked_by"],
-        "acked_at": _rfc3339(row["acked_at"]),
+        "acked_at": rfc3339(row["acked_at"]),
     }
 
 
-def _rfc3339(value: datetime | None) -> str | None:
+def rfc3339(value: datetime | None) -> str | None:
+    """`value` as RFC 3339 in UTC (``...Z``), None stays None."""
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _parse_query(args: MultiDict[str, str], settings: ReceiverSettings) -> tuple[AlertFilter, int]:
-    # A misspelt filter silently ignored would return the wrong alerts: refuse it.
-    unknown = sorted(set(args) - set(_QUERY_PARAMETERS))
-    if unknown:
-        raise BadRequest(
-            f"unknown query parameter {', '.join(unknown)}; allowed: {', '.join(_QUERY_PARAMETERS)}"
-        )
-    for name in args:
-        if not args[name]:
-            raise BadRequest(f"query parameter {name} is empty")
-    for name, value in args.items(multi=True):
-        # PostgreSQL text cannot hold U+0000: a filter with one would be a 500.
-        if "\x00" in value:
-            raise BadRequest(f"query parameter {name} must not contain NUL (U+0000) characters")
-    status = args.get("status")
-    if status is not None and status not in _STATUSES:
-        raise BadRequest(f"query parameter status must be firing or resolved (got {status!r})")
-    since_text = args.get("since")
-    where = AlertFilter(
-        status=None if status is None else _STATUSES[status],
-        alertname=args.get("alertname"),
-        severity=args.get("severity"),
-        portfolio=args.get("portfolio"),
-        since=None if since_text is None else _parse_since(since_text),
-    )
-    return where, _parse_limit(args.get("limit"), settings)
-
-
-def _parse_since(text: str) -> datetime:
-    try:
-        since = datetime.fromisoformat(text)
-    except ValueError:
-        since = None
-    if since is None or since.tzinfo is None:
-        hint = " (a '+' in a URL reads as a space: write %2B or Z)" if " " in text else ""
-        raise BadRequest(
-            f"query parameter since must be an RFC 3339 timestamp with an offset, "
-            f"e.g. 2024-05-01T09:30:00Z (got {text!r}){hint}"
-        )
-    return since
-
-
-def _parse_limit(text: str | None, settings: ReceiverSettings) -> int:
-    maximum = settings.max_page_size
-    if text is None:
-        return min(settings.default_page_size, maximum)
-    # int() alone would also take " 5", "+5" and "1_0".
-    limit = int(text) if text.isascii() and text.isdigit() else 0
-    if not 1 <= limit <= maximum:
-        raise BadRequest(f"query parameter limit must be an integer from 1 to {maximum}")
-    return limit

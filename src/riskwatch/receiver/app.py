@@ -9,15 +9,18 @@ database cannot be reached (reported down), 500 for any other database error.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Final
 
 import psycopg
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from riskwatch.receiver import api, auth, db, ops, webhook
+from riskwatch.receiver import actions, api, auth, console, db, ops, webhook
 from riskwatch.receiver.metrics import ReceiverMetrics, RejectReason, current
+from riskwatch.receiver.silences import Alertmanager
 from riskwatch.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -50,28 +53,56 @@ def create_app(
         raise ConfigError("the receiver needs database_url [RISKWATCH_DATABASE_URL]")
 
     app = Flask(__name__, static_folder=None)
+    receiver = settings.receiver
     app.config.from_mapping(
         # Werkzeug enforces it while reading any request body: 413 past this size.
-        MAX_CONTENT_LENGTH=settings.receiver.max_payload_bytes,
+        MAX_CONTENT_LENGTH=receiver.max_payload_bytes,
+        SESSION_COOKIE_NAME="riskwatch_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        # Lax, not Strict: a link from an email or Slack must arrive logged in. Every
+        # POST also needs its form's CSRF token (console/session.py).
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=receiver.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=receiver.session_hours),
     )
-    app.config[api.RECEIVER_SETTINGS] = settings.receiver
+    app.config[actions.RECEIVER_SETTINGS] = receiver
+    app.config[actions.PUBLIC_URL] = settings.receiver_public_url()
+    app.config[actions.ALERTMANAGER] = Alertmanager(
+        settings.receiver_alertmanager_url(), receiver.alertmanager_timeout_seconds
+    )
     if test_config is not None:
         app.config.from_mapping(test_config)
 
     ReceiverMetrics.create().install(app)
     auth.init_app(app, settings)
+    # After auth: a receiver refused for having no credential says only that.
+    app.config["SECRET_KEY"] = _session_key(settings)
     _register_error_handlers(app)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
+    console.init_app(app, receiver)
     db.init_app(app, settings.database_url.get_secret_value(), settings.receiver)
     return app
 
 
+def _session_key(settings: Settings) -> str:
+    key = settings.receiver_session_secret()
+    if key is None:
+        log.warning(
+            "no receiver_session_key configured: console logins last until this process "
+            "exits (`riskwatch stack up` generates one)"
+        )
+        return secrets.token_urlsafe(32)
+    return key
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
+    def http_error(exc: HTTPException) -> tuple[Response | str, int]:
         code = exc.code or 500
+        if request.blueprint == console.bp.name:
+            return console.render_error(exc)
         if request.blueprint == webhook.bp.name and code in _WEBHOOK_REJECTIONS:
             current().reject(_WEBHOOK_REJECTIONS[code])
             log.warning("webhook payload rejected status=%d error=%r", code, exc.description)

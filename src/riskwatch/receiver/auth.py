@@ -21,8 +21,11 @@ token.
 |---|---|
 | ``POST /webhook/alertmanager`` | admin, webhook |
 | ``GET /api/...``, ``/openapi.json`` | viewer, responder, admin |
-| ``POST /api/alerts/<id>/ack`` | responder, admin |
+| ``POST /api/alerts/<id>/ack``, ``POST /api/silences/<id>/expire`` | responder, admin |
 | anything else | admin |
+
+The console (``/console/``) signs people in with a session cookie instead of a bearer
+token (console/session.py), and checks the same table: its pages are listed here too.
 """
 
 from __future__ import annotations
@@ -52,13 +55,25 @@ ANONYMOUS_NAME: Final = "anonymous"
 PROXY_USER_HEADERS: Final = ("X-Auth-Request-User", "X-Forwarded-User")
 
 _READERS: Final[frozenset[IdentityRole]] = frozenset({"viewer", "responder", "admin"})
+_RESPONDERS: Final[frozenset[IdentityRole]] = frozenset({"responder", "admin"})
 ALLOWED_ROLES: Final[dict[str, frozenset[IdentityRole]]] = {
     "webhook.alertmanager": frozenset({"admin", "webhook"}),
     "api.alerts_index": _READERS,
     "api.alert_detail": _READERS,
-    "api.alert_ack": frozenset({"responder", "admin"}),
+    "api.alert_ack": _RESPONDERS,
+    "api.silence_expire": _RESPONDERS,
+    "api.export_csv": _READERS,
+    "api.actions_index": _READERS,
     "ops.openapi": _READERS,
+    "console.logout": _READERS,
+    "console.index": _READERS,
+    "console.detail": _READERS,
+    "console.ack": _RESPONDERS,
+    "console.expire": _RESPONDERS,
+    "console.export_csv": _READERS,
+    "console.go": _READERS,
 }
+CONSOLE_BLUEPRINT: Final = "console"
 _ADMIN_ONLY: Final[frozenset[IdentityRole]] = frozenset({"admin"})
 _CHALLENGE: Final = WWWAuthenticate("bearer", {"realm": "riskwatch-receiver"})
 _EXTENSION: Final = "riskwatch.receiver.auth"
@@ -164,8 +179,8 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def authorize() -> None:
-        if request.endpoint in OPEN_ENDPOINTS:
-            return
+        if request.endpoint in OPEN_ENDPOINTS or request.blueprint == CONSOLE_BLUEPRINT:
+            return  # the console checks its session and these roles itself
         identity = authenticator.identify()
         if identity is None:
             log.warning(

@@ -94,7 +94,8 @@ class WebhookPayload(_Incoming):
 
 class AckRequest(BaseModel):
     """Body of ``POST /api/alerts/<id>/ack``: a note on why (``why`` is accepted as an
-    alias). Who acknowledges is the authenticated identity, never a field: a body
+    alias), and optionally `silence_hours`, to silence the alert in Alertmanager for
+    that long. Who acknowledges is the authenticated identity, never a field: a body
     that names ``who`` is refused, so no client believes it set it."""
 
     # Our own API: an unknown field is a client mistake worth reporting.
@@ -105,6 +106,12 @@ class AckRequest(BaseModel):
         StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
         AfterValidator(_without_nul),
     ] = Field(validation_alias=AliasChoices("note", "why"))
+    silence_hours: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Silence the alert for this many hours (at most receiver.max_silence_hours).",
+    )
     who: None = None
 
     @field_validator("who", mode="before")

@@ -10,6 +10,7 @@ is revoked and its user active still runs on every request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -184,6 +185,48 @@ def active_user(conn: Connection, name: str) -> tuple[str, Role] | None:
         "SELECT name, role FROM users WHERE name = %s AND active", (name,)
     ).fetchone()
     return None if row is None else (row[0], check_role(row[1]))
+
+
+MIN_PASSWORD_LENGTH: Final = 12
+# bcrypt reads at most 72 bytes; a longer password would be silently cut there.
+MAX_PASSWORD_BYTES: Final = 72
+
+
+def set_password(conn: Connection, name: str, password: str) -> None:
+    """Set the console password of user `name` (bcrypt); UserError for an unknown user
+    or a password shorter than MIN_PASSWORD_LENGTH or longer than bcrypt reads."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    encoded = password.encode("utf-8")
+    if len(encoded) > MAX_PASSWORD_BYTES or "\x00" in password:
+        raise UserError(f"a password has at most {MAX_PASSWORD_BYTES} bytes and no NUL")
+    hashed = bcrypt.hashpw(encoded, bcrypt.gensalt(BCRYPT_ROUNDS)).decode("ascii")
+    row = conn.execute(
+        "UPDATE users SET password_hash = %s WHERE name = %s RETURNING id", (hashed, name)
+    ).fetchone()
+    if row is None:
+        raise UserError(f"no user {name!r}")
+
+
+@functools.cache
+def _unknown_user_hash() -> bytes:
+    """A hash at the tokens' cost that no password is checked true against: compared
+    when the user is unknown, so the time a failed login takes does not say whether
+    the name exists. Made on first use: it costs as much as a login."""
+    return bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(BCRYPT_ROUNDS))
+
+
+def check_password(conn: Connection, name: str, password: str) -> tuple[str, Role] | None:
+    """`(name, role)` when `password` is the active user `name`'s, else None."""
+    row = conn.execute(
+        "SELECT name, role, password_hash FROM users WHERE name = %s AND active", (name,)
+    ).fetchone()
+    stored = row[2] if row is not None and row[2] else None
+    encoded = password.encode("utf-8")[:MAX_PASSWORD_BYTES]
+    matches = bcrypt.checkpw(encoded, stored.encode("ascii") if stored else _unknown_user_hash())
+    if row is None or stored is None or not matches:
+        return None
+    return row[0], check_role(row[1])
 
 
 def set_active(conn: Connection, name: str, active: bool) -> None:

@@ -6,6 +6,7 @@ one, else the running local stack's) and apply the receiver's migrations first.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +26,7 @@ from riskwatch.receiver.users import (
     list_users,
     migrate,
     set_active,
+    set_password,
 )
 from riskwatch.receiver.users import revoke as revoke_tokens
 
@@ -113,6 +115,27 @@ def revoke_cmd(ctx: click.Context, name: str, token_id: str | None) -> None:
     with _database(ctx) as conn:
         count = revoke_tokens(conn, name, token_id)
     click.echo(f"revoked {count} token{'s' if count != 1 else ''} of {name}")
+
+
+@users.command("password")
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input instead of a prompt.",
+)
+@click.pass_context
+def password_cmd(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Set the console password of user NAME (at least 12 characters); their API
+    tokens are unchanged. Never on the command line, where `ps` would show it."""
+    password: str
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+    with _database(ctx) as conn:
+        set_password(conn, name, password)
+    click.echo(f"console password of {name} set")
 
 
 def _activation(active: bool, help_text: str) -> click.Command:
