@@ -20,6 +20,7 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
+from riskwatch.settings import ReceiverSettings, Settings
 from riskwatch.stack.runner import Stack
 from tests.support.stack import free_port
 
@@ -149,7 +150,12 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
         "db_health.scram",
         "db_tradestore.scram",
     },
-    "receiver": {"receiver_token", "receiver_webhook_token", "db_receiver.pass"},
+    "receiver": {
+        "receiver_token",
+        "receiver_webhook_token",
+        "receiver_session_key",
+        "db_receiver.pass",
+    },
     "trading-agent": {"pushgateway_auth", "db_trading.pass"},
     # The report reads the alert trail through the receiver's API: the receiver token.
     "health-agent": {"pushgateway_auth", "receiver_token", "db_health.pass", "smtp_password"},
@@ -161,7 +167,9 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
 }
 """Every service's secrets, exactly."""
 
-SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET|PUSHGATEWAY_AUTH|PGPASS|DATABASE_URL", re.I)
+SECRET_ENV = re.compile(
+    r"PASSWORD|TOKEN|SECRET|SESSION_KEY|PUSHGATEWAY_AUTH|PGPASS|DATABASE_URL", re.I
+)
 EXPECTED_SECRET_ENV: dict[str, set[str]] = {
     "grafana": {"GF_SECURITY_ADMIN_PASSWORD__FILE"},
     "postgres": {"POSTGRES_PASSWORD_FILE"},
@@ -169,6 +177,7 @@ EXPECTED_SECRET_ENV: dict[str, set[str]] = {
         "RISKWATCH_DATABASE_URL",
         "RISKWATCH_RECEIVER_TOKEN_FILE",
         "RISKWATCH_RECEIVER_WEBHOOK_TOKEN_FILE",
+        "RISKWATCH_RECEIVER_SESSION_KEY_FILE",
     },
     "trading-agent": {"RISKWATCH_DATABASE_URL", "RISKWATCH_PUSHGATEWAY_AUTH_FILE"},
     "health-agent": {
@@ -289,6 +298,46 @@ def test_pushgateway_takes_the_agents_login_only(compose: dict[str, Any]) -> Non
         assert env["RISKWATCH_PUSHGATEWAY_AUTH_FILE"] == path, agent
 
 
+def test_the_receiver_reads_each_secret_where_compose_mounts_it(compose: dict[str, Any]) -> None:
+    receiver = compose["services"]["receiver"]
+    env, mounted = receiver["environment"], secrets_of(receiver)
+    for setting, secret in (
+        ("RISKWATCH_RECEIVER_TOKEN_FILE", "receiver_token"),
+        ("RISKWATCH_RECEIVER_WEBHOOK_TOKEN_FILE", "receiver_webhook_token"),
+        # The console's cookie key: a fixed one, so logins survive a restart.
+        ("RISKWATCH_RECEIVER_SESSION_KEY_FILE", "receiver_session_key"),
+    ):
+        assert env[setting] == mounted[secret], setting
+    # The settings those variables name (env_prefix RISKWATCH_, nesting by "__").
+    assert {
+        "receiver_token_file",
+        "receiver_webhook_token_file",
+        "receiver_session_key_file",
+    } <= set(Settings.model_fields)
+    assert "public_url" in ReceiverSettings.model_fields
+
+
+def test_alertmanager_templates_get_the_console_url_over_a_committed_file(
+    compose: dict[str, Any],
+) -> None:
+    """The console template compose makes is mounted over alerts/templates/site.tmpl:
+    a file that exists (a mount point inside the read-only templates folder) and sorts
+    after riskwatch.tmpl, whose default it replaces. tests/test_console_links.py renders
+    it with amtool."""
+    for name in ("alertmanager", "alertmanager-2"):
+        service = compose["services"][name]
+        assert "./alerts/templates:/etc/alertmanager/templates:ro" in service["volumes"], name
+        (config,) = service["configs"]
+        assert config["target"] == "/etc/alertmanager/templates/site.tmpl", name
+        assert config["source"] in compose["configs"], name
+    templates = sorted(p.name for p in (ROOT / "alerts" / "templates").glob("*.tmpl"))
+    assert templates[-1] == "site.tmpl" and "riskwatch.tmpl" in templates
+    assert "{{ define" not in (ROOT / "alerts" / "templates" / "site.tmpl").read_text()
+    content = compose["configs"]["console_url.tmpl"]["content"]
+    variable = compose["services"]["receiver"]["environment"]["RISKWATCH_RECEIVER__PUBLIC_URL"]
+    assert '{{ define "riskwatch.console_url" }}' + variable + "{{ end }}" in content
+
+
 def test_alertmanager_secrets_are_where_its_config_reads_them(compose: dict[str, Any]) -> None:
     config = (ROOT / "alerts" / "alertmanager.yml").read_text()
     wanted = set(re.findall(r"_file:\s*(/etc/alertmanager/secrets/\S+)", config))
@@ -333,6 +382,7 @@ def test_secrets_are_generated_once_and_given_to_their_readers(tmp_path: Path) -
     folder = tmp_path / "secrets"
     made = deploy.generate(folder)
     assert "postgres_password" in made and "db_health.scram" in made
+    assert "receiver_session_key" in made, "the console's cookie key, before `stack secrets`"
     before = (folder / "db_health.pass").read_text()
     assert deploy.generate(folder) == [], "nothing is made twice"
     assert (folder / "db_health.pass").read_text() == before

@@ -11,6 +11,7 @@ cluster-wide, so every run uses a unique prefix and drops its roles after.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -22,6 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import SecretStr
@@ -293,3 +295,35 @@ def test_a_role_cannot_log_in_with_another_roles_password(roles_db: RolesDatabas
     )
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(stolen).close()
+
+
+def test_the_receiver_runs_on_compose_s_environment_and_secrets(
+    roles_db: RolesDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver's environment in docker-compose.grafana.yml, its /run/secrets files
+    being the generated ones: the admin token, Alertmanager's credential and the
+    console's cookie key are read from their files, and the console's public URL is
+    compose's default."""
+    compose = yaml.safe_load((ROOT / "docker-compose.grafana.yml").read_text())
+    env = compose["services"]["receiver"]["environment"]
+    for name, value in env.items():
+        value = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))  # compose's defaults
+        monkeypatch.setenv(name, value.replace("/run/secrets/", f"{roles_db.secrets}/"))
+    # The database as this test names it (a prefixed role on the session's cluster).
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", roles_db.dsn("receiver"))
+    settings = Settings()
+
+    secret = (roles_db.secrets / "receiver_session_key").read_text().strip()
+    assert secret and settings.receiver_session_secret() == secret
+    assert settings.receiver_public_url() == "http://localhost:8080"
+    webhook = (roles_db.secrets / "receiver_webhook_token").read_text().strip()
+    app = create_app(settings, {"TESTING": True})
+    try:
+        stored = app.test_client().post(
+            "/webhook/alertmanager",
+            json=payload(alert()),
+            headers={"Authorization": f"Bearer {webhook}"},
+        )
+        assert stored.status_code == 200, stored.get_data(as_text=True)
+    finally:
+        close_pool(app)

@@ -3,14 +3,15 @@
 The repo keeps one hand-edited copy of each config, written for docker compose's
 service names. The local runner loads it, replaces only what differs on loopback
 (target addresses, the receiver URL, the SMTP smarthost, secret and template
-paths) and the deployment's heartbeat (the Watchdog's URLs and intervals), and
-writes the result into the state folder. Everything else, including every other
-interval and route, is the repo's own.
+paths), the deployment's heartbeat (the Watchdog's URLs and intervals) and the
+console address notifications link to, and writes the result into the state
+folder. Everything else, including every other interval and route, is the repo's own.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +28,11 @@ PROMETHEUS_CONFIG = "prometheus.yml"
 ALERTMANAGER_CONFIG = "alerts/alertmanager.yml"
 HEARTBEAT_RECEIVER = "heartbeat"
 """The receiver in alerts/alertmanager.yml that the Watchdog's route names."""
+CONSOLE_URL_TEMPLATE = "console_url.tmpl"
+"""The generated template beside the rendered alertmanager.yml: the console's address."""
+CONSOLE_URL_DEFINITION = "riskwatch.console_url"
+"""The template alerts/templates/riskwatch.tmpl links to the console with; its committed
+definition is docker compose's address, which the generated one replaces."""
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -180,8 +186,11 @@ def render_alertmanager(
     else:  # the local sink, or a relay without AUTH: no credentials at all
         glob.pop("smtp_auth_username", None)
         glob.pop("smtp_auth_password_file", None)
+    # The repo's templates, then the console's address from settings: parsed last, its
+    # definition replaces the committed default (Go templates keep the last definition).
     config["templates"] = [
-        str((source.parent / pattern).resolve()) for pattern in config.get("templates", [])
+        *(str((source.parent / pattern).resolve()) for pattern in config.get("templates", [])),
+        str(render_console_url(settings, out.parent / CONSOLE_URL_TEMPLATE)),
     ]
 
     for receiver in config.get("receivers", []):
@@ -197,6 +206,28 @@ def render_alertmanager(
     # With an external heartbeat URL (a token in its path, often) the file holds a
     # secret: Alertmanager 0.25's webhook_config has no url_file. Owner-only from the start.
     return _dump(config, out, secret=True)
+
+
+def render_console_url(settings: Settings, out: Path) -> Path:
+    """Write the template defining the console's public address (receiver.public_url,
+    no trailing slash), which every notification's "Open in console" link starts with.
+
+    The address is a Go string literal in the template, not template text: html/template
+    then escapes it for the email's href, and no `{{` in it can be read as an action."""
+    url = settings.receiver_public_url()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise StackError(
+            f"receiver.public_url {url!r}: want an http(s) URL without a query or fragment, "
+            "e.g. https://riskwatch.example.com"
+        )
+    literal = json.dumps(url, ensure_ascii=False)  # a JSON string is a Go string literal
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        "{{/* Rendered by `riskwatch stack` from receiver.public_url. Edit the setting. */}}\n"
+        f'{{{{ define "{CONSOLE_URL_DEFINITION}" }}}}{{{{ {literal} }}}}{{{{ end }}}}\n'
+    )
+    return out
 
 
 def local_heartbeat_url(settings: Settings) -> str:
