@@ -6,7 +6,8 @@
 
 `generate` creates, only where missing, the secrets no operator should have to invent:
 the PostgreSQL superuser's password (`postgres_password`, the postgres container only),
-Grafana's admin password, the receiver token, an empty `smtp_password` (no SMTP login)
+Grafana's admin password, the receiver token, the console's cookie key
+(`receiver_session_key`), an empty `smtp_password` (no SMTP login)
 and, per database role, two files of one password:
 
 - `db_<role>.pass`: a libpq passfile line, the service's (its DSN names it: `passfile=`);
@@ -44,6 +45,8 @@ OWNERS: dict[str, tuple[int, int, int]] = {
     "grafana_admin_password": (GRAFANA_UID, 0, 0o600),
     # The admin token: the receiver and the health agent's report (riskwatch).
     "receiver_token": (RISKWATCH_UID, RISKWATCH_UID, 0o600),
+    # The key that signs the receiver console's session cookies: the receiver only.
+    "receiver_session_key": (RISKWATCH_UID, RISKWATCH_UID, 0o600),
     # Alertmanager's webhook-only credential: Alertmanager (nobody) and the receiver.
     "receiver_webhook_token": (RISKWATCH_UID, NOBODY_UID, 0o640),
     "pushgateway_auth": (RISKWATCH_UID, RISKWATCH_UID, 0o600),
@@ -128,6 +131,7 @@ def generate(folder: Path) -> list[str]:
     make("grafana_admin_password", secrets.token_urlsafe(24))
     make("receiver_token", secrets.token_urlsafe(32))
     make("receiver_webhook_token", secrets.token_urlsafe(32))
+    make("receiver_session_key", secrets.token_urlsafe(32))
     make("smtp_password", "")
     for role in DB_ROLES:
         passfile = folder / f"db_{role}.pass"

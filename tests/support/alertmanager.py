@@ -21,10 +21,13 @@ def tool(name: str) -> str:
 
 
 @contextmanager
-def running_alertmanager(config_file: Path, state: Path, *flags: str) -> Iterator[str]:
+def running_alertmanager(
+    config_file: Path, state: Path, *flags: str, port: int | None = None
+) -> Iterator[str]:
     """Alertmanager with `config_file` and `flags`, keeping its data and its log
-    (`state/log`) in `state`; yields its URL once ready, stops it on exit."""
-    port = free_port()
+    (`state/log`) in `state`; yields its URL once ready, stops it on exit. `port`:
+    where it listens (default: a free one), for a config that must name it first."""
+    port = port or free_port()
     argv = [
         tool(load_settings().stack.alertmanager_bin),
         f"--config.file={config_file}",
