@@ -99,7 +99,7 @@ def _session_key(settings: Settings) -> str:
 
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response | str, int]:
+    def http_error(exc: HTTPException) -> Response | tuple[Response, int]:
         code = exc.code or 500
         if request.blueprint == console.bp.name:
             return console.render_error(exc)

@@ -325,7 +325,13 @@ def _timeline(alert: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda entry: entry["at"])
 
 
-def render_error(exc: HTTPException) -> tuple[str, int]:
-    """A console page for an HTTP error, e.g. 403 or 404."""
+def render_error(exc: HTTPException) -> Response:
+    """A console page for an HTTP error, e.g. 403 or 404, keeping the error's headers
+    (Retry-After of a 429)."""
     code = exc.code or 500
-    return render_template("error.html", code=code, name=exc.name, message=exc.description), code
+    page = render_template("error.html", code=code, name=exc.name, message=exc.description)
+    response = current_app.make_response((page, code))
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return secure_headers(response)
