@@ -43,7 +43,9 @@ def throwaway_cluster() -> Iterator[LocalPostgres]:
         raise SystemExit("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     with tempfile.TemporaryDirectory(prefix="bench-receiver-") as tmp:
         state_dir = Path(tmp)
-        cluster = LocalPostgres.in_state_dir(bin_dir, state_dir, "127.0.0.1", _free_port())
+        cluster = LocalPostgres.in_state_dir(
+            bin_dir, state_dir, "127.0.0.1", _free_port(), create=True
+        )
         try:
             cluster.initialize()
             cluster.start(30.0)
