@@ -32,7 +32,7 @@ class _LazyGroup(click.Group):
     lazy: dict[str, str] = {  # noqa: RUF012 - a class-level registry, read-only
         "agent": "riskwatch.agents.cli:agent",
         "exporter": "riskwatch.exporters.cli:exporter",
-        "alerts": "riskwatch.alerting.cli:alerts",
+        "alerts": "riskwatch.alerts_cli:alerts",  # render|check and list|show|ack
         "demo": "riskwatch.demo.cli:demo",
         "dashboards": "riskwatch.dashboards.cli:dashboards",
         "report": "riskwatch.report.cli:report",
