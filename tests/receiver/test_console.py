@@ -292,3 +292,43 @@ def test_csv_export_of_a_period(
         headers={"Authorization": f"Bearer {TOKEN}"},
     )
     assert reversed_period.status_code == 400
+
+
+def test_log_in_with_an_api_token_but_only_as_its_owner(
+    app_client: FlaskClient, database_url: str
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        users.migrate(conn)
+        rita_token = users.add_user(conn, "rita", "responder")
+        users.add_user(conn, "vera", "viewer")
+    # Another user's token, Alertmanager's, or the admin's under a user's name: refused.
+    assert _login(app_client, "vera", rita_token).status_code == 401
+    assert _login(app_client, "rita", TOKEN).status_code == 401
+    assert _login(app_client, "rita", rita_token).status_code == 302
+    page = app_client.get("/console/").get_data(as_text=True)
+    assert "rita" in page and "responder" in page
+
+
+def test_the_admin_logs_in_with_the_admin_token(make_app: AppFactory) -> None:
+    app = make_app(token=TOKEN, webhook_token="hook-token-for-this-test")
+    client = app.test_client()
+    assert _login(client, "alertmanager", "hook-token-for-this-test").status_code == 401
+    assert _login(client, "admin", "not the token").status_code == 401
+    assert _login(client, "admin", TOKEN).status_code == 302
+    assert client.get("/console/").status_code == 200
+    # The login is tied to that token: a receiver with another admin token (same cookie
+    # key) does not take the cookie.
+    other = make_app(token="a-rotated-admin-token")
+    other.config["SECRET_KEY"] = app.config["SECRET_KEY"]
+    cookie = client.get_cookie("riskwatch_session")
+    assert cookie is not None
+    rotated = other.test_client()
+    rotated.set_cookie("riskwatch_session", cookie.value)
+    assert rotated.get("/console/").status_code == 302
+
+
+def test_an_open_receiver_opens_the_console_too(make_app: AppFactory) -> None:
+    client = make_app().test_client()  # --insecure-no-auth, loopback only
+    page = client.get("/console/")
+    assert page.status_code == 200
+    assert "anonymous" in page.get_data(as_text=True)

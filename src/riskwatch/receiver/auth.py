@@ -30,6 +30,7 @@ token (console/session.py), and checks the same table: its pages are listed here
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -121,12 +122,13 @@ class Authenticator:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         token = given.strip()
         if scheme.lower() == "bearer" and token:
-            return self._by_token(token)
+            return self.by_token(token)
         if scheme:
             return None
-        return self._by_proxy()
+        return self.by_proxy()
 
-    def _by_token(self, token: str) -> Identity | None:
+    def by_token(self, token: str) -> Identity | None:
+        """The identity `token` authenticates (admin, webhook or a user), else None."""
         given = token.encode("utf-8")
         # compare_digest on bytes: constant time, and str input would have to be ASCII.
         # Both are compared, so the time taken does not say which one was close.
@@ -141,7 +143,15 @@ class Authenticator:
         owner = self.tokens.verify(get_db(), token)
         return None if owner is None else Identity(owner.name, owner.role)
 
-    def _by_proxy(self) -> Identity | None:
+    def admin_fingerprint(self) -> str | None:
+        """A digest of the admin token, to tie a console login made with it to it: the
+        login ends when the token is changed. None when there is no admin token."""
+        if self.admin is None:
+            return None
+        return hashlib.sha256(b"riskwatch-console\x00" + self.admin).hexdigest()[:32]
+
+    def by_proxy(self) -> Identity | None:
+        """The active user a trusted proxy names in its identity header, else None."""
         if not self.proxies or request.remote_addr is None:
             return None
         try:

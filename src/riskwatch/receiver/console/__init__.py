@@ -41,7 +41,14 @@ from werkzeug.exceptions import (
 )
 
 from riskwatch.receiver import actions, api, audit
-from riskwatch.receiver.auth import ALLOWED_ROLES, Identity
+from riskwatch.receiver.auth import (
+    ADMIN_NAME,
+    ALLOWED_ROLES,
+    ANONYMOUS_NAME,
+    Authenticator,
+    Identity,
+    authenticator_of,
+)
 from riskwatch.receiver.console.session import (
     CSRF_FIELD,
     LoginLimiter,
@@ -50,6 +57,7 @@ from riskwatch.receiver.console.session import (
     log_in,
     log_out,
     secure_headers,
+    session_admin_key,
     session_user,
 )
 from riskwatch.receiver.db import get_db
@@ -93,18 +101,36 @@ def require_login() -> ResponseReturnValue | None:
         check_csrf(request.form.get(CSRF_FIELD))
     if request.endpoint in OPEN_PAGES:
         return None
-    name = session_user()
-    found = None if name is None else active_user(get_db(), name)
-    if found is None:
+    authenticator = authenticator_of()
+    identity = (
+        Identity(ANONYMOUS_NAME, "admin")  # --insecure-no-auth: the API is open too
+        if authenticator.open
+        else _session_identity(authenticator) or authenticator.by_proxy()
+    )
+    if identity is None:
         log_out()
         target = request.full_path if request.method == "GET" else url_for("console.index")
         return redirect(url_for("console.login", next=target))
-    g.identity = Identity(*found)
+    g.identity = identity
     allowed = ALLOWED_ROLES.get(request.endpoint or "", frozenset({"admin"}))
     if g.identity.role not in allowed:
         log.warning("console: forbidden path=%s user=%s", request.path, g.identity.name)
         raise Forbidden(f"role {g.identity.role} may not {request.method} {request.path}")
     return None
+
+
+def _session_identity(authenticator: Authenticator) -> Identity | None:
+    """Who the session cookie was logged in as, if they still may: an active user (the
+    role as it is now), or the admin while the admin token is the one logged in with."""
+    name = session_user()
+    if name is None:
+        return None
+    if name == ADMIN_NAME:
+        key = authenticator.admin_fingerprint()
+        same = key is not None and key == session_admin_key()
+        return Identity(ADMIN_NAME, "admin") if same else None
+    found = active_user(get_db(), name)
+    return None if found is None else Identity(*found)
 
 
 @bp.after_request
@@ -135,7 +161,7 @@ def login() -> ResponseReturnValue:
             retry_after=int(wait) + 1,
         )
     conn = get_db()
-    found = check_password(conn, name, password) if name and password else None
+    found = _check_login(name, password) if name and password else None
     with conn.transaction():
         audit.record(
             conn, name or "-", "login" if found else "login_failed", remote_addr=request.remote_addr
@@ -145,9 +171,22 @@ def login() -> ResponseReturnValue:
         log.warning("console: failed login user=%r remote=%s", name, request.remote_addr)
         return render_template("login.html", next=target, error="wrong name or password"), 401
     limiter.succeeded(*keys)
-    log_in(found[0])
-    log.info("console: login user=%s remote=%s", found[0], request.remote_addr)
+    admin_key = authenticator_of().admin_fingerprint() if found.name == ADMIN_NAME else None
+    log_in(found.name, admin_key)
+    log.info("console: login user=%s remote=%s", found.name, request.remote_addr)
     return redirect(target)
+
+
+def _check_login(name: str, secret: str) -> Identity | None:
+    """`name`'s identity if `secret` is their console password, or one of their API
+    tokens (the admin's: the admin token), else None."""
+    found = check_password(get_db(), name, secret)
+    if found is not None:
+        return Identity(*found)
+    by_token = authenticator_of().by_token(secret)
+    if by_token is None or by_token.name != name or by_token.role == "webhook":
+        return None
+    return by_token
 
 
 def _safe_next(value: str | None) -> str:

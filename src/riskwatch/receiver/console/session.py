@@ -25,6 +25,7 @@ from werkzeug.exceptions import BadRequest
 CSRF_FIELD: Final = "csrf_token"
 _CSRF_KEY: Final = "csrf"
 _USER_KEY: Final = "user"
+_ADMIN_KEY: Final = "admin_key"
 
 CONTENT_SECURITY_POLICY: Final = "; ".join(
     (
@@ -56,13 +57,22 @@ def check_csrf(given: str | None) -> None:
         raise BadRequest("the form's CSRF token is wrong: reload the page and try again")
 
 
-def log_in(name: str) -> None:
+def log_in(name: str, admin_key: str | None = None) -> None:
     """Start a fresh session for `name`: anything the browser held before is dropped,
-    so a session planted before login (fixation) does not become a logged-in one."""
+    so a session planted before login (fixation) does not become a logged-in one.
+    `admin_key`: for the admin token's login, the token's fingerprint it depends on."""
     session.clear()
     session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME (session_hours)
     session[_USER_KEY] = name
     session[_CSRF_KEY] = secrets.token_urlsafe(32)
+    if admin_key is not None:
+        session[_ADMIN_KEY] = admin_key
+
+
+def session_admin_key() -> str | None:
+    """The admin token fingerprint the session was logged in with, None if none."""
+    key = session.get(_ADMIN_KEY)
+    return key if isinstance(key, str) else None
 
 
 def log_out() -> None:
