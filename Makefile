@@ -34,6 +34,8 @@ demo: setup
 	RISKWATCH_STATE_DIR=$(STATE) $(RW) demo --until-done
 	RISKWATCH_STATE_DIR=$(STATE) $(RW) report --out $(STATE)/reports
 	@echo "The stack keeps running: riskwatch stack status | make down"
+	@echo "Audit console: $$($(RW) stack status --state-dir $(STATE) --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["console"])')"
+	@echo "  log in as admin with the token in $(STATE)/secrets/receiver_token, or add people: riskwatch users add NAME --role responder"
 
 up: demo
 

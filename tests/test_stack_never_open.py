@@ -5,6 +5,7 @@ secrets, and `stack status --json` says where the admin token is."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from riskwatch.settings import RECEIVER_TOKEN_FILE, RECEIVER_WEBHOOK_TOKEN_FILE, load_settings
+from riskwatch.settings import (
+    RECEIVER_SESSION_KEY_FILE,
+    RECEIVER_TOKEN_FILE,
+    RECEIVER_WEBHOOK_TOKEN_FILE,
+    load_settings,
+)
 from riskwatch.stack.runner import Stack
 from tests.support.stack import free_ports, run_cli, running_stack, stack_env
 
@@ -59,3 +65,33 @@ def test_a_restart_keeps_the_generated_tokens(tokenless: Stack) -> None:
     assert before[RECEIVER_TOKEN_FILE] != before[RECEIVER_WEBHOOK_TOKEN_FILE]
     tokenless.up()
     assert {name: (secrets / name).read_text() for name in names} == before
+
+
+def test_the_console_asks_for_a_login_and_takes_the_admin_token(tokenless: Stack) -> None:
+    status = run_cli("stack", "status", "--json", env=stack_env(tokenless))
+    console = json.loads(status.stdout)["console"]
+    assert console == f"{tokenless.settings.url.receiver}/console/"
+    browser = requests.Session()
+    first = browser.get(console, timeout=10, allow_redirects=False)
+    assert first.status_code == 302 and "/console/login" in first.headers["Location"]
+    # The cookie key is generated with the tokens, owner-only, and kept by a restart.
+    key = tokenless.settings.secrets_dir / RECEIVER_SESSION_KEY_FILE
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(key.read_text().strip()) >= 32
+    # requests keeps a Secure cookie off plain http (browsers allow it on loopback):
+    # the session cookie is handed over explicitly at each step.
+    form = browser.get(f"{console}login", timeout=10)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf
+    token = (tokenless.settings.secrets_dir / RECEIVER_TOKEN_FILE).read_text().strip()
+    done = requests.post(
+        f"{console}login",
+        data={"name": "admin", "password": token, "csrf_token": csrf.group(1)},
+        cookies={"riskwatch_session": form.cookies["riskwatch_session"]},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert done.status_code == 302
+    cookie = done.cookies.get("riskwatch_session")
+    assert cookie
+    page = requests.get(console, cookies={"riskwatch_session": cookie}, timeout=10)
+    assert page.status_code == 200 and "admin" in page.text

@@ -228,8 +228,13 @@ def _print_status(status: dict[str, Any]) -> None:
     click.echo(
         f"{mark} {'outbox':<13} {status['outbox']}  (email/*.eml, slack/*.json, heartbeat/*.json)"
     )
+    if status.get("console"):
+        click.echo(f"     {'console':<13} {status['console']}  (log in: riskwatch users)")
     if status.get("receiver_token_file"):
-        click.echo(f"     {'admin token':<13} {status['receiver_token_file']}  (the receiver's)")
+        click.echo(
+            f"     {'admin token':<13} {status['receiver_token_file']}  "
+            "(the receiver's; the console's admin logs in with it)"
+        )
     if status.get("pushgateway_auth_file"):
         click.echo(f"     {'push login':<13} {status['pushgateway_auth_file']}  (user:password)")
     if "heartbeat" in status:

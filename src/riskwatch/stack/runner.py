@@ -128,6 +128,7 @@ class Stack:
             "pushgateway": u.pushgateway,
             "alertmanager": u.alertmanager,
             "receiver": u.receiver,
+            "console": f"{self.settings.receiver_public_url()}/console/",
             "database": redact_dsn(self.database_dsn()),
             "outbox": str(self.layout.outbox),
             "pushgateway_auth_file": self._pushgateway_auth_file(),
