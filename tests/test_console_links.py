@@ -9,7 +9,6 @@ one replaces, rendered by the real amtool.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ from riskwatch.settings import Settings, load_settings
 from riskwatch.sinks import Outbox, Sinks
 from riskwatch.stack.errors import StackError
 from riskwatch.stack.render import CONSOLE_URL_TEMPLATE, render_alertmanager
-from tests.support.alertmanager import running_alertmanager, tool
+from tests.support.alertmanager import amtool_render, running_alertmanager, tool
 from tests.support.stack import free_ports, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +211,7 @@ def test_the_rendered_config_defines_the_console_url_last(tmp_path: Path) -> Non
 def test_without_a_public_url_the_links_go_to_the_local_receiver(tmp_path: Path) -> None:
     settings = _settings(tmp_path, public_url=None)
     _render(settings, tmp_path)
-    rendered = amtool_render(
+    rendered = render_email(
         [str(ROOT / "alerts" / "templates" / "*.tmpl"), str(tmp_path / CONSOLE_URL_TEMPLATE)],
         tmp_path,
     )
@@ -250,28 +249,11 @@ NOTIFICATION = {
 }
 
 
-def amtool_render(globs: list[str], scratch: Path, kind: str = "text") -> str:
+def render_email(globs: list[str], scratch: Path, kind: str = "text") -> str:
     """The email template (text or html) rendered by the real amtool from `globs`, with
-    NOTIFICATION as its data (written into `scratch`)."""
-    with_data = scratch / "notification.json"
-    with_data.write_text(json.dumps(NOTIFICATION))
-    done = subprocess.run(
-        [
-            tool("amtool"),
-            "template",
-            "render",
-            *(f"--template.glob={g}" for g in globs),
-            f'--template.text={{{{ template "email.riskwatch.{kind}" . }}}}',
-            f"--template.type={kind}",
-            f"--template.data={with_data}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    NOTIFICATION as its data."""
+    template = f'{{{{ template "email.riskwatch.{kind}" . }}}}'
+    return amtool_render(globs, template, NOTIFICATION, scratch, kind)
 
 
 def compose_interpolate(text: str, env: dict[str, str]) -> str:
@@ -303,7 +285,7 @@ def test_compose_mounts_the_console_url_over_the_committed_default(
     (templates / "site.tmpl").write_text(compose_interpolate(content, env))
 
     for kind in ("text", "html"):
-        rendered = amtool_render([str(templates / "*.tmpl")], tmp_path, kind)
+        rendered = render_email([str(templates / "*.tmpl")], tmp_path, kind)
         found = text_console_links(rendered) if kind == "text" else html_console_links(rendered)
         assert [console_link(link, expected) for link in found] == [(FINGERPRINT, STARTS_AT)]
 
@@ -313,5 +295,5 @@ def test_the_committed_templates_alone_link_to_compose_s_receiver(tmp_path: Path
     config would send: the receiver compose publishes."""
     templates = tmp_path / "etc" / "templates"
     shutil.copytree(ROOT / "alerts" / "templates", templates)
-    (link,) = text_console_links(amtool_render([str(templates / "*.tmpl")], tmp_path))
+    (link,) = text_console_links(render_email([str(templates / "*.tmpl")], tmp_path))
     assert console_link(link, "http://localhost:8080") == (FINGERPRINT, STARTS_AT)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +15,7 @@ from riskwatch.alerting import calendar, check
 from riskwatch.alerting.check import RouteCase, load_route_cases
 from riskwatch.policy import Policy
 from tests.alerting.conftest import PROJECT
-from tests.support.alertmanager import running_alertmanager, tool
+from tests.support.alertmanager import amtool_render, running_alertmanager, tool
 from tests.support.stack import wait_for
 
 CASES = load_route_cases(PROJECT / check.ROUTE_CASES)
@@ -153,25 +151,9 @@ def test_the_holidays_are_the_exchange_s(limits: Policy) -> None:
 
 
 def _render(template: str, data: dict[str, Any], tmp_path: Path, kind: str = "text") -> str:
-    data_file = tmp_path / "data.json"
-    data_file.write_text(json.dumps(data))
-    done = subprocess.run(
-        [
-            tool("amtool"),
-            "template",
-            "render",
-            f"--template.glob={PROJECT / 'alerts/templates/riskwatch.tmpl'}",
-            f"--template.text={template}",
-            f"--template.type={kind}",
-            f"--template.data={data_file}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
+    return amtool_render(
+        [str(PROJECT / "alerts/templates/riskwatch.tmpl")], template, data, tmp_path, kind
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_slack_and_email_tell_a_cro_value_limit_portfolio_since_and_links(

@@ -1,12 +1,16 @@
 """A real Alertmanager for a test: started on a free loopback port, polled until ready,
-stopped afterwards; and the Debian tools (promtool, amtool, alertmanager) by name."""
+stopped afterwards; the Debian tools (promtool, amtool, alertmanager) by name; and
+notification templates rendered by the real amtool."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from riskwatch.settings import load_settings
 from tests.support.processes import running_program
@@ -38,3 +42,30 @@ def running_alertmanager(
     ]
     with running_program(argv, state, f"http://127.0.0.1:{port}", "Alertmanager") as url:
         yield url
+
+
+def amtool_render(
+    globs: list[str], template: str, data: dict[str, Any], scratch: Path, kind: str = "text"
+) -> str:
+    """`template` (e.g. ``{{ template "email.riskwatch.text" . }}``) rendered by the real
+    amtool from the template files `globs`, with `data` (a notification) written into
+    `scratch`; `kind` is text or html (html escapes)."""
+    data_file = scratch / "amtool-data.json"
+    data_file.write_text(json.dumps(data))
+    done = subprocess.run(
+        [
+            tool("amtool"),
+            "template",
+            "render",
+            *(f"--template.glob={glob}" for glob in globs),
+            f"--template.text={template}",
+            f"--template.type={kind}",
+            f"--template.data={data_file}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
