@@ -40,6 +40,13 @@ ZONES: tuple[Zone, ...] = ("green", "yellow", "red")
 """The Basel zones in order: a zone's index is its level, as `validation_var_zone`
 publishes it (0 green, 1 yellow, 2 red)."""
 
+
+def zone_alert_name(zone: Zone) -> str:
+    """The alert a backtest in `zone` fires (VaRBacktestYellow, VaRBacktestRed): one
+    name for the rule that fires it and for whoever waits for it (the demo)."""
+    return f"VaRBacktest{zone.capitalize()}"
+
+
 GREEN_BELOW = 0.95
 """Basel: green while the binomial probability of this many exceptions or fewer is
 below 95%..."""

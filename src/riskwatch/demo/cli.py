@@ -21,6 +21,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
+from riskwatch.analytics.backtest import zone_alert_name
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.runner import DemoRunner, Narrator, ScenarioRun
 from riskwatch.demo.scenarios import SCENARIOS, TOUR
@@ -201,7 +202,7 @@ def _await_verdict_alerts(settings: Settings, since: datetime, flagged: int) -> 
         try:
             stored = sum(
                 len(client.alerts(since=since - timedelta(seconds=1), alertname=name))
-                for name in ("VaRBacktestYellow", "VaRBacktestRed")
+                for name in (zone_alert_name("yellow"), zone_alert_name("red"))
             )
         except ReceiverError as exc:
             logging.getLogger(__name__).warning("%s", exc)

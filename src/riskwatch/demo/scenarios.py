@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from riskwatch.analytics.backtest import zone_alert_name
 from riskwatch.calendar import MarketCalendar
 from riskwatch.demo.nightly import keep_forecast_log, validate_in_background
 from riskwatch.demo.world import World
@@ -238,7 +239,7 @@ REGIME_ZONES: dict[str, dict[tuple[str, str], str]] = {
 }
 _VERDICTS = tuple(
     ExpectedAlert(
-        "VaRBacktestRed" if zone == "red" else "VaRBacktestYellow",
+        zone_alert_name("red" if zone == "red" else "yellow"),
         labels=(("method", method), ("confidence", confidence)),
         channels=_CRITICAL_RISK if zone == "red" else frozenset({RISK_SLACK}),
         portfolios=(book,),

@@ -23,7 +23,7 @@ from riskwatch.alerting.rules.common import AlertRule, Builder, Severity, query_
 # The trading phases' task, as BrokerDisconnected reads it: no metric publishes the
 # market's calendar, so the trading agents' portfolio task is what says it traded.
 from riskwatch.alerting.rules.health import TRADING_TASK
-from riskwatch.analytics.backtest import ZONES, Zone
+from riskwatch.analytics.backtest import ZONES, Zone, zone_alert_name
 from riskwatch.policy import Policy
 from riskwatch.promql import matcher, percent, selector
 from riskwatch.settings import ValidationSettings
@@ -81,7 +81,7 @@ def _zones(limits: Policy) -> Iterator[AlertRule]:
     for zone, severity in _ZONES:
         level = ZONES.index(zone)
         yield _rule(
-            name=f"VaRBacktest{zone.capitalize()}",
+            name=zone_alert_name(zone),
             # Exactly the zone's level: a red backtest is not also yellow. No alertgroup
             # pairs them: the inhibit rule's `equal: [alertgroup, portfolio]` would let
             # one method's red silence another method's yellow.
