@@ -563,6 +563,18 @@ class ReportSettings(_Section):
     )
     enabled: bool = Field(True, description="Whether the health agent schedules the report.")
     out_dir: Path = Field(Path("reports"), description="Where scheduled reports are written.")
+    attach_pdf: bool = Field(
+        False,
+        description="Attach a PDF of the report (Chromium's headless print) to the email.",
+    )
+    watchlist_size: int = Field(
+        10, ge=1, description="Positions the watch list shows: those nearest their limits."
+    )
+    trades_shown: int = Field(
+        40,
+        ge=1,
+        description="The day's trades listed (latest first); the win rate and totals count all.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -13,15 +13,20 @@ from riskwatch.report.model import (
     AlertRow,
     Backtest,
     ComplianceRow,
+    Contribution,
     FirmKpis,
     Gate,
     LimitsInForce,
     PerformanceRow,
     PortfolioKpis,
+    PositionRow,
     ReportData,
     ReportWindow,
     Series,
+    TradeRow,
+    Trading,
     Validation,
+    WatchRow,
 )
 from riskwatch.report.validation import LOOKBACK
 from tests.support.calendar import shipped_zone
@@ -160,8 +165,58 @@ def sample_report(seed: int = 3) -> ReportData:
                                            "risk_realised_max_drawdown_ratio": 0.141}),
     ]  # fmt: skip
     data.validation = sample_validation()
+    data.trading = sample_trading()
     # The breach list is derived from the figures exactly as for real data.
     data.breaches = derive_breaches(data)
+    return data
+
+
+def sample_trading() -> Trading:
+    """A few fills (two closing, one at a loss), three positions, one near its limit."""
+    zone = shipped_zone()
+
+    def at(hh: int, mm: int) -> datetime:
+        return datetime.combine(DAY, time(hh, mm), zone)
+
+    return Trading(
+        trades=[
+            TradeRow("alpha", "AAPL", "buy", 100, 190.5, at(9, 45), None),
+            TradeRow("alpha", "AAPL", "sell", 40, 195.0, at(11, 2), 180.0),
+            TradeRow("beta", "NVDA", "sell", 25, 880.0, at(13, 20), -1_250.0),
+        ],
+        positions=[
+            PositionRow("alpha", "AAPL", 60, 11_820.0, 0.0118, 190.5, 390.0),
+            PositionRow("beta", "NVDA", 50, 43_000.0, 0.0977, 910.0, -2_500.0),
+            PositionRow("beta", "XOM", -80, -9_200.0, -0.0209, None, None),
+        ],
+        contributions=[
+            Contribution("alpha", "AAPL", 570.0, 180.0),
+            Contribution("beta", "XOM", 240.0, 0.0),
+            Contribution("beta", "NVDA", -3_750.0, -1_250.0),
+        ],
+        watch=[
+            WatchRow("beta", "NVDA", "RISK_001", "Largest position value", "usd", 43e3, 50e3),
+            WatchRow("alpha", "AAPL", "RISK_001", "Largest position value", "usd", 11_820, 50e3),
+        ],
+    )
+
+
+LONG_NOTE = (
+    "Desk cutting beta exposure; " + "call with the PM at 14:00 about NVDA and the sector "
+    "limits " * 60 + "x" * 1500
+)[:5000]
+"""A 5,000-character acknowledgement note, one word of it 1,500 characters long."""
+
+
+def with_long_texts(data: ReportData) -> ReportData:
+    """`data` with free text at its worst: a 5,000-character acknowledgement note and
+    long unbroken labels, as a careless or hostile user could type them."""
+    assert data.alerts is not None
+    first = data.alerts[0]
+    data.alerts[0] = AlertRow(
+        first.id, "A" * 300, first.severity, first.portfolio, "S" * 2000, first.status,
+        first.starts_at, first.ends_at, first.acked, "j" * 400, first.acked_at, LONG_NOTE,
+    )  # fmt: skip
     return data
 
 

@@ -48,7 +48,7 @@ def test_charts_are_pngs_and_turn_red_past_the_limit() -> None:
     for chart in charts:
         assert chart.png is not None and chart.png.startswith(b"\x89PNG\r\n\x1a\n")
         height, width = imread(io.BytesIO(chart.png)).shape[:2]
-        assert width == 1100 and height > 250, (chart.name, width, height)
+        assert width == 880 and height > 250, (chart.name, width, height)
 
     # The same day with beta's drawdown capped at 8%: only the dashed limit line is red.
     calm = dataclasses.replace(data, series=dict(data.series))

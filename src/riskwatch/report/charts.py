@@ -42,7 +42,9 @@ _DateFormatter: Callable[..., Formatter] = mdates.DateFormatter
 _HourLocator: Callable[..., Locator] = mdates.HourLocator
 PALETTE = ("#1565c0", "#00897b", "#6a1b9a", "#5d7fa3", "#00acc1", "#7e57c2", "#8d6e63", "#546e7a")
 DPI = 110
-WIDTH_IN = 10.0
+# 880 px: the page's widest column of figures. A mail client scales it down to its
+# width (600 px on a phone), so the labels are drawn large enough to survive that.
+WIDTH_IN = 8.0
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,8 @@ def _style(ax: Axes, data: ReportData, y: Formatter, title: str, *, columns: int
         ax.spines[side].set_visible(False)
     for side in ("left", "bottom"):
         ax.spines[side].set_color("#b0b8c1")
-    ax.tick_params(colors=MUTED, labelsize=8.5)
-    ax.set_title(title, loc="left", fontsize=10, color=INK, fontweight="bold")
+    ax.tick_params(colors=MUTED, labelsize=9.5)
+    ax.set_title(title, loc="left", fontsize=11, color=INK, fontweight="bold")
 
 
 def _usd_axis() -> Formatter:
@@ -268,7 +270,9 @@ def value_and_pnl(data: ReportData) -> Chart:
     _style(bottom, data, _usd_axis(), "Daily P&L")
     firm_value = data.firm.value or biggest
     _min_span(bottom, max(1_000.0, 0.005 * firm_value))
-    bottom.legend(loc="upper left", fontsize=8, frameon=False, ncols=min(6, len(pnl) + flagged))
+    # Below the panels, outside every axes: a legend inside one covers the lines.
+    fig.legend(loc="outside lower center", fontsize=9, frameon=False,
+               ncols=min(4, len(pnl) + flagged))  # fmt: skip
     return Chart("value_pnl", title, caption, _png(fig))
 
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import Clock, system_clock
+from riskwatch.database import local_database_url
 from riskwatch.receiver_client import ReceiverClient, ReceiverError
 from riskwatch.report.breaches import derive_breaches, first_crossing
 from riskwatch.report.model import (
@@ -38,6 +40,7 @@ from riskwatch.report.model import (
     report_window,
 )
 from riskwatch.report.prom import HTTP_TIMEOUT_SECONDS, PrometheusClient, by_labels
+from riskwatch.report.trading import TradingReader
 from riskwatch.report.validation import ValidationReader, collect_performance
 from riskwatch.settings import Settings
 
@@ -109,6 +112,14 @@ class Collector:
             self.prom, self.window, self.limits, v.dataset, v.job
         ).read()
         self._alerts()
+        self.data.trading = TradingReader(
+            self.prom,
+            self.window,
+            self.limits,
+            local_database_url(self.settings),
+            self.settings.report.watchlist_size,
+        ).read()
+        self.data.trading.shown = self.settings.report.trades_shown
         self.data.breaches = derive_breaches(self.data)
         if not self.data.has_data:
             self.data.notes.append(
@@ -261,7 +272,7 @@ class Collector:
             if row.starts_at < w.end and (still_open or (row.ends_at or w.end) >= w.start):
                 rows.append(row)
         rows.sort(key=lambda r: (r.starts_at, r.id))
-        self.data.alerts = rows
+        self.data.alerts = [self._with_note(r) for r in rows]
         counts: dict[str, int] = {}
         for r in rows:
             counts[r.portfolio] = counts.get(r.portfolio, 0) + 1
@@ -269,6 +280,19 @@ class Collector:
             p.alerts = counts.get(p.name, 0)
         self.data.firm.alerts = len(rows)
         self.data.firm.unacknowledged = sum(1 for r in rows if not r.acked)
+
+    def _with_note(self, row: AlertRow) -> AlertRow:
+        """`row` with its latest acknowledgement's note; the list has none, so an acked
+        alert's history is read (a few per day). Without it the row stands as it is."""
+        if not row.acked:
+            return row
+        try:
+            acks = self.receiver.alert(row.id).get("acks") or []
+        except ReceiverError as exc:
+            log.warning("acknowledgement note of alert %d unavailable: %s", row.id, exc)
+            return row
+        notes = [str(a.get("why") or "") for a in acks if a.get("why")]
+        return replace(row, ack_note=notes[-1]) if notes else row
 
 
 def _timestamp(text: str | None, zone: ZoneInfo) -> datetime | None:

@@ -124,6 +124,19 @@ def stamp(when: datetime | None, day: object = None) -> str:
     return when.strftime("%H:%M")
 
 
+ELLIPSIS = "\u2026"
+
+
+def clip(text: object, limit: int = 160) -> str:
+    """`text` cut to `limit` characters, an ellipsis marking the cut: free text (an
+    acknowledgement note, a label) is whatever someone typed, and must not stretch a
+    table or bury the figures under it."""
+    value = "" if text is None else str(text)
+    if len(value) <= limit:
+        return value
+    return value[: max(1, limit - 1)].rstrip() + ELLIPSIS
+
+
 @dataclass(frozen=True)
 class Cell:
     """A formatted figure, its state against its limit, and a small note under it."""

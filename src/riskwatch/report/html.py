@@ -19,17 +19,17 @@ from riskwatch.report.charts import Chart
 from riskwatch.report.fmt import Cell
 from riskwatch.report.model import AlertRow, ComplianceRow, PortfolioKpis, ReportData
 from riskwatch.report.sections import (
+    NEAR_LIMIT,
     Section,
     headline_parts,
     performance_section,
+    trading_section,
     validation_section,
 )
 
 DASH = "\u2013"  # en dash, for ranges of time
 SEVERITY = ("ok", "warn", "bad")
 """A headline's states, mildest first: it takes the worst of its parts."""
-# How close to a limit a figure turns amber: 80% of the way there.
-NEAR_LIMIT = 0.8
 
 
 def _against(value: float | None, limit: float | None, peak: float | None = None) -> str:
@@ -65,6 +65,7 @@ class View:
     portfolios: list[PortfolioRow]
     performance: Section
     validation: Section
+    trading: Section
     notes: list[str] = field(default_factory=list)
 
 
@@ -255,6 +256,7 @@ def build_view(data: ReportData) -> View:
         portfolios=rows,
         performance=performance_section(data),
         validation=validation_section(data),
+        trading=trading_section(data),
         notes=list(data.notes),
     )
 
@@ -268,6 +270,7 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters.update(
+    clip=fmt.clip,
     usd=fmt.usd,
     pct=fmt.pct,
     in_unit=fmt.in_unit,
@@ -344,6 +347,7 @@ def render_text(view: View, charts: list[Chart]) -> str:
         lines += _table(header, rows)
     else:
         lines.append("No data.")
+    lines += _section_text(view.trading)
     lines += _section_text(view.performance)
     lines += ["", "LIMIT BREACHES TODAY (!! past a hard limit, ! warning)", "-" * 20]
     if d.breaches:

@@ -205,6 +205,8 @@ class AlertRow:
     acked: bool
     acked_by: str | None
     acked_at: datetime | None
+    ack_note: str | None = None
+    """The latest acknowledgement's note, as its author wrote it (any length)."""
 
 
 # ------------------------------------------------- performance and model validation
@@ -300,6 +302,98 @@ class Validation:
         return self.last_success is not None and self.last_success >= self.due
 
 
+# ------------------------------------------------------------------ the day's trading
+@dataclass(frozen=True)
+class TradeRow:
+    """One fill of the day, and the P&L it realised by closing earlier lots (FIFO)."""
+
+    portfolio: str
+    symbol: str
+    side: str
+    quantity: float
+    price: float
+    at: datetime
+    realised: float | None
+    """None when the fill only opened or added to a position: it closed nothing."""
+
+
+@dataclass(frozen=True)
+class PositionRow:
+    """One open position at the window's end: the agents' figures, and its cost from the
+    fills kept in the database."""
+
+    portfolio: str
+    symbol: str
+    quantity: float
+    market_value: float | None
+    weight: float | None
+    average_cost: float | None
+    """Of the lots still open (FIFO); None when the database has no fills for it."""
+    unrealised: float | None
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One position's part of the day's P&L: its value at the end, less its value at the
+    start and what was paid for it during the day (sales count as receipts)."""
+
+    portfolio: str
+    symbol: str
+    pnl: float
+    realised: float
+    """The part of `pnl` the day's closing fills realised."""
+
+
+@dataclass(frozen=True)
+class WatchRow:
+    """A position's nearest limit: the policy's per-position compliance rule it is
+    closest to, and how much of that limit it uses."""
+
+    portfolio: str
+    symbol: str
+    rule: str
+    measure: str
+    unit: str
+    value: float
+    limit: float
+
+    @property
+    def usage(self) -> float:
+        """The share of the limit used, from 0; past 1 is a breach."""
+        return abs(self.value) / self.limit if self.limit > 0 else float("inf")
+
+
+@dataclass
+class Trading:
+    """The day's trading: fills from the agents' database, positions from their figures.
+
+    A list is empty when its source has nothing for the day; `trades_error` says why the
+    database was not read (none configured, or unreachable), in which case the trades,
+    costs and contributions are unknown rather than nil.
+    """
+
+    trades: list[TradeRow] = field(default_factory=list)
+    trades_error: str | None = None
+    positions: list[PositionRow] = field(default_factory=list)
+    contributions: list[Contribution] = field(default_factory=list)
+    watch: list[WatchRow] = field(default_factory=list)
+    shown: int = 40
+    """How many of the day's trades the report lists (`report.trades_shown`)."""
+
+    @property
+    def closing_trades(self) -> list[TradeRow]:
+        """The day's fills that closed something: what the win rate counts."""
+        return [t for t in self.trades if t.realised is not None]
+
+    @property
+    def win_rate(self) -> float | None:
+        """Share of the day's closing fills with a positive realised P&L; None without one."""
+        closing = self.closing_trades
+        if not closing:
+            return None
+        return sum(1 for t in closing if (t.realised or 0.0) > 0) / len(closing)
+
+
 @dataclass
 class ReportData:
     """Everything a report shows; the renderers only format it."""
@@ -322,6 +416,7 @@ class ReportData:
     performance: list[PerformanceRow] = field(default_factory=list)
     validation: Validation | None = None
     """None when the report did not look (a report built without Prometheus)."""
+    trading: Trading = field(default_factory=Trading)
 
     @property
     def has_data(self) -> bool:

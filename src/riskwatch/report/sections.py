@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from riskwatch.report import fmt
 from riskwatch.report.fmt import Cell
@@ -27,9 +28,12 @@ from riskwatch.report.model import (
     LimitsInForce,
     PerformanceRow,
     ReportData,
+    Trading,
     Validation,
 )
 
+# How close to a limit a figure turns amber: 80% of the way there.
+NEAR_LIMIT = 0.8
 ZONE_STATE = {"green": "ok", "yellow": "warn", "red": "bad"}
 LEGEND = (
     "Zone: the Basel traffic light. Exceptions: days the loss exceeded the VaR forecast. "
@@ -267,3 +271,158 @@ def headline_parts(data: ReportData) -> list[tuple[str, str]]:
     elif not v.current:
         parts.append(("model validation out of date", "warn"))
     return parts
+
+
+# ----------------------------------------------------------------- the day's trading
+# Contributors and detractors listed each.
+TOP_MOVERS = 5
+
+
+def _usage_state(usage: float) -> str:
+    return "bad" if usage > 1 else "warn" if usage > NEAR_LIMIT else "ok"
+
+
+def _trades_table(t: Trading, day: date) -> Table:
+    closing = t.closing_trades
+    shown = sorted(t.trades, key=lambda r: r.at, reverse=True)[: t.shown]
+    caption = ""
+    if t.trades:
+        wins = sum(1 for r in closing if (r.realised or 0.0) > 0)
+        realised = sum(r.realised or 0.0 for r in closing)
+        rate = fmt.pct(t.win_rate, 0)
+        caption = (
+            f"{len(t.trades)} fill{'s' if len(t.trades) != 1 else ''}; "
+            f"{len(closing)} closed a position (matched first-in first-out): win rate "
+            f"{rate} ({wins} of {len(closing)}), realised {fmt.usd(realised, signed=True)}."
+        )
+        if len(shown) < len(t.trades):
+            caption += f" The latest {len(shown)} are listed."
+    rows = [
+        [
+            Cell(fmt.stamp(r.at, day)),
+            Cell(r.portfolio),
+            Cell(r.symbol),
+            Cell(r.side.title()),
+            Cell(fmt.number(r.quantity, 0 if float(r.quantity).is_integer() else 2)),
+            Cell(fmt.number(r.price, 2)),
+            Cell(
+                fmt.usd(r.realised, signed=True) if r.realised is not None else "opened",
+                "" if r.realised is None else "ok" if r.realised > 0 else "bad",
+            ),
+        ]
+        for r in shown
+    ]
+    empty = (
+        f"No data: {t.trades_error}."
+        if t.trades_error
+        else "No data: the agents recorded no fills on this day."
+    )
+    return Table(
+        "Trades",
+        caption,
+        ["Time", "Portfolio", "Symbol", "Side", "Quantity", "Price", "Realised P&L"],
+        rows,
+        empty,
+        labels=4,
+    )
+
+
+def _positions_table(t: Trading) -> Table:
+    rows = [
+        [
+            Cell(p.portfolio),
+            Cell(p.symbol),
+            Cell(fmt.number(p.quantity, 0 if float(p.quantity).is_integer() else 2)),
+            Cell(fmt.usd(p.market_value)),
+            Cell(fmt.pct(p.weight, 1)),
+            Cell(fmt.number(p.average_cost, 2)),
+            Cell(
+                fmt.usd(p.unrealised, signed=True),
+                "" if p.unrealised is None else "ok" if p.unrealised >= 0 else "bad",
+            ),
+        ]
+        for p in sorted(t.positions, key=lambda p: -abs(p.market_value or 0.0))
+    ]
+    return Table(
+        "Open positions",
+        "At the day's end, largest first. Unrealised P&L: market value less the cost of "
+        "the lots still open; a dash where the agents' fills do not account for the position."
+        if rows
+        else "",
+        [
+            "Portfolio",
+            "Symbol",
+            "Quantity",
+            "Market value",
+            "Weight",
+            "Average cost",
+            "Unrealised P&L",
+        ],
+        rows,
+        "No data: the agents published no open positions for this day.",
+        labels=2,
+    )
+
+
+def _movers_table(t: Trading, heading: str, sign: int) -> Table:
+    movers = [c for c in t.contributions if c.pnl * sign > 0]
+    movers.sort(key=lambda c: -c.pnl * sign)
+    rows = [
+        [
+            Cell(c.portfolio),
+            Cell(c.symbol),
+            Cell(fmt.usd(c.pnl, signed=True), "ok" if c.pnl > 0 else "bad"),
+            Cell(fmt.usd(c.realised, signed=True)),
+        ]
+        for c in movers[:TOP_MOVERS]
+    ]
+    if t.trades_error:
+        empty = f"No data: {t.trades_error}."
+    elif not t.contributions:
+        empty = "No data: no position of a book whose fills the agents keep."
+    else:
+        empty = "None today."
+    return Table(heading, "", ["Portfolio", "Symbol", "Day's P&L", "Of which realised"],
+                 rows, empty, labels=2)  # fmt: skip
+
+
+def _watch_table(t: Trading, count: int) -> Table:
+    rows = [
+        [
+            Cell(w.portfolio),
+            Cell(w.symbol),
+            Cell(f"{w.rule} {w.measure}"),
+            Cell(fmt.in_unit(abs(w.value), w.unit)),
+            Cell(fmt.in_unit(w.limit, w.unit, limit=True)),
+            Cell(fmt.pct(w.usage, 0), _usage_state(w.usage)),
+        ]
+        for w in t.watch
+    ]
+    return Table(
+        "Watch list: positions nearest their limits",
+        f"Each position against the policy's per-position limits (up to {count} shown); "
+        "amber from 80% of a limit, red past it."
+        if rows
+        else "",
+        ["Portfolio", "Symbol", "Limit", "Value", "Limit value", "Used"],
+        rows,
+        "No data: the agents published no open positions for this day.",
+        labels=3,
+    )
+
+
+def trading_section(data: ReportData) -> Section:
+    """The day's trades and win rate, open positions, top contributors and detractors,
+    and the watch list; each table says "No data" when its source has none."""
+    t = data.trading
+    return Section(
+        "The day's trading",
+        notices=[f"The agents' fills were not read: {t.trades_error}."] if t.trades_error else [],
+        tables=[
+            _trades_table(t, data.window.day),
+            _positions_table(t),
+            _movers_table(t, "Top contributors to the day's P&L", 1),
+            _movers_table(t, "Top detractors from the day's P&L", -1),
+            _watch_table(t, len(t.watch)),
+        ],
+    )
