@@ -52,6 +52,12 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
     show_default=True,
     help="Email the report to report.recipients.",
 )
+@click.option(
+    "--pdf",
+    is_flag=True,
+    help="Also print the report to OUT/YYYY-MM-DD/report.pdf with Chromium (headless); "
+    "report.attach_pdf attaches it to the email.",
+)
 @click.option("--prometheus-url", default=None, help="Default: the local stack's Prometheus.")
 @click.option("--receiver-url", default=None, help="Default: the local stack's receiver.")
 @click.pass_context
@@ -60,6 +66,7 @@ def report(
     day: date | None,
     out: Path | None,
     send: bool,
+    pdf: bool,
     prometheus_url: str | None,
     receiver_url: str | None,
 ) -> None:
@@ -83,10 +90,13 @@ def report(
             prometheus_url=prometheus_url,
             receiver_url=receiver_url,
             now=now,
+            pdf=pdf,
         )
     except ReportError as exc:
         fail(str(exc), 1)
     click.echo(f"report for {day} written to {built.html_path}")
+    if built.pdf_path is not None:
+        click.echo(f"PDF written to {built.pdf_path}")
     data = built.data
     if not data.has_data:
         click.echo(f"riskwatch: warning: no portfolio data for {day}; the report says so", err=True)

@@ -38,9 +38,17 @@ def content_id(chart: Chart, day: date) -> str:
 
 
 def build_message(
-    settings: Settings, subject: str, text: str, html: str, charts: list[Chart], day: date
+    settings: Settings,
+    subject: str,
+    text: str,
+    html: str,
+    charts: list[Chart],
+    day: date,
+    *,
+    pdf: bytes | None = None,
 ) -> EmailMessage:
-    """The email: text and HTML alternatives, the charts related to the HTML part."""
+    """The email: text and HTML alternatives, the charts related to the HTML part, and
+    the report's `pdf` attached when given (the message is then multipart/mixed)."""
     report = settings.report
     msg = EmailMessage()
     msg["Subject"] = subject
@@ -61,6 +69,13 @@ def build_message(
                 filename=chart.filename,
                 disposition="inline",
             )
+    if pdf is not None:
+        msg.add_attachment(
+            pdf,
+            maintype="application",
+            subtype="pdf",
+            filename=f"riskwatch-report-{day.isoformat()}.pdf",
+        )
     return msg
 
 

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -56,11 +57,12 @@ _FILLS = """
 SELECT s.portfolio, s.as_of AS ts, 0 AS kind, l.symbol AS tiebreak, l.symbol,
        l.quantity, l.price
 FROM agent_trade_start s JOIN agent_opening_lots l USING (portfolio)
+WHERE s.as_of < %(until)s
 UNION ALL
 SELECT e.portfolio, e.ts, 1, e.exec_id, e.symbol,
        CASE e.side WHEN 'buy' THEN e.quantity ELSE -e.quantity END, e.price
 FROM agent_executions e JOIN agent_trade_start s USING (portfolio)
-WHERE e.ts > s.as_of AND e.ts < %s
+WHERE e.ts > s.as_of AND e.ts < %(until)s
 ORDER BY 1, 2, 3, 4
 """
 
@@ -86,7 +88,7 @@ def read_fills(dsn: str, until: datetime) -> list[Fill]:
     """
     with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
         try:
-            rows = conn.execute(_FILLS, (until,)).fetchall()
+            rows = conn.execute(_FILLS, {"until": until}).fetchall()
         except psycopg.errors.UndefinedTable:
             return []
     return [
@@ -189,25 +191,27 @@ class TradingReader:
 
     # -- Prometheus: the agents' position figures.
     def _last(self, metric: str) -> dict[tuple[str, str], float]:
-        """Each position's last value of `metric` in the window (summed over its other
-        labels, e.g. sector)."""
-        w = self.window.seconds
-        expr = f"last_over_time((sum by (portfolio, symbol) ({metric}))[{w}s:60s])"
+        """Each position's value of `metric` at the window's end, or its last in the
+        window once it stopped (summed over its other labels, e.g. sector)."""
+        by, w = "sum by (portfolio, symbol)", self.window.seconds
+        expr = f"({by} ({metric})) or ({by} (last_over_time({metric}[{w}s])))"
         return by_labels(self.prom.vector(expr, self.window.end), "portfolio", "symbol")
+
+    def _seen(self, by: str) -> dict[Any, float]:
+        """When each `by` group of position series was last seen in the window: now for
+        those present at its end (their sample's time), else the last minute they were."""
+        series, w = "trading_position_quantity", self.window.seconds
+        expr = (
+            f"(max by ({by}) (timestamp({series}))) or "
+            f"(max by ({by}) (max_over_time(timestamp({series})[{w}s:60s])))"
+        )
+        return by_labels(self.prom.vector(expr, self.window.end), *by.split(", "))
 
     def _positions_at_end(self) -> dict[tuple[str, str], dict[str, float]]:
         """Positions held at the window's end: those the agents still published when
         their book last published any (a position closed during the day is gone)."""
-        w = self.window.seconds
-        seen = "max_over_time(timestamp(sum by ({by}) (trading_position_quantity))[{w}s:60s])"
-        position_seen = by_labels(
-            self.prom.vector(seen.format(by="portfolio, symbol", w=w), self.window.end),
-            "portfolio",
-            "symbol",
-        )
-        book_seen = by_labels(
-            self.prom.vector(seen.format(by="portfolio", w=w), self.window.end), "portfolio"
-        )
+        position_seen = self._seen("portfolio, symbol")
+        book_seen = self._seen("portfolio")
         figures = {
             "quantity": self._last("trading_position_quantity"),
             "market_value": self._last("trading_position_market_value_usd"),
