@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from riskwatch.settings import (
     RECEIVER_SESSION_KEY_FILE,
@@ -95,3 +96,28 @@ def test_the_console_asks_for_a_login_and_takes_the_admin_token(tokenless: Stack
     assert cookie
     page = requests.get(console, cookies={"riskwatch_session": cookie}, timeout=10)
     assert page.status_code == 200 and "admin" in page.text
+
+
+def test_alertmanager_posts_with_the_webhook_only_credential(tokenless: Stack) -> None:
+    config = yaml.safe_load((tokenless.layout.rendered / "alertmanager.yml").read_text())
+    hooks = [
+        hook
+        for receiver in config["receivers"]
+        for hook in receiver.get("webhook_configs", [])
+        if hook["url"].startswith(tokenless.settings.url.receiver)
+    ]
+    assert hooks, "no receiver webhook in the rendered config"
+    credential = tokenless.settings.secrets_dir / RECEIVER_WEBHOOK_TOKEN_FILE
+    for hook in hooks:
+        authorization = hook["http_config"]["authorization"]
+        assert authorization == {"type": "Bearer", "credentials_file": str(credential)}
+    # That credential may post alerts and nothing else: the trail stays closed to it.
+    bearer = {"Authorization": f"Bearer {credential.read_text().strip()}"}
+    receiver = tokenless.settings.url.receiver
+    assert requests.get(f"{receiver}/api/alerts", headers=bearer, timeout=10).status_code == 403
+    assert (
+        requests.get(
+            f"{receiver}/console/", headers=bearer, timeout=10, allow_redirects=False
+        ).status_code
+        == 302
+    )
