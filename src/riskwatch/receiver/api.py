@@ -2,7 +2,7 @@
 expire a silence, the CSV export of a period and the log of actions.
 
 Everything the console does is here too. Timestamps are RFC 3339 strings in UTC.
-Shapes are documented in openapi.json.
+Every answer passes through its model in schema.py, which /openapi.json is built from.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ from riskwatch.receiver.auth import current_identity
 from riskwatch.receiver.db import get_db
 from riskwatch.receiver.models import AckRequest, describe
 from riskwatch.receiver.query import parse_filter, parse_instant, parse_limit
+from riskwatch.receiver.schema import (
+    AckResponse,
+    ActionPage,
+    AlertDetail,
+    AlertPage,
+    SilenceResponse,
+)
 from riskwatch.receiver.store import MAX_ID, Cursor, Row, get_alert, list_alerts
 from riskwatch.settings import ReceiverSettings
 
@@ -44,7 +51,8 @@ def alerts_index() -> dict[str, Any]:
     """
     where, limit = parse_filter(request.args, _settings())
     page, cursor = alert_page(where, limit)
-    return {"alerts": [alert_json(row) for row in page], "next": cursor}
+    body = {"alerts": [alert_json(row) for row in page], "next": cursor}
+    return AlertPage.model_validate(body).model_dump(mode="json")
 
 
 def alert_page(where: Any, limit: int) -> tuple[list[Row], str | None]:
@@ -60,7 +68,7 @@ def alert_page(where: Any, limit: int) -> tuple[list[Row], str | None]:
 @bp.get("/alerts/<int:alert_id>")
 def alert_detail(alert_id: int) -> dict[str, Any]:
     """One alert with its `events`, `acks` and `silences`; 404 if unknown."""
-    return alert_with_history(alert_id)
+    return AlertDetail.model_validate(alert_with_history(alert_id)).model_dump(mode="json")
 
 
 @bp.post("/alerts/<int:alert_id>/ack")
@@ -75,14 +83,17 @@ def alert_ack(alert_id: int) -> dict[str, Any]:
     result = alert_with_history(alert_id)
     result["ack"] = ack_json(done.ack)
     result["silence_id"] = done.silence_id
-    return result
+    return AckResponse.model_validate(result).model_dump(mode="json")
 
 
 @bp.post("/silences/<silence_id>/expire")
 def silence_expire(silence_id: str) -> dict[str, Any]:
     """Expire a silence an ack created; returns it. 404 if the trail has no such
     silence, 409 if it is expired already, 502 if Alertmanager fails."""
-    return {"silence": silence_json(actions.expire(silence_id, current_identity()))}
+    if "\x00" in silence_id:  # PostgreSQL text cannot hold U+0000: no silence has one
+        raise NotFound("no such silence in the trail")
+    body = {"silence": silence_json(actions.expire(silence_id, current_identity()))}
+    return SilenceResponse.model_validate(body).model_dump(mode="json")
 
 
 @bp.get("/export.csv")
@@ -104,7 +115,11 @@ def export_period(args: Any) -> tuple[datetime, datetime]:
     until = parse_instant("until", args["until"], lenient=True)
     if until <= since:
         raise BadRequest("until must be after since")
-    return since, until
+    try:
+        # In UTC here, as the action log and the file name write them.
+        return since.astimezone(UTC), until.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00, before year 1 in UTC
+        raise BadRequest("the period must lie within the years 1 to 9999 in UTC") from None
 
 
 def csv_response(since: datetime, until: datetime) -> Response:
@@ -142,7 +157,8 @@ def actions_index() -> dict[str, Any]:
     if unknown:
         raise BadRequest(f"unknown query parameter {', '.join(unknown)}; allowed: limit")
     limit = parse_limit(request.args.get("limit"), _settings())
-    return {"actions": [{**row, "at": rfc3339(row["at"])} for row in audit.recent(get_db(), limit)]}
+    body = {"actions": [{**row, "at": rfc3339(row["at"])} for row in audit.recent(get_db(), limit)]}
+    return ActionPage.model_validate(body).model_dump(mode="json")
 
 
 def alert_with_history(alert_id: int) -> dict[str, Any]:

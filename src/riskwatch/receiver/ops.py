@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from importlib import resources
+from typing import Final
 
 import psycopg
 from flask import Blueprint, Response, current_app
@@ -12,13 +13,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from riskwatch.receiver import metrics
 from riskwatch.receiver.api import RECEIVER_SETTINGS
 from riskwatch.receiver.db import get_db, is_connection_error, request_connection
+from riskwatch.receiver.openapi import openapi_document
+from riskwatch.receiver.schema import Health
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
 
-# Read once at import: the document ships with the package and never changes at run time.
-OPENAPI_DOCUMENT = resources.files("riskwatch.receiver").joinpath("openapi.json").read_bytes()
+OPENAPI_DOCUMENT: Final = json.dumps(openapi_document()).encode("utf-8")
+"""The OpenAPI description (openapi.py), generated once at import: it depends on the
+code only, and documents the default caps of the receiver settings."""
 
 
 def _database_answers(probe: str, timeout: float | None = None) -> bool:
@@ -42,8 +46,8 @@ def _database_answers(probe: str, timeout: float | None = None) -> bool:
 def healthz() -> tuple[dict[str, str], int]:
     """200 when the database answers, else 503; the process itself keeps serving."""
     if not _database_answers("health check"):
-        return {"status": "degraded", "database": "down"}, 503
-    return {"status": "ok", "database": "up"}, 200
+        return Health(status="degraded", database="down").model_dump(), 503
+    return Health(status="ok", database="up").model_dump(), 200
 
 
 @bp.get("/metrics", endpoint="metrics")
@@ -64,5 +68,5 @@ def prometheus_metrics() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    """The OpenAPI 3 description of this API."""
+    """The OpenAPI 3 description of this API, generated from its models (openapi.py)."""
     return Response(OPENAPI_DOCUMENT, status=200, mimetype="application/json")
