@@ -23,7 +23,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 	$(RW) stack install
 	@if ! { command -v chromium && command -v openssl; } >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation openssl >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation openssl poppler-utils >/dev/null; \
 	fi
 
 ## demo: set up, start the whole pipeline on loopback, backfill a month of history,

@@ -222,8 +222,8 @@ def _row(section: str, b: DeskBacktest) -> re.Match[str] | None:
     confidence = fmt.limit_pct(b.confidence)
     return re.search(
         rf'<td class="name">{b.portfolio}</td>\s*<td>{b.method}</td>\s*<td>{confidence}</td>\s*'
-        r'<td class="num"><span class="pill (\w+)">(\w+)</span></td>\s*'
-        r'<td class="num[^"]*"><div class="fig">(\d+) of (\d+)</div>',
+        r'<td class="num"[^>]*><span class="pill (\w+)">(\w+)</span></td>\s*'
+        r'<td class="num[^"]*"[^>]*><div class="fig">(\d+) of (\d+)</div>',
         section,
     )
 
@@ -397,11 +397,24 @@ def test_receiver_down_marks_the_alerts_section(
     assert "rpt-alpha" in page  # the metrics sections stand
 
 
-def test_a_day_without_data_says_so(env: dict[str, str], tmp_path: Path) -> None:
+def test_a_day_without_data_says_so(
+    fed: dict[str, Any], env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.report.test_report_browser import MIN_INK, page_inks
+
     day = NO_DATA_DAY.isoformat()
-    result = report_cli("--date", day, "--out", str(tmp_path), "--no-send", env=env)
+    result = report_cli("--date", day, "--out", str(tmp_path), "--no-send", "--pdf", env=env)
     assert result.returncode == 0, result.stderr
     assert f"no portfolio data for {day}" in result.stderr
+    # `riskwatch report --pdf`: the same report printed, its pages rendered back.
+    pdf = tmp_path / day / "report.pdf"
+    assert f"PDF written to {pdf}" in result.stdout
+    inks = page_inks(pdf, tmp_path)
+    assert inks and all(ink > MIN_INK for ink in inks), inks
+    assert (
+        "No data: the agents recorded no fills on this day."
+        in (tmp_path / day / "report.html").read_text()
+    )
     page = (tmp_path / day / "report.html").read_text()
     assert "No portfolio figures in Prometheus for this day." in page
     assert page.count("No data for this chart.") == 3

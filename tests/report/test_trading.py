@@ -37,9 +37,11 @@ def _today(stack: Stack) -> ReportWindow:
                          shipped_calendar())  # fmt: skip
 
 
-def _read(stack: Stack, window: ReportWindow, dsn: str | None) -> Trading:
+def _read(stack: Stack, window: ReportWindow, dsn: str | None, watch: int = 10_000) -> Trading:
+    # The watch list is cut to `watch` across every book: other tests' books share the
+    # stack, so the list is long enough here to hold this test's book whatever theirs hold.
     prom = PrometheusClient(stack.settings.url.prometheus)
-    return TradingReader(prom, window, stack.settings.policy, dsn, 10).read()
+    return TradingReader(prom, window, stack.settings.policy, dsn, watch).read()
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +133,7 @@ def test_the_trading_sections_hold_what_was_stored(
         ("NVDA", "RISK_001", 8_800.0, limit),
     ]
 
+    assert len(_read(stack, window, stack.database_dsn(), watch=1).watch) == 1
     section = trading_section_text(mine)
     assert "win rate 50% (1 of 2), realised +$100" in section
 
