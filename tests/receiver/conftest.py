@@ -25,6 +25,7 @@ from riskwatch.receiver.app import create_app
 from riskwatch.receiver.db import close_pool
 from riskwatch.settings import ReceiverSettings, Settings
 from riskwatch.stack.postgres import DATABASE, LocalPostgres, find_postgres_bin_dir
+from tests.support.alertmanager import running_alertmanager
 
 START_TIMEOUT_SECONDS = 30.0
 # Short, so the tests that take the database away answer 503 quickly.
@@ -189,3 +190,14 @@ def app(make_app: AppFactory) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A test client of `app`."""
     return app.test_client()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    """A real Alertmanager that notifies nobody, for the silences an ack creates."""
+    config = tmp_path / "alertmanager.yml"
+    config.write_text("route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n")
+    state = tmp_path / "alertmanager"
+    state.mkdir()
+    with running_alertmanager(config, state) as url:
+        yield url

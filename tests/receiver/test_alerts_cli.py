@@ -18,7 +18,6 @@ import requests
 
 from riskwatch.receiver.serve import serving_in_thread
 from riskwatch.receiver_client import ReceiverClient
-from tests.support.alertmanager import running_alertmanager
 
 from .conftest import free_port, make_settings
 from .payloads import alert, payload, resolved
@@ -84,17 +83,6 @@ def receiver(database_url: str, tmp_path: Path) -> Iterator[Receiver]:
     settings = make_settings(database_url, token=ADMIN_TOKEN, threads=4)
     with serving_in_thread(settings) as url:
         yield Receiver(url, database_url, tmp_path)
-
-
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[str]:
-    """A real Alertmanager that notifies nobody, for the silences an ack creates."""
-    config = tmp_path / "alertmanager.yml"
-    config.write_text("route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n")
-    state = tmp_path / "alertmanager"
-    state.mkdir()
-    with running_alertmanager(config, state) as url:
-        yield url
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:

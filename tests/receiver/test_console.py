@@ -332,3 +332,14 @@ def test_an_open_receiver_opens_the_console_too(make_app: AppFactory) -> None:
     page = client.get("/console/")
     assert page.status_code == 200
     assert "anonymous" in page.get_data(as_text=True)
+
+
+def test_expiring_an_unknown_silence_is_404(app_client: FlaskClient, database_url: str) -> None:
+    _user(database_url, "rita", "responder")
+    _login(app_client, "rita")
+    token = _csrf(app_client, "/console/")
+    for silence_id in ("no-such-silence", "nul%00inside"):
+        response = app_client.post(
+            f"/console/silences/{silence_id}/expire", data={"csrf_token": token}
+        )
+        assert response.status_code == 404, silence_id

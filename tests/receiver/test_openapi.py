@@ -4,8 +4,6 @@ real receiver on real PostgreSQL answers, silences in a real Alertmanager includ
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -17,7 +15,6 @@ from werkzeug.test import TestResponse
 from riskwatch.receiver.openapi import openapi_document, to_openapi_30
 from riskwatch.receiver.ops import OPENAPI_DOCUMENT
 from riskwatch.receiver.query import PARAMETERS
-from tests.support.alertmanager import running_alertmanager
 
 from .conftest import AppFactory
 from .payloads import alert, payload, resolved
@@ -60,17 +57,6 @@ def assert_described(response: TestResponse, path: str, method: str = "get") -> 
     schema = response_schema(path, method, response.status_code)
     jsonschema.Draft4Validator(schema).validate(body)
     return body
-
-
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[str]:
-    """A real Alertmanager that notifies nobody, for the silences an ack creates."""
-    config = tmp_path / "alertmanager.yml"
-    config.write_text("route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n")
-    state = tmp_path / "alertmanager"
-    state.mkdir()
-    with running_alertmanager(config, state) as url:
-        yield url
 
 
 @pytest.fixture
