@@ -60,11 +60,20 @@ class _LazyGroup(click.Group):
     default=None,
     help="YAML settings file (default: $RISKWATCH_CONFIG, then ./riskwatch.yaml).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "text"]),
+    default=None,
+    help="Logs on stderr: text on a terminal and JSON lines otherwise (auto, the "
+    "default; setting log_format), or always one of them.",
+)
+@click.version_option(package_name="riskwatch", prog_name="riskwatch")
 @click.pass_context
-def cli(ctx: click.Context, config: Path | None) -> None:
+def cli(ctx: click.Context, config: Path | None, log_format: str | None) -> None:
     """riskwatch: monitoring and alerting for trading desks."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
+    ctx.obj["log_format"] = log_format
     # Which features share an agent's process is the composition root's call: the
     # health agent also sends the daily report and runs the nightly validation
     # (`agents` imports neither `report` nor `validation`).

@@ -29,7 +29,7 @@ def cli_settings(ctx: click.Context, config: Path | None = None, **overrides: An
         settings = load_settings(config or obj.get("config"), **overrides)
     except ConfigError as exc:
         fail(str(exc), 2)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, obj.get("log_format") or settings.log_format)
     return settings
 
 

@@ -698,6 +698,9 @@ class Settings(BaseSettings):
         None, description="CA certificate that signs an HTTPS Pushgateway's certificate."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="auto: text on a terminal, JSON lines otherwise (--log-format)."
+    )
     policy_file: Path | None = Field(
         None,
         description="The policy file: limits, compliance rules, crowding thresholds, "
