@@ -113,3 +113,22 @@ def test_a_permanent_refusal_is_not_retried(fake_smtp: type[FakeSMTP]) -> None:
     with pytest.raises(MailError, match=r"refused the report email: 550 5\.7\.1 relaying denied"):
         send_message(settings, _message(settings), sleep=lambda _s: None, smtp=fake_smtp)
     assert fake_smtp.attempts == 1
+
+
+def test_the_pdf_is_an_attachment_beside_the_alternatives() -> None:
+    data = sample_report()
+    charts = render_charts(data)
+    view = build_view(data)
+    html = render_html(view, charts, lambda c: f"cid:{content_id(c, DAY)}")
+    pdf = b"%PDF-1.4 sample"
+    settings = _settings()
+    built = build_message(settings, view.subject, render_text(view, charts), html, charts, DAY,
+                          pdf=pdf)  # fmt: skip
+    msg = email.message_from_bytes(built.as_bytes())
+    assert msg.get_content_type() == "multipart/mixed"
+    body, attachment = msg.get_payload()
+    assert isinstance(body, Message) and isinstance(attachment, Message)
+    assert body.get_content_type() == "multipart/alternative"
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == "riskwatch-report-2026-11-24.pdf"
+    assert attachment.get_payload(decode=True) == pdf

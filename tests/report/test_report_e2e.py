@@ -365,7 +365,11 @@ def test_report_page_screenshot_and_email(
 
     subject = f"[riskwatch] Daily risk report {day.isoformat()}: "
     mails = wait_for(
-        lambda: [m for m in _emails(outbox) if str(m["Subject"]).startswith(subject)],
+        lambda: [
+            m
+            for m in _emails(outbox)
+            if str(m["Subject"]).startswith(subject) and m["To"] == "cro@localhost"
+        ],
         "the report email in the SMTP sink",
         timeout=30,
     )
@@ -381,6 +385,32 @@ def test_report_page_screenshot_and_email(
     assert len(images) == 3
     for image in images:
         assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html
+
+
+def test_the_pdf_is_attached_when_asked(
+    fed: dict[str, Any], env: dict[str, str], outbox: Path, tmp_path: Path
+) -> None:
+    board = {
+        **env,
+        "RISKWATCH_REPORT__ATTACH_PDF": "true",
+        "RISKWATCH_REPORT__RECIPIENTS": json.dumps(["board@localhost"]),
+    }
+    result, day = report_today("--out", str(tmp_path), env=board)
+    pdf = tmp_path / day.isoformat() / "report.pdf"
+    assert f"PDF written to {pdf}" in result.stdout  # attach_pdf prints it without --pdf
+    mail = wait_for(
+        lambda: next((m for m in _emails(outbox) if m["To"] == "board@localhost"), None),
+        "the board's report email in the SMTP sink",
+        timeout=30,
+    )
+    assert mail.get_content_type() == "multipart/mixed"
+    attached = [p for p in mail.walk() if p.get_content_type() == "application/pdf"]
+    assert len(attached) == 1
+    assert attached[0].get_filename() == f"riskwatch-report-{day.isoformat()}.pdf"
+    assert attached[0].get_payload(decode=True) == pdf.read_bytes()
+    # The HTML and its inline charts are still the readable body.
+    kinds = [p.get_content_type() for p in mail.walk()]
+    assert "text/html" in kinds and kinds.count("image/png") == 3
 
 
 def test_receiver_down_marks_the_alerts_section(

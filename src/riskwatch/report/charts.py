@@ -42,6 +42,9 @@ _DateFormatter: Callable[..., Formatter] = mdates.DateFormatter
 _HourLocator: Callable[..., Locator] = mdates.HourLocator
 PALETTE = ("#1565c0", "#00897b", "#6a1b9a", "#5d7fa3", "#00acc1", "#7e57c2", "#8d6e63", "#546e7a")
 DPI = 110
+# A portfolio's name as a panel title or a legend entry: a longer one would run into the
+# panel beside it or push the legend past the figure.
+LABEL_CHARS = 24
 # 880 px: the page's widest column of figures. A mail client scales it down to its
 # width (600 px on a phone), so the labels are drawn large enough to survive that.
 WIDTH_IN = 8.0
@@ -257,7 +260,7 @@ def value_and_pnl(data: ReportData) -> Chart:
     for s in pnl:
         firm = s.label == FIRM
         _plot(bottom, s, palette[s.label], lw=2.2 if firm else 1.4,
-              label="Firm total" if firm else s.label)  # fmt: skip
+              label="Firm total" if firm else fmt.clip(s.label, LABEL_CHARS))  # fmt: skip
         r, limit = returns.get(s.label), limits.get(s.label)
         past_limit = False
         if r is not None and limit is not None:
@@ -310,7 +313,7 @@ def drawdown(data: ReportData) -> Chart:
             _limit_line(ax, warn, AMBER, f"warning {fmt.pct(warn, 0)}")
         if crit is not None:
             _limit_line(ax, crit, RED, f"limit {fmt.pct(crit, 0)}")
-        _style(ax, data, _pct_axis(), p.name, columns=_columns(data))
+        _style(ax, data, _pct_axis(), fmt.clip(p.name, LABEL_CHARS), columns=_columns(data))
     for ax in axes:
         ax.set_ylim(0, top or 0.01)
     return Chart("drawdown", title, caption, _png(fig))
@@ -357,7 +360,7 @@ def tail_risk(data: ReportData) -> Chart:
                       frameon=False, borderaxespad=0.1)  # fmt: skip
         else:
             _no_data(ax)
-        _style(ax, data, _pct_axis(), p.name, columns=_columns(data))
+        _style(ax, data, _pct_axis(), fmt.clip(p.name, LABEL_CHARS), columns=_columns(data))
     for ax in axes:
         ax.set_ylim(0, top or 0.01)
     return Chart("tail_risk", title, caption, _png(fig))

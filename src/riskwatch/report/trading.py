@@ -179,13 +179,15 @@ class TradingReader:
                 )
                 log.warning("trading sections without fills: %s", trading.trades_error)
         books: dict[str, list[Fill]] = {}
+        by_position: dict[tuple[str, str], list[Fill]] = {}
         for f in fills:
             books.setdefault(f.portfolio, []).append(f)
+            by_position.setdefault((f.portfolio, f.symbol), []).append(f)
         for book in books.values():
             trading.trades += _trades_of_book(book, self.window)
         trading.trades.sort(key=lambda t: (t.at, t.portfolio, t.symbol))
-        trading.positions = self._position_rows(held, books)
-        trading.contributions = self._contributions(held, books)
+        trading.positions = self._position_rows(held, by_position)
+        trading.contributions = self._contributions(held, by_position, trading.trades)
         trading.watch = self._watch(trading.positions)
         return trading
 
@@ -235,11 +237,13 @@ class TradingReader:
 
     # -- the sections.
     def _position_rows(
-        self, held: dict[tuple[str, str], dict[str, float]], books: dict[str, list[Fill]]
+        self,
+        held: dict[tuple[str, str], dict[str, float]],
+        fills: dict[tuple[str, str], list[Fill]],
     ) -> list[PositionRow]:
         rows = []
         for (portfolio, symbol), values in sorted(held.items()):
-            own = [f for f in books.get(portfolio, []) if f.symbol == symbol]
+            own = fills.get((portfolio, symbol), [])
             qty, cost = open_lots([f.quantity for f in own], [f.price for f in own])
             quantity = values.get("quantity", qty)
             value = values.get("market_value")
@@ -262,32 +266,43 @@ class TradingReader:
         return rows
 
     def _contributions(
-        self, held: dict[tuple[str, str], dict[str, float]], books: dict[str, list[Fill]]
+        self,
+        held: dict[tuple[str, str], dict[str, float]],
+        fills: dict[tuple[str, str], list[Fill]],
+        trades: list[TradeRow],
     ) -> list[Contribution]:
-        if not books:
+        if not fills:
             return []
         start_values = self._start_values()
         start = self.window.start
+        realised: dict[tuple[str, str], float] = {}
+        for t in trades:
+            realised[(t.portfolio, t.symbol)] = realised.get((t.portfolio, t.symbol), 0.0) + (
+                t.realised or 0.0
+            )
+        books = {portfolio for portfolio, _ in fills}
+        keys = set(fills) | {key for key in held if key[0] in books}
         out = []
-        for portfolio, fills in books.items():
-            symbols = sorted({f.symbol for f in fills} | {s for p, s in held if p == portfolio})
-            trades = _trades_of_book(fills, self.window)
-            for symbol in symbols:
-                own = [f for f in fills if f.symbol == symbol]
-                before = sum(f.quantity for f in own if f.opening or f.at < start)
-                today = [f for f in own if not f.opening and f.at >= start]
-                key = (portfolio, symbol)
-                start_value = start_values.get(key) if abs(before) > _FLAT else 0.0
-                end_value = held[key].get("market_value") if key in held else 0.0
-                if start_value is None or end_value is None:
-                    continue  # a value the agents did not publish: no figure, not zero
-                if not today and key not in held and abs(before) <= _FLAT:
-                    continue  # closed before the day, untouched in it
-                paid = sum(f.quantity * f.price for f in today)
-                realised = sum(t.realised or 0.0 for t in trades if t.symbol == symbol)
-                out.append(
-                    Contribution(portfolio, symbol, end_value - start_value - paid, realised)
-                )
+        for key in sorted(keys):
+            own = fills.get(key, [])
+            before = sum(f.quantity for f in own if f.opening or f.at < start)
+            today = [f for f in own if not f.opening and f.at >= start]
+            after = before + sum(f.quantity for f in today)
+            if (abs(after) > _FLAT) != (key in held):
+                # The fills and the agents' figures disagree on whether it is held at the
+                # end (a fill not kept yet, a position from before the fills were kept):
+                # any figure would be made up.
+                continue
+            if not today and key not in held:
+                continue  # closed before the day, untouched in it
+            start_value = start_values.get(key) if abs(before) > _FLAT else 0.0
+            end_value = held[key].get("market_value") if key in held else 0.0
+            if start_value is None or end_value is None:
+                continue  # a value the agents did not publish: no figure, not zero
+            paid = sum(f.quantity * f.price for f in today)
+            out.append(
+                Contribution(key[0], key[1], end_value - start_value - paid, realised.get(key, 0.0))
+            )
         return sorted(out, key=lambda c: (-c.pnl, c.portfolio, c.symbol))
 
     def _watch(self, positions: list[PositionRow]) -> list[WatchRow]:
