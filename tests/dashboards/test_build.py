@@ -284,3 +284,9 @@ def test_validation_panels_read_the_nightly_run_and_its_staleness_from_the_polic
     data["validation"]["job_stale"] = "30h"
     changed = build.build_all(parse_policy(data))["risk"]
     assert steps(panel(changed, "Last validation")) == [(None, "green"), (30 * 3600, "orange")]
+
+
+def test_preview_needs_a_folder_and_never_defaults_into_docs() -> None:
+    done = run_dashboards("preview", "--prometheus-url", "http://127.0.0.1:9")
+    assert done.returncode == 2
+    assert "Missing option '--out'" in done.stderr

@@ -126,9 +126,9 @@ def push_cmd(
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("docs/dashboards"),
-    show_default=True,
-    help="Folder for the PNGs, relative to the checkout.",
+    required=True,
+    help="Folder for the PNGs (created if missing). No default: a preview never lands "
+    "in the checkout's docs unless you name that folder.",
 )
 @click.option(
     "--range",
@@ -161,10 +161,9 @@ def preview_cmd(
     if unknown:
         fail(f"no dashboard {', '.join(unknown)}; there are {', '.join(boards)}", 2)
     chosen = {n: b for n, b in boards.items() if not names or n in names}
-    out_dir = out if out.is_absolute() else settings.project_dir / out
     prometheus = Prometheus(prometheus_url or settings.url.prometheus)
     try:
-        written = render_all(chosen, prometheus, out_dir, window_seconds=seconds)
+        written = render_all(chosen, prometheus, out, window_seconds=seconds)
     except PrometheusError as exc:
         fail(str(exc))
     for path in written:
