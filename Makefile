@@ -22,7 +22,7 @@ $(BIN)/.installed: pyproject.toml
 ## install them
 setup: $(BIN)/.installed
 	$(RW) stack install
-	@if ! { command -v chromium && command -v openssl; } >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	@if ! { command -v chromium && command -v openssl && command -v pdftoppm; } >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation openssl poppler-utils >/dev/null; \
 	fi
 
