@@ -235,7 +235,10 @@ def test_the_report_shows_each_backtest_and_the_realised_figures(
     env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    _, day = report_today("--out", str(tmp_path), "--no-send", env=env)
+    # No --send: the report is written, never mailed (the one email the next test
+    # finds in the sink for the day is its own).
+    written, day = report_today("--out", str(tmp_path), env=env)
+    assert "emailed" not in written.stdout
     page = (tmp_path / day.isoformat() / "report.html").read_text()
     section = page[page.index("<h2>Model validation</h2>") : page.index("<h2>Alerts and")]
     assert '<div class="notice">' not in section  # the run is current
@@ -322,7 +325,7 @@ def test_report_page_screenshot_and_email(
     stack: Stack, fed: dict[str, Any], env: dict[str, str], outbox: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "reports"
-    result, day = report_today("--out", str(out), env=env)
+    result, day = report_today("--out", str(out), "--send", env=env)
     assert "Traceback" not in result.stderr
     folder = out / day.isoformat()
     assert result.stdout.startswith(f"report for {day} written to {folder / 'report.html'}")
@@ -395,7 +398,7 @@ def test_the_pdf_is_attached_when_asked(
         "RISKWATCH_REPORT__ATTACH_PDF": "true",
         "RISKWATCH_REPORT__RECIPIENTS": json.dumps(["board@localhost"]),
     }
-    result, day = report_today("--out", str(tmp_path), env=board)
+    result, day = report_today("--out", str(tmp_path), "--send", env=board)
     pdf = tmp_path / day.isoformat() / "report.pdf"
     assert f"PDF written to {pdf}" in result.stdout  # attach_pdf prints it without --pdf
     mail = wait_for(

@@ -1,4 +1,4 @@
-"""`riskwatch report`: build a day's executive report and email it.
+"""`riskwatch report`: build a day's executive report, and email it with `--send`.
 
 Registered on the main CLI with `cli.add_command(report)`. Every failure is one line
 through `riskwatch.cli.fail`: exit 2 for bad settings or options, 1 when Prometheus
@@ -48,9 +48,10 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
 )
 @click.option(
     "--send/--no-send",
-    default=True,
+    default=False,
     show_default=True,
-    help="Email the report to report.recipients.",
+    help="Email the report to report.recipients. Off unless asked: writing a report "
+    "never mails a CRO by surprise (the health agent's daily task sends it).",
 )
 @click.option(
     "--pdf",
