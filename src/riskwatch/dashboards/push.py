@@ -1,4 +1,9 @@
-"""Upload the dashboards to a running Grafana with grafana-client.
+"""Upload the dashboards to a running Grafana through its HTTP API.
+
+Three endpoints are all it takes (``/api/health``, ``/api/folders``,
+``/api/dashboards/db``), so they are called with requests, which riskwatch already
+uses: grafana-client would bring niquests and urllib3-future, which replace the
+urllib3 every other package in the environment imports.
 
 Authentication is a service-account token (Grafana's replacement for API keys).
 Dashboards land in one folder, created on first push, and overwrite any dashboard
@@ -14,13 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from grafana_client.api import GrafanaApi
-from grafana_client.client import (
-    GrafanaClientError,
-    GrafanaException,
-    GrafanaTimeoutError,
-    GrafanaUnauthorizedError,
-)
+import requests
 
 DEFAULT_FOLDER = "riskwatch"
 TIMEOUT_SECONDS = 10.0
@@ -45,22 +44,19 @@ def folder_uid(title: str) -> str:
     return (slug or "riskwatch")[:40]
 
 
-def _describe(exc: Exception, url: str) -> str:
-    if isinstance(exc, GrafanaUnauthorizedError):
+def _refusal(status: int, body: str, url: str) -> str:
+    if status == 401:
         return (
             f"Grafana at {url} refused the token (401): check the service-account token "
             "and that it has not expired"
         )
-    if isinstance(exc, GrafanaClientError) and exc.status_code == 403:
+    if status == 403:
         return (
             f"Grafana at {url} denied access (403): the service account needs the Editor "
             "role (dashboards:write and folders:create)"
         )
-    if isinstance(exc, GrafanaTimeoutError):
-        return f"Grafana at {url} did not answer within {TIMEOUT_SECONDS:g} s"
-    if isinstance(exc, GrafanaException):
-        return f"Grafana at {url} answered with an error: {' '.join(str(exc).split())}"
-    return f"cannot reach Grafana at {url}: {' '.join(str(exc).split())}"
+    reason = " ".join(body.split())[:300]
+    return f"Grafana at {url} answered with an error: {status} {reason}"
 
 
 class Pusher:
@@ -72,14 +68,31 @@ class Pusher:
         if not token.strip():
             raise PushError("the Grafana service-account token is empty")
         self.url = url.rstrip("/")
-        self.api = GrafanaApi.from_url(self.url, credential=token.strip(), timeout=timeout)
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token.strip()}"
+        self.session.headers["Accept"] = "application/json"
 
     def _call(self, what: str, method: str, path: str, body: Any = None) -> Any:
         try:
-            request = getattr(self.api.client, method)
-            return request(path, json=body) if body is not None else request(path)
-        except (GrafanaException, OSError) as exc:  # OSError: the HTTP library's errors
-            raise PushError(f"{what}: {_describe(exc, self.url)}") from None
+            response = self.session.request(
+                method, f"{self.url}/api{path}", json=body, timeout=self.timeout
+            )
+        except requests.Timeout:
+            raise PushError(
+                f"{what}: Grafana at {self.url} did not answer within {self.timeout:g} s"
+            ) from None
+        except requests.RequestException as exc:
+            reason = " ".join(str(exc).split())
+            raise PushError(f"{what}: cannot reach Grafana at {self.url}: {reason}") from None
+        if response.status_code >= 400:
+            raise PushError(f"{what}: {_refusal(response.status_code, response.text, self.url)}")
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            raise PushError(
+                f"{what}: Grafana at {self.url} answered with something not JSON"
+            ) from None
 
     def health(self) -> None:
         """Fail with a clear message unless Grafana answers and its database is ok."""
