@@ -33,7 +33,7 @@ LONDON_MORNING = datetime.combine(DAY, time(8, 30), LONDON)
 
 
 def _london(data: dict[str, Any]) -> None:
-    data["market"].update(exchange="XLON", timezone="Europe/London", holidays=[])
+    data["market"].update(exchange="XLON", timezone="Europe/London")
 
 
 @pytest.fixture(scope="module")

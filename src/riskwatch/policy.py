@@ -392,8 +392,10 @@ class Market(_Strict):
     (exchange-calendars' `exchange` code). The desk also trades the extended hours:
     from `extended_open` to `extended_close`, or `half_day_extended_close` after a
     half day. Outside them the market counts as closed: agents run only their
-    every-phase tasks, and low-severity ops alerts are muted on Slack (`holidays` are
-    rendered into Alertmanager's `market-closed` interval).
+    every-phase tasks, and low-severity ops alerts are muted on Slack. `riskwatch
+    alerts render` writes that into Alertmanager's `market-closed` interval from the
+    exchange calendar, for `mute_horizon_days` from the day it runs, plus the
+    `desk_closures` (whole days the desk is closed although the exchange is open).
     """
 
     exchange: str = Field(min_length=1)
@@ -401,7 +403,25 @@ class Market(_Strict):
     extended_open: ClockTime
     extended_close: ClockTime
     half_day_extended_close: ClockTime
-    holidays: tuple[date, ...]
+    mute_horizon_days: int = Field(400, ge=30, le=3660)
+    """How many days from the render's day the `market-closed` interval lists the
+    exchange's holidays and half days for."""
+    desk_closures: tuple[date, ...] = ()
+    """Whole weekdays the desk is closed on although the exchange is open: never the
+    exchange's own holidays, which come from its calendar."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_hand_kept_holidays(cls, data: Any) -> Any:
+        # The exchange's holidays come from its calendar now: a list kept by hand would
+        # silently go stale, so an old policy file is refused, not half-read.
+        if isinstance(data, dict) and "holidays" in data:
+            raise ValueError(
+                "market.holidays has been removed: the exchange's holidays and half days "
+                "now come from its calendar (market.exchange); list only days the desk "
+                "closes while the exchange is open under market.desk_closures"
+            )
+        return data
 
     @model_validator(mode="after")
     def _sane(self) -> Market:
@@ -412,11 +432,11 @@ class Market(_Strict):
             )
         if not self.extended_open < self.half_day_extended_close <= self.extended_close:
             raise ValueError("half_day_extended_close must lie within the extended hours")
-        for day in self.holidays:
+        for day in self.desk_closures:
             if day.weekday() >= 5:
-                raise ValueError(f"holiday {day} is a weekend day; list exchange closures only")
-        if len(set(self.holidays)) != len(self.holidays):
-            raise ValueError("a holiday is listed twice")
+                raise ValueError(f"desk closure {day} is a weekend day; list weekday closures only")
+        if len(set(self.desk_closures)) != len(self.desk_closures):
+            raise ValueError("a desk closure is listed twice")
         return self
 
     @cached_property

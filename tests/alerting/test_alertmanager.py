@@ -13,7 +13,6 @@ import yaml
 
 from riskwatch.alerting import calendar, check
 from riskwatch.alerting.check import RouteCase, load_route_cases
-from riskwatch.policy import Policy
 from tests.alerting.conftest import PROJECT
 from tests.support.alertmanager import amtool_render, running_alertmanager, tool
 from tests.support.stack import wait_for
@@ -127,27 +126,6 @@ def test_secrets_come_from_files_never_inline(project_dir: Path) -> None:
     assert keys["slack_api_url_file"].startswith("/etc/alertmanager/secrets/")
     assert keys["smtp_auth_password_file"].startswith("/etc/alertmanager/secrets/")
     assert keys["credentials_file"].startswith("/etc/alertmanager/secrets/")
-
-
-def test_the_market_calendar_block_matches_the_policy(project_dir: Path, limits: Policy) -> None:
-    text = (project_dir / calendar.ALERTMANAGER_CONFIG).read_text()
-    assert calendar.splice(text, limits.market) == text
-    (interval,) = [
-        t for t in _config(project_dir)["time_intervals"] if t["name"] == calendar.INTERVAL_NAME
-    ]
-    holidays = [t for t in interval["time_intervals"] if "days_of_month" in t]
-    assert sum(len(t["days_of_month"]) for t in holidays) == len(limits.market.holidays)
-
-
-def test_the_holidays_are_the_exchange_s(limits: Policy) -> None:
-    xc = pytest.importorskip("exchange_calendars")
-    nyse = xc.get_calendar("XNYS")
-    days = sorted(limits.market.holidays)
-    first, last = days[0].isoformat(), days[-1].isoformat()
-    regular = nyse.regular_holidays.holidays(first, last)
-    adhoc = [d for d in nyse.adhoc_holidays if first <= d.date().isoformat() <= last]
-    exchange = {d.date() for d in [*regular, *adhoc] if d.weekday() < 5}
-    assert set(days) == exchange
 
 
 def _render(template: str, data: dict[str, Any], tmp_path: Path, kind: str = "text") -> str:

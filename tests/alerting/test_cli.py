@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from riskwatch.alerting import calendar
 from riskwatch.alerting.cli import alerts
+from riskwatch.clock import FixedClock
 from riskwatch.policy import POLICY_FILE
+from tests.support.calendar import shipped_zone
 
 
 def _run(project_dir: Path, *args: str) -> tuple[int, str]:
+    # Today is the day the committed market calendar was rendered from, so `render`
+    # rewrites only what the test changed, whatever day it runs on.
+    text = (project_dir / calendar.ALERTMANAGER_CONFIG).read_text()
+    since = calendar.rendered_since(text)
+    assert since is not None
+    clock = FixedClock(datetime.combine(since, time(12), shipped_zone()))
     result = CliRunner().invoke(
-        alerts, list(args), env={"RISKWATCH_PROJECT_DIR": str(project_dir)}, obj={}
+        alerts,
+        list(args),
+        env={"RISKWATCH_PROJECT_DIR": str(project_dir)},
+        obj={"clock": clock},
     )
     return result.exit_code, result.output
 

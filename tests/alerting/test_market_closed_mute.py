@@ -8,7 +8,7 @@ import calendar as months_calendar
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -90,26 +90,35 @@ def _alertmanager_mutes(config: dict[str, Any], when: datetime) -> bool:
     return any(_interval_matches(spec, when) for spec in interval["time_intervals"])
 
 
+# The instants below run from March 2026 to December 2027: the mute is rendered from a
+# fixed day over a horizon that holds them all, not from the day the test runs.
+RENDERED_FROM = date(2026, 1, 1)
+
+
 @pytest.fixture(scope="module")
 def market() -> Market:
-    """The market policy.yaml describes, which alertmanager.yml's mute is rendered from."""
-    return load_policy(PROJECT / POLICY_FILE).market
+    """The market policy.yaml describes, which alertmanager.yml's mute is rendered from,
+    with a horizon through 2027."""
+    shipped = load_policy(PROJECT / POLICY_FILE).market
+    return shipped.model_copy(update={"mute_horizon_days": 730})
 
 
 @pytest.fixture(scope="module")
-def am_config() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((PROJECT / calendar.ALERTMANAGER_CONFIG).read_text())
+def am_config(market: Market) -> dict[str, Any]:
+    """alertmanager.yml with its `market-closed` block rendered from `RENDERED_FROM`."""
+    text = (PROJECT / calendar.ALERTMANAGER_CONFIG).read_text()
+    data: dict[str, Any] = yaml.safe_load(calendar.splice(text, market, RENDERED_FROM))
     return data
 
 
-# The mute at each fixed instant, by name: the half day is open until 20:00 like any
-# weekday, because the mute has no half days (the desk's extended hours are 04:00-20:00).
+# The mute at each fixed instant, by name: a half day's extended hours end at 17:00
+# (market.half_day_extended_close), so the mute is in force from then.
 CLOSED_AT = {
     "weekday-regular-hours": False,
     "weekday-overnight": True,
     "saturday": True,
     "after-a-holiday": False,
-    "half-day": False,
+    "half-day": True,
     "monday-after-thanksgiving": False,
     "dst-spring-forward": True,
     "dst-fall-back": True,
@@ -136,9 +145,14 @@ EDGES = {
     "2026-11-18 04:00": False,
     "2026-11-18 19:59": False,
     "2026-11-18 20:00": True,
-    # Holidays are whole days; the Friday after Thanksgiving is a trading day.
+    # Holidays are whole days; the Friday after Thanksgiving is a half day (13:00
+    # close): open through its after hours, muted from 17:00.
     "2026-11-26 12:00": True,
     "2026-11-27 12:00": False,
+    "2026-11-27 16:59": False,
+    "2026-11-27 17:00": True,
+    "2026-12-24 17:00": True,
+    "2027-01-01 12:00": True,
     "2026-09-07 12:00": True,
     # The first weekday mornings after each daylight-saving change, in New York time.
     "2026-03-09 03:59": True,

@@ -118,9 +118,14 @@ BAD = [
     ("tail_risk/methods", ["historical", "monte_carlo"], "tail_risk.methods.1"),
     ("compliance/severity/HIGH", "page", "compliance.severity.HIGH (got 'page')"),
     (
-        "market/holidays",
+        "market/desk_closures",
         ["2026-01-03"],
-        "market: holiday 2026-01-03 is a weekend day",
+        "market: desk closure 2026-01-03 is a weekend day",
+    ),
+    (
+        "market/holidays",
+        ["2026-01-02"],
+        "policy.yaml: market.holidays has been removed: the exchange's holidays",
     ),
     ("market/timezone", "America/Gotham", "'America/Gotham' is not an IANA time zone"),
     ("market/half_day_extended_close", "21:00", "must lie within the extended hours"),

@@ -52,12 +52,12 @@ WEDNESDAY = next(s for s in SITUATIONS if s.name == "weekday-regular-hours")
 
 
 def closed_all_along(base: Market) -> Market:
-    """`base` with every weekday from yesterday to tomorrow (in its zone) a holiday: its
+    """`base` with every weekday from yesterday to tomorrow (in its zone) a desk closure: its
     mute is in force for the whole of a run that starts now, whatever the hour."""
     today = system_clock().astimezone(base.zone).date()
     days = (today + timedelta(days=n) for n in (-1, 0, 1))
     return Market.model_validate(
-        {**base.model_dump(), "holidays": tuple(d for d in days if d.weekday() < 5)}
+        {**base.model_dump(), "desk_closures": tuple(d for d in days if d.weekday() < 5)}
     )
 
 
@@ -67,12 +67,14 @@ def load_mute(stack: Stack, market: Market) -> None:
     path = stack.layout.rendered / "alertmanager.yml"
     config = yaml.safe_load(path.read_text())
     (interval,) = [t for t in config["time_intervals"] if t["name"] == calendar.INTERVAL_NAME]
-    (rendered,) = yaml.safe_load("\n".join(calendar.market_closed_lines(market)))
+    today = system_clock().astimezone(market.zone).date()
+    (rendered,) = yaml.safe_load("\n".join(calendar.market_closed_lines(market, today)))
     interval["time_intervals"] = rendered["time_intervals"]
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     url = stack.settings.url.alertmanager
     requests.post(f"{url}/-/reload", timeout=10).raise_for_status()
-    # What Alertmanager now holds (it writes months as numbers): the test's holidays.
+    # What Alertmanager now holds (it writes months as numbers): the whole days closed,
+    # the test's desk closures among them.
     loaded = requests.get(f"{url}/api/v2/status", timeout=10).json()["config"]["original"]
     (live,) = [
         t for t in yaml.safe_load(loaded)["time_intervals"] if t["name"] == calendar.INTERVAL_NAME
@@ -80,10 +82,12 @@ def load_mute(stack: Stack, market: Market) -> None:
     days = {
         (int(t["years"][0]), int(t["months"][0]), int(day))
         for t in live["time_intervals"]
-        if "days_of_month" in t
+        if "days_of_month" in t and "times" not in t
         for day in t["days_of_month"]
     }
-    assert days == {(d.year, d.month, d.day) for d in market.holidays}
+    closed, _ = calendar.closures(market, today)
+    assert days == {(d.year, d.month, d.day) for d in closed}
+    assert days >= {(d.year, d.month, d.day) for d in market.desk_closures}
 
 
 @pytest.fixture(scope="module")

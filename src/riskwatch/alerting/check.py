@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from riskwatch.alerting import calendar, lint
 from riskwatch.alerting.rules import RULES_DIR, is_generated, render_rule_files
+from riskwatch.clock import Clock, system_clock
 from riskwatch.policy import POLICY_FILE, PolicyError, load_policy
 from riskwatch.settings import DEFAULT_GRAFANA_URL
 
@@ -69,12 +70,15 @@ def load_route_cases(path: Path) -> tuple[RouteCase, ...]:
 
 
 # ------------------------------------------------------------------ render
-def expected_files(project_dir: Path) -> dict[Path, str]:
+def expected_files(project_dir: Path, clock: Clock | None = None) -> dict[Path, str]:
     """Every generated file's path and the content a fresh render gives it.
 
     The committed rules link to Grafana at its default address, whoever renders them;
     `riskwatch stack up` renders the running rules with the deployment's `grafana_url`
-    and policy file.
+    and policy file. The market calendar is rendered from `clock`'s day in the market's
+    zone (or the day the block records, if recent: `calendar.render_day`); without a
+    clock, from the day the committed block records, so a check says whether it was
+    edited by hand or its policy changed, not how old it is.
     """
     limits = load_policy(project_dir / POLICY_FILE)
     rules_dir = project_dir / RULES_DIR
@@ -85,8 +89,13 @@ def expected_files(project_dir: Path) -> dict[Path, str]:
         current = am.read_text()
     except OSError as exc:
         raise PolicyError(f"cannot read {am}: {exc.strerror}") from None
+    today = (clock or system_clock)().astimezone(limits.market.zone).date()
+    if clock is None:
+        today = calendar.rendered_since(current) or today
+    else:
+        today = calendar.render_day(current, today)
     try:
-        files[am] = calendar.splice(current, limits.market)
+        files[am] = calendar.splice(current, limits.market, today)
     except calendar.CalendarError as exc:
         raise PolicyError(str(exc)) from None
     return files
@@ -98,9 +107,10 @@ def _stray_rule_files(project_dir: Path, expected: dict[Path, str]) -> list[Path
     return sorted(p for p in rules_dir.glob("*.yml") if p not in expected)
 
 
-def render(project_dir: Path) -> list[str]:
-    """Write every generated file; return one line per file written or removed."""
-    expected = expected_files(project_dir)
+def render(project_dir: Path, clock: Clock = system_clock) -> list[str]:
+    """Write every generated file, the market calendar from `clock`'s day; return one
+    line per file written or removed."""
+    expected = expected_files(project_dir, clock)
     changed = []
     for path, text in expected.items():
         if not path.is_file() or path.read_text() != text:

@@ -12,6 +12,7 @@ import click
 
 from riskwatch.alerting import check as checks
 from riskwatch.cliutil import cli_settings, fail
+from riskwatch.clock import Clock, system_clock
 from riskwatch.policy import PolicyError
 
 
@@ -23,10 +24,14 @@ def alerts() -> None:
 @alerts.command("render")
 @click.pass_context
 def render_cmd(ctx: click.Context) -> None:
-    """Regenerate alerts/rules/*.yml and the market calendar from policy.yaml."""
+    """Regenerate alerts/rules/*.yml and the market calendar from policy.yaml.
+
+    The calendar lists the exchange's holidays and half days from today (the injected
+    clock's, `obj["clock"]`, else the wall clock's) for market.mute_horizon_days."""
     project_dir: Path = cli_settings(ctx).project_dir
+    clock: Clock = ctx.ensure_object(dict).get("clock", system_clock)
     try:
-        changed = checks.render(project_dir)
+        changed = checks.render(project_dir, clock)
     except PolicyError as exc:
         fail(str(exc), 2)
     for line in changed:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from datetime import time as time_of_day
 from typing import Any
 
-from riskwatch.calendar import MarketCalendar
+from riskwatch.calendar import MarketCalendar, MarketPhase
 from riskwatch.clock import Clock, system_clock
 from riskwatch.demo.scenarios import SCENARIOS, ExpectedAlert, Scenario
 from riskwatch.demo.world import World, WorldConfig, session_start
@@ -42,15 +42,15 @@ NOTIFY_SKEW = timedelta(seconds=5)
 
 def market_closed_at(market: Market, when: datetime) -> bool:
     """Whether Alertmanager's `market-closed` mute interval, as rendered from `market`
-    (policy.yaml), is in force at `when`: weekends, holidays and weekday hours outside
-    the extended hours [open, close), in the market's time zone. Alertmanager counts a
-    start time in and an end time out, and so does this."""
+    (policy.yaml, riskwatch.alerting.calendar), is in force at `when`: whenever the
+    market phase is CLOSED (weekends, the exchange's holidays, nights outside the
+    extended hours, half days' evenings) and on the desk's closures. Alertmanager
+    counts a start time in and an end time out, and so does this."""
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError(f"market_closed_at needs a timezone-aware instant, got {when!r}")
-    local = when.astimezone(market.zone)
-    if local.weekday() >= 5 or local.date() in market.holidays:
+    if when.astimezone(market.zone).date() in market.desk_closures:
         return True
-    return not (market.extended_open <= local.strftime("%H:%M") < market.extended_close)
+    return MarketCalendar(market).phase_at(when) is MarketPhase.CLOSED
 
 
 def mute_states(market: Market, start: datetime, end: datetime) -> set[bool]:
