@@ -14,7 +14,7 @@ DAYS ?= 30
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[all,dev]'
 	touch $@
 
 ## setup: the virtualenv, the Debian packages of the stack, and Chromium (the report's

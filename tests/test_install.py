@@ -5,12 +5,17 @@ it under every other package's feet)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from collections import defaultdict
 from importlib import metadata
+from pathlib import Path
 
 import urllib3
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_no_distribution_overwrites_another() -> None:
@@ -40,3 +45,82 @@ def test_pip_check_is_clean() -> None:
         [sys.executable, "-m", "pip", "check"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _extras_only_modules() -> set[str]:
+    """Top-level modules of the distributions the extras add to the core (read from
+    pyproject.toml, so a dependency moved between them is checked as it now is)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {_dist_name(r) for r in project["dependencies"]}
+    extra = {
+        _dist_name(r)
+        for name, requirements in project["optional-dependencies"].items()
+        if name != "dev"
+        for r in requirements
+        if not r.startswith("riskwatch[")
+    }
+    modules = {
+        module
+        for module, dists in metadata.packages_distributions().items()
+        if {_normal(d) for d in dists} & (extra - core)
+    }
+    assert {"numpy", "pandas", "matplotlib", "ib_async"} <= modules  # the mapping works
+    return modules
+
+
+def _dist_name(requirement: str) -> str:
+    return _normal(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0])
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+CORE_PROGRAM = """
+import importlib.abc, sys
+BLOCKED = set(sys.argv[1].split(","))
+
+class RefuseExtras(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            # What Python raises for a package that is not installed.
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, RefuseExtras())
+from riskwatch.publish import Publisher
+from riskwatch.receiver.app import create_app
+from riskwatch.receiver.serve import serving_in_thread
+from riskwatch.cli import cli
+Publisher("core-test").gauge("trading_portfolio_value_usd")
+for args in (
+    ["--help"], ["receiver", "--help"], ["users", "--help"], ["alerts", "--help"],
+    ["alerts", "list", "--help"],
+):
+    try:
+        cli.main(args, prog_name="riskwatch", standalone_mode=False)
+    except SystemExit as exc:
+        assert exc.code in (0, None), (args, exc.code)
+for args in (["agent", "trading"], ["alerts", "render"]):
+    try:  # a command of an extra says which extra to install
+        cli.main(args, prog_name="riskwatch", standalone_mode=False)
+    except SystemExit as exc:
+        assert exc.code == 2, (args, exc.code)
+print("core ok")
+"""
+
+
+def test_the_core_works_without_the_extras() -> None:
+    blocked = _extras_only_modules()
+    done = subprocess.run(
+        [sys.executable, "-c", CORE_PROGRAM, ",".join(sorted(blocked))],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("core ok")
+    assert "`riskwatch agent` needs the agents extra" in done.stderr
+    assert "pip install 'riskwatch[agents]'" in done.stderr
+    assert "`riskwatch alerts render` needs the dashboards extra" in done.stderr

@@ -21,8 +21,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from riskwatch.alerting.cli import alerts as alerting_commands
-from riskwatch.cliutil import cli_settings, fail
+from riskwatch.cliutil import LazyGroup, cli_settings, fail
 from riskwatch.receiver_client import ReceiverClient, ReceiverError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,14 +39,23 @@ COLUMNS = (
 )
 
 
-@click.group("alerts", context_settings={"help_option_names": ["-h", "--help"]})
+class _AlertsGroup(LazyGroup):
+    # The rules' commands need the dashboards extra (the exchange calendar, the
+    # backtest's zones); list|show|ack are the receiver's client, in the core.
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            lazy={
+                "render": ("riskwatch.alerting.cli:render_cmd", "dashboards"),
+                "check": ("riskwatch.alerting.cli:check_cmd", "dashboards"),
+            },
+            **kwargs,
+        )
+
+
+@click.group("alerts", cls=_AlertsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def alerts() -> None:
     """Alert rules and their checks (render, check), and the receiver's stored alerts
     (list, show, ack)."""
-
-
-for _name, _command in alerting_commands.commands.items():
-    alerts.add_command(_command, _name)
 
 
 class _Instant(click.ParamType[str]):

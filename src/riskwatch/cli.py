@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from riskwatch import catalog
-from riskwatch.cliutil import cli_settings, fail, parse_listen
+from riskwatch.cliutil import LazyGroup, cli_settings, fail, parse_listen
 from riskwatch.stack.errors import StackError
 
 if TYPE_CHECKING:
@@ -22,37 +21,27 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _LazyGroup(click.Group):
-    """Imports a command group's module only when that group is used.
-
-    The agents pull in pandas and the exchange calendar; `riskwatch metrics` and the
-    stack's own processes should not pay for that at every start.
-    """
-
-    lazy: dict[str, str] = {  # noqa: RUF012 - a class-level registry, read-only
-        "agent": "riskwatch.agents.cli:agent",
-        "exporter": "riskwatch.exporters.cli:exporter",
-        "alerts": "riskwatch.alerts_cli:alerts",  # render|check and list|show|ack
-        "demo": "riskwatch.demo.cli:demo",
-        "dashboards": "riskwatch.dashboards.cli:dashboards",
-        "report": "riskwatch.report.cli:report",
-        "validate": "riskwatch.validation.cli:validate",
-        "users": "riskwatch.receiver.users_cli:users",
-    }
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.lazy])
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = self.lazy.get(cmd_name)
-        if target is None:
-            return super().get_command(ctx, cmd_name)
-        module_name, _, attr = target.partition(":")
-        command: click.Command = getattr(importlib.import_module(module_name), attr)
-        return command
+# The group modules, imported only when that group is used: the agents pull in pandas
+# and the exchange calendar, which `riskwatch metrics` and the stack's own processes
+# should not pay for at every start. Each maps to the extra it needs beyond the core.
+_GROUPS: dict[str, tuple[str, str | None]] = {
+    "agent": ("riskwatch.agents.cli:agent", "agents"),
+    "exporter": ("riskwatch.exporters.cli:exporter", "agents"),
+    "alerts": ("riskwatch.alerts_cli:alerts", None),  # render|check lazily: dashboards
+    "demo": ("riskwatch.demo.cli:demo", "demo"),
+    "dashboards": ("riskwatch.dashboards.cli:dashboards", "dashboards"),
+    "report": ("riskwatch.report.cli:report", "agents"),
+    "validate": ("riskwatch.validation.cli:validate", "agents"),
+    "users": ("riskwatch.receiver.users_cli:users", None),
+}
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class _RootGroup(LazyGroup):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(lazy=_GROUPS, **kwargs)
+
+
+@click.group(cls=_RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config",

@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -43,7 +43,9 @@ from prometheus_client.exposition import start_http_server
 
 from riskwatch import catalog
 from riskwatch.pushgateway import OPEN_ACCESS, PushgatewayAccess
-from riskwatch.sources.base import Execution
+
+if TYPE_CHECKING:  # an annotation only: the core never imports pandas for it
+    from riskwatch.sources.base import Execution
 
 log = logging.getLogger("riskwatch.publish")
 
