@@ -62,7 +62,7 @@ HARDENING: dict[str, str | None] = {
 }
 """What every service must end up with (None: present, any value)."""
 
-pytestmark = pytest.mark.skipif(
+needs_analyze = pytest.mark.skipif(
     not SYSTEMD_ANALYZE.is_file(), reason=f"{SYSTEMD_ANALYZE} is missing (apt-get install systemd)"
 )
 
@@ -176,10 +176,12 @@ def _verify(folder: Path, names: list[str]) -> str:
     )
 
 
+@needs_analyze
 def test_verify_is_silent_on_every_unit(tmp_path: Path) -> None:
     assert _verify(_copy(tmp_path), UNIT_NAMES) == ""
 
 
+@needs_analyze
 def test_verify_reports_a_broken_unit(tmp_path: Path) -> None:
     """The check above can fail: a misspelt directive and a missing binary are reported."""
     folder = _copy(tmp_path)
@@ -204,6 +206,7 @@ def test_hardening_check_sees_a_dropped_directive(tmp_path: Path) -> None:
     assert all("ProtectHome=yes" in missing_hardening(folder, name) for name in SERVICES)
 
 
+@needs_analyze
 @pytest.mark.parametrize("name", SERVICES)
 def test_exposure_score(tmp_path: Path, name: str) -> None:
     """systemd's own reading of the unit with its drop-ins agrees it is locked down."""
