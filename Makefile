@@ -26,6 +26,9 @@ setup: $(BIN)/.installed
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation openssl poppler-utils >/dev/null; \
 	fi
 
+# What the tour wrote down about its days (riskwatch.demo.days): `$(TOUR_DAYS) KEY`.
+TOUR_DAYS = $(BIN)/python -c 'import json,sys; print(json.load(open("$(STATE)/demo/tour-days.json"))[sys.argv[1]])'
+
 ## demo: set up, start the whole pipeline on loopback, backfill a month of history,
 ## play the CRO tour of incidents, and write the day's executive report
 demo: setup
@@ -33,6 +36,9 @@ demo: setup
 	RISKWATCH_STATE_DIR=$(STATE) $(RW) demo --mode historical --days $(DAYS)
 	RISKWATCH_STATE_DIR=$(STATE) $(RW) demo --until-done
 	RISKWATCH_STATE_DIR=$(STATE) $(RW) report --out $(STATE)/reports
+	RISKWATCH_STATE_DIR=$(STATE) $(RW) report --out $(STATE)/reports --date $$($(TOUR_DAYS) demo_day)
+	@echo "The demo day's report: $(STATE)/reports/$$($(TOUR_DAYS) demo_day)/report.html"
+	@echo "The tour's days in the dashboards (New York): $$($(TOUR_DAYS) dashboard_from) to $$($(TOUR_DAYS) dashboard_to), i.e. Grafana's ?$$($(TOUR_DAYS) grafana_range)"
 	@echo "The stack keeps running: riskwatch stack status | make down"
 	@echo "Audit console: $$($(RW) stack status --state-dir $(STATE) --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["console"])')"
 	@echo "  log in as admin with the token in $(STATE)/secrets/receiver_token, or add people: riskwatch users add NAME --role responder"

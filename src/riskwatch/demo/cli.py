@@ -22,7 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from riskwatch.analytics.backtest import zone_alert_name
+from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import Clock, system_clock
+from riskwatch.demo.days import TourDays, remember, tour_days
 from riskwatch.demo.runner import DemoRunner, Narrator, ScenarioRun
 from riskwatch.demo.scenarios import SCENARIOS, TOUR
 from riskwatch.settings import Settings
@@ -103,7 +105,13 @@ def _summary(console: Console, runs: Sequence[ScenarioRun]) -> None:
             console.print(f"[red]channels:[/] {problem}")
 
 
-def _backfill(settings: Settings, console: Console, days: int, clock: Clock) -> None:
+def _backfill(
+    settings: Settings,
+    console: Console,
+    days: int,
+    clock: Clock,
+    leave_out: Sequence[tuple[datetime, datetime]] = (),
+) -> None:
     from rich.progress import Progress
 
     from riskwatch.cliutil import fail
@@ -118,6 +126,7 @@ def _backfill(settings: Settings, console: Console, days: int, clock: Clock) -> 
                 settings,
                 days,
                 end=clock() - timedelta(minutes=15),
+                leave_out=leave_out,
                 progress=lambda stage, done: bar.update(task, completed=done, description=stage),
             )
     except NothingToBackfill as exc:  # a second `make demo`: the month is already there
@@ -136,7 +145,6 @@ def _historical(settings: Settings, console: Console, days: int, clock: Clock) -
     them, then the nightly validation on that log, pushed: the traffic light's verdict."""
     import psycopg
 
-    from riskwatch.calendar import MarketCalendar
     from riskwatch.cliutil import fail
     from riskwatch.database import local_database_url
     from riskwatch.demo.backfill import Written, backfill_forecasts, validate_desk
@@ -148,12 +156,15 @@ def _historical(settings: Settings, console: Console, days: int, clock: Clock) -
     if dsn is None:
         fail("no PostgreSQL for the forecast log: set RISKWATCH_DATABASE_URL")
     log = ForecastLog(dsn)
+    # The tour's days are its worlds' (see riskwatch.demo.days): the desk's calm
+    # history must not publish the same portfolios beside them.
+    tour = tour_days(MarketCalendar(settings.policy.market), clock(), TOUR)
     try:
         # The log's year of GARCH fits (~10 s) runs beside the backfill, which spends
         # up to a minute waiting, idle, for Prometheus to load its blocks.
         with ThreadPoolExecutor(1, thread_name_prefix="forecast-log") as pool:
             logged: Future[Written] = pool.submit(backfill_forecasts, settings, log, clock=clock)
-            _backfill(settings, console, days, clock)
+            _backfill(settings, console, days, clock, tour.spans())
             with console.status("logging a year of the books' VaR and ES forecasts"):
                 written = logged.result()
         console.print(
@@ -297,23 +308,66 @@ def demo(
     except StackError as exc:
         fail(str(exc))
     all_ok = True
+    # The tour plays each desk scenario on a past day of its own and, the first time
+    # round, records it there; a single scenario plays today, live only.
+    tour = (
+        tour_days(MarketCalendar(settings.policy.market), clock(), names) if not scenario else None
+    )
+    recorded: list[ScenarioRun] = []
     try:
         while True:
             for name in names:
                 if stop.is_set():
                     break
+                start = tour.starts.get(name) if tour else None
                 try:
-                    runs = runner.play([name], stop=stop.is_set)
+                    runs = runner.play([name], stop=stop.is_set, start=start, record=bool(start))
                 except ForecastLogError as exc:
                     fail(str(exc))
                 _summary(console, runs)
                 all_ok = all_ok and all(r.ok for r in runs)
+                recorded.extend(r for r in runs if r.world.recording is not None)
+            if tour is not None and recorded and not stop.is_set():
+                _write_tour(settings, console, tour, recorded)
+                recorded.clear()
+            tour = None  # recorded once: further rounds play today, live only
             if until_done or stop.is_set():
                 break
     finally:
         runner.restore_time()
     console.print(f"[bold]demo finished at {clock():%H:%M:%S %Z}[/]")
     sys.exit(0 if all_ok or not until_done else 1)
+
+
+def _write_tour(
+    settings: Settings, console: Console, tour: TourDays, runs: Sequence[ScenarioRun]
+) -> None:
+    """Write what the tour's worlds recorded at their simulated instants, and say
+    which day and range to open."""
+    from riskwatch.cliutil import fail
+    from riskwatch.demo.backfill import BackfillError
+    from riskwatch.demo.backfill.recorded import write_recordings
+
+    recordings = [r.world.recording for r in runs if r.world.recording is not None]
+    try:
+        with console.status("writing the tour's days into Prometheus at their own time"):
+            written = write_recordings(settings, recordings)
+    except BackfillError as exc:
+        fail(str(exc))
+    zone = tour.zone
+    for w in written:
+        span = f"{w.start.astimezone(zone):%Y-%m-%d %H:%M}-{w.end.astimezone(zone):%H:%M %Z}"
+        if w.skipped:
+            console.print(f"[yellow]{w.agent}: {span} not written: {w.skipped}[/]")
+        else:
+            console.print(f"{w.agent}: {span} written ({w.samples:,} samples)")
+    path = remember(settings.state_dir, tour)
+    first, last = tour.dashboard_range()
+    console.print(
+        f"[bold]The demo day is {tour.demo_day}[/] (the sell-off at 10:10 {first.tzname()}); "
+        f"the tour's days are in Prometheus from {first:%Y-%m-%d %H:%M} to "
+        f"{last:%Y-%m-%d %H:%M} {last.tzname()} ({path})"
+    )
 
 
 def _live(settings: Settings, console: Console, speed: float, once: bool, clock: Clock) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from riskwatch.calendar import MarketCalendar, MarketPhase
 from riskwatch.clock import Clock, system_clock
+from riskwatch.demo.backfill.recorded import Recording
 from riskwatch.demo.scenarios import SCENARIOS, ExpectedAlert, Scenario
 from riskwatch.demo.world import World, WorldConfig, session_start
 from riskwatch.policy import Market
@@ -178,6 +179,7 @@ class DemoRunner:
         agent_id: Callable[[str], str] | None = None,
         stop: Callable[[], bool] = lambda: False,
         start: datetime | None = None,
+        record: bool = False,
     ) -> list[ScenarioRun]:
         """Play the named scenarios at once, each on its own world; returns their runs.
 
@@ -186,6 +188,10 @@ class DemoRunner:
         longest of the scenarios. A scenario that replays a day of its own
         (`Scenario.replay`) plays 10:00 on that day, and when `prefix(name)` is empty
         on books with the replay's prefix.
+
+        With `record`, each world but a replay's keeps what its agent publishes at its
+        simulated instants (`run.world.recording`), for `write_recordings` to write
+        into Prometheus at that time once the run is over.
         """
         if agent_id is None:
             # A fresh agent id per run: Alertmanager does not notify again about an alert
@@ -215,6 +221,7 @@ class DemoRunner:
                 self.speed,
                 _start_of(scenario, start, calendar),
                 past=replay.past if replay else None,
+                recording=Recording(config.agent_id) if record and replay is None else None,
             )
             runs.append(ScenarioRun(scenario, world, self.clock()))
         try:

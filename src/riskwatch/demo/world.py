@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from opentelemetry import trace
 
@@ -21,6 +22,7 @@ from riskwatch.agents.equity import EquityStore
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
+from riskwatch.demo.backfill.recorded import Recording
 from riskwatch.publish import Publisher, RetryPolicy
 from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.runtime import AgentRuntime
@@ -90,6 +92,19 @@ def session_start(
     raise ValueError(f"no exchange session in the ten days before {when}")
 
 
+class _WatchedPublisher(Publisher):
+    """The world's publisher, which says when it first pushed: the recording starts there."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pushed = threading.Event()
+
+    def push(self, wait: bool = False) -> bool:
+        done = super().push(wait)
+        self.pushed.set()
+        return done
+
+
 @dataclass(frozen=True)
 class WorldConfig:
     """Where a world publishes and what it calls its agent and portfolios."""
@@ -114,9 +129,11 @@ class World:
         start: datetime,
         *,
         past: Callable[[SyntheticMarket, MarketCalendar], None] | None = None,
+        recording: Recording | None = None,
     ) -> None:
         """`past` changes the market's history (a volatility regime) before the books
-        are built, so they are sized at the prices the agent will see."""
+        are built, so they are sized at the prices the agent will see. `recording`, if
+        given, keeps what the agent publishes at its simulated instants (`Recording`)."""
         self.settings = settings
         self.config = config
         self.clock = SimClock(start, speed, running=False)
@@ -143,7 +160,8 @@ class World:
             Book(p.name, self.brokers[p.name], MomentumModel(p.model)) for p in portfolios
         ]
         a = settings.agent
-        self.publisher = Publisher(
+        self.recording = recording
+        self.publisher = _WatchedPublisher(
             config.agent_id,
             a.pushgateway_url or settings.url.pushgateway,
             retry=RetryPolicy(a.push_timeout_seconds, 2, 0.2, 1.0),
@@ -170,6 +188,8 @@ class World:
             min_push_interval_seconds=MIN_PUSH_INTERVAL_SECONDS,
         )
         self._thread: threading.Thread | None = None
+        self._recorder: threading.Thread | None = None
+        self._stop_recording = threading.Event()
         self.notes: dict[str, str] = {}  # what incidents remember for later ones
         self._cleanups: list[Callable[[], None]] = []
 
@@ -184,10 +204,35 @@ class World:
             target=self.runtime.run_forever, name=f"world-{self.config.agent_id}", daemon=True
         )
         self._thread.start()
+        if self.recording is not None:
+            self._recorder = threading.Thread(
+                target=self._record, name=f"record-{self.config.agent_id}", daemon=True
+            )
+            self._recorder.start()
+
+    def _record(self) -> None:
+        """Snapshot the registry at every step of the simulated clock, from the agent's
+        first push (before it, Prometheus knows nothing of the agent) to the stop."""
+        assert self.recording is not None
+        step = self.recording.step_seconds
+        while not self._stop_recording.is_set():
+            if not self.publisher.pushed.is_set():
+                self._stop_recording.wait(0.05)  # the agent's first cycle is under way
+                continue
+            now = self.clock.now().timestamp()
+            at = int(now) // step * step
+            # Between two cycles, as an incident acts: never half a cycle's figures.
+            with self.runtime.cycle_lock:
+                self.recording.add_if_new(at, self.publisher.registry)
+            self._stop_recording.wait(self.clock.real_seconds(timedelta(seconds=at + step - now)))
 
     def stop(self) -> None:
         """A planned stop: the agent removes its Pushgateway group on the way out, and
         what the scenario left elsewhere (`on_stop`) is removed after it."""
+        # The recording ends where the agent's group leaves the Pushgateway.
+        self._stop_recording.set()
+        if self._recorder is not None:
+            self._recorder.join(timeout=15)
         self.runtime.stop_event.set()
         if self._thread is not None:
             self._thread.join(timeout=15)

@@ -73,16 +73,19 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from riskwatch.alerting.rules import RECORDING_RULES
 from riskwatch.clock import Clock, system_clock
-from riskwatch.demo.backfill.base import BackfillError, NothingToBackfill, Progress
+from riskwatch.demo.backfill.base import BackfillError, IntArray, NothingToBackfill, Progress
 from riskwatch.demo.backfill.desk import History
 from riskwatch.demo.backfill.forecasts import Written, backfill_forecasts, validate_desk
-from riskwatch.demo.backfill.prometheus import Api
+from riskwatch.demo.backfill.prometheus import PRESENCE_STEP_SECONDS, Api
 from riskwatch.demo.backfill.writer import Writer, build_blocks, format_labels, name_selector
 from riskwatch.policy import duration_seconds
 from riskwatch.publish import PUSH_JOB
@@ -141,6 +144,7 @@ def backfill(
     prometheus_url: str | None = None,
     progress: Progress | None = None,
     clock: Clock = system_clock,
+    leave_out: Sequence[tuple[datetime, datetime]] = (),
 ) -> BackfillResult:
     """Backfill `days` days of the trading agent's history into the stack's Prometheus.
 
@@ -159,6 +163,10 @@ def backfill(
             backfill done so far, 0 to 1 and never decreasing.
         clock: what "now" is: the default end, the check that `end` is past, and the
             instant the brokers' book is built at (as a live agent starting then).
+        leave_out: spans [from, to) kept free of the desk's history, as if samples
+            were there: the tour's days, which its worlds' recordings fill
+            (`riskwatch.demo.backfill.recorded`); nothing is written within ten
+            minutes of them either.
 
     Raises:
         ValueError: `days`, `resolution_seconds` or `end` out of range.
@@ -170,15 +178,7 @@ def backfill(
     now = clock()
     retention_days = _check_arguments(settings, days, resolution_seconds, end, now)
     asked_end = end if end is not None else now - DEFAULT_END_MARGIN
-    tsdb = Stack(settings).layout.root / "prometheus"
-    promtool = shutil.which(settings.stack.promtool_bin)
-    if promtool is None:
-        raise BackfillError(
-            f"promtool not found as {settings.stack.promtool_bin!r} (stack.promtool_bin); "
-            "`riskwatch stack install` installs it"
-        )
-    api = Api(prometheus_url or settings.url.prometheus)
-    api.check_data_dir(tsdb)
+    tsdb, promtool, api = target(settings, prometheus_url)
     start = asked_end - timedelta(days=days)
     stop = api.safe_end(asked_end)
     if stop <= start:
@@ -191,9 +191,12 @@ def backfill(
     rules = history.recording_rules(RECORDING_RULES)
     families = history.families() + rules
     agent_labels = {"job": PUSH_JOB, "agent": agent_id}
+    kept_free = _instants(leave_out)
     present = {
-        "agent": api.presence(format_labels(agent_labels), start, stop),
-        "rules": api.presence(name_selector(f.name for f in rules), start, stop),
+        "agent": _merged(api.presence(format_labels(agent_labels), start, stop), kept_free),
+        "rules": _merged(
+            api.presence(name_selector(f.name for f in rules), start, stop), kept_free
+        ),
     }
     writer = Writer(
         history.timeline, families, present, agent_labels, _block_seconds(retention_days)
@@ -239,6 +242,21 @@ def history(
     return History.generate(settings, start, end, resolution_seconds, _Reporter(None), clock)
 
 
+def target(settings: Settings, prometheus_url: str | None) -> tuple[Path, str, Api]:
+    """Where blocks go (the stack's TSDB folder), the promtool that makes them, and the
+    running Prometheus that owns that folder (checked: blocks elsewhere never load)."""
+    tsdb = Stack(settings).layout.root / "prometheus"
+    promtool = shutil.which(settings.stack.promtool_bin)
+    if promtool is None:
+        raise BackfillError(
+            f"promtool not found as {settings.stack.promtool_bin!r} (stack.promtool_bin); "
+            "`riskwatch stack install` installs it"
+        )
+    api = Api(prometheus_url or settings.url.prometheus)
+    api.check_data_dir(tsdb)
+    return tsdb, promtool, api
+
+
 def max_days(settings: Settings) -> int:
     """The longest history worth writing: Prometheus deletes what is older than retention."""
     return int(duration_seconds(settings.stack.prometheus_retention) // DAY_SECONDS)
@@ -271,6 +289,20 @@ def _check_arguments(
             f"the synthetic market's {HISTORY_DAYS}-day history"
         )
     return longest
+
+
+def _instants(spans: Sequence[tuple[datetime, datetime]]) -> IntArray:
+    """The minutes of `spans`, as `Api.presence` reports instants with data."""
+    step = PRESENCE_STEP_SECONDS
+    parts = [
+        np.arange(int(a.timestamp()) // step * step, int(b.timestamp()) + step, step)
+        for a, b in spans
+    ]
+    return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
+
+
+def _merged(a: IntArray, b: IntArray) -> IntArray:
+    return np.unique(np.concatenate([a, b])).astype(np.int64)
 
 
 def _block_seconds(retention_days: int) -> int:

@@ -215,20 +215,26 @@ class History:
 
     def recording_rules(self, rules: Sequence[RecordingRule]) -> list[Family]:
         """Each recording rule evaluated over the agent's series, in rule order."""
-        sources = {f.name: f.series for f in self.families()}
-        out = []
-        for rule in rules:
-            series = _evaluate(rule, sources)
-            if series is None:
-                log.warning(
-                    "backfill skips recording rule %s: cannot evaluate %r", rule.record, rule.expr
-                )
-                continue
-            sources[rule.record] = series
-            out.append(
-                Family(rule.record, "gauge", f"Recording rule: {rule.expr}", "rules", series)
+        return evaluate_rules(rules, self.families())
+
+
+def evaluate_rules(rules: Sequence[RecordingRule], families: Sequence[Family]) -> list[Family]:
+    """Each recording rule evaluated over `families` (one agent's series on one
+    timeline), in rule order: Prometheus evaluates rules only live, so whatever is
+    written into the past carries its rules' series too. A rule over a series that is
+    not there is skipped, with a warning."""
+    sources = {f.name: f.series for f in families}
+    out = []
+    for rule in rules:
+        series = _evaluate(rule, sources)
+        if series is None:
+            log.warning(
+                "backfill skips recording rule %s: cannot evaluate %r", rule.record, rule.expr
             )
-        return out
+            continue
+        sources[rule.record] = series
+        out.append(Family(rule.record, "gauge", f"Recording rule: {rule.expr}", "rules", series))
+    return out
 
 
 def _evaluate(rule: RecordingRule, sources: Mapping[str, list[Series]]) -> list[Series] | None:
