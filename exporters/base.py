@@ -3,7 +3,8 @@
 An exporter is a prometheus_client custom collector that reads its source when
 Prometheus scrapes, keeps no state between scrapes, and reports
 `<name>_scrape_success` and `<name>_scrape_duration_seconds`. A source that fails
-or hangs past the timeout sets success to 0; /metrics itself always answers.
+or hangs past the timeout sets success to 0; /metrics itself always answers. `serve`
+puts it on the web (web.py: landing page, TLS and basic auth from a web config).
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from importlib import metadata
 from typing import Any
-from wsgiref.types import StartResponse, WSGIEnvironment
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from riskwatch import catalog
+from riskwatch.exporters.web import (
+    DEFAULT_TELEMETRY_PATH,
+    BasicAuth,
+    WebConfig,
+    exporter_app,
+    make_server,
+    serve_forever,
+)
 
 log = logging.getLogger("riskwatch.exporters")
 
@@ -66,31 +75,46 @@ class TimedCollector(Collector):
         yield duration
 
 
-def wsgi_app(
-    registry: CollectorRegistry,
-) -> Callable[[WSGIEnvironment, StartResponse], list[bytes]]:
-    """/metrics from `registry` and /healthz (the process is up, whatever the source says)."""
-
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path == "/metrics":
-            body = generate_latest(registry)
-            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-            return [body]
-        if path == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok\n"]
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found: try /metrics\n"]
-
-    return app
-
-
-def serve(collector: TimedCollector, host: str, port: int) -> None:
-    """Serve the collector on host:port until interrupted."""
-    from waitress import serve as waitress_serve
-
+def serve(
+    collector: TimedCollector,
+    host: str,
+    port: int,
+    *,
+    telemetry_path: str = DEFAULT_TELEMETRY_PATH,
+    web_config: WebConfig | None = None,
+    description: str = "",
+) -> None:
+    """Serve the collector on host:port until interrupted: the telemetry path, a
+    landing page at / and /healthz, with the web config's TLS and basic auth."""
+    web_config = web_config or WebConfig()
     registry = CollectorRegistry()
     registry.register(collector)
-    log.info("%s exporter on http://%s:%d/metrics", collector.name, host, port)
-    waitress_serve(wsgi_app(registry), host=host, port=port, threads=4, _quiet=True)
+    auth = BasicAuth(web_config.users) if web_config.users else None
+    app = exporter_app(
+        registry,
+        name=collector.name,
+        version=_version(),
+        telemetry_path=telemetry_path,
+        auth=auth,
+        description=description,
+    )
+    server = make_server(host, port, app, web_config.tls)
+    scheme = "https" if web_config.tls is not None else "http"
+    shown = f"[{host}]" if ":" in host else host
+    log.info(
+        "%s exporter on %s://%s:%d%s%s",
+        collector.name,
+        scheme,
+        shown,
+        server.server_address[1],
+        telemetry_path,
+        " (basic auth)" if auth is not None else "",
+    )
+    serve_forever(server)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("riskwatch")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -129,7 +129,7 @@ def test_cli_serves_metrics_and_healthz(dsn: str) -> None:
             "riskwatch",
             "exporter",
             "tradestore",
-            "--listen",
+            "--web.listen-address",
             f"127.0.0.1:{port}",
         ],
         env={**__import__("os").environ, "RISKWATCH_DATABASE_URL": dsn},
