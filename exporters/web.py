@@ -86,7 +86,7 @@ CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
-BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
+BCRYPT_HASH = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
 
 
 class WebConfigError(ValueError):
@@ -240,7 +240,10 @@ class BasicAuth:
         self._key = bcrypt.gensalt()  # per-process key for the cache's digests
         self._verified: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
-        self._dummy = bcrypt.hashpw(b"riskwatch-no-such-user", bcrypt.gensalt(10))
+        # As costly as the users' own hashes (`$2b$12$...`), so a name that does not
+        # exist is refused as slowly as a wrong password.
+        cost = max((int(h[4:6]) for h in self.users.values()), default=12)
+        self._dummy = bcrypt.hashpw(b"riskwatch-no-such-user", bcrypt.gensalt(cost))
 
     def allows(self, header: str | None) -> bool:
         credentials = _basic_credentials(header)

@@ -40,7 +40,11 @@ def exporter_argv(*args: str) -> list[str]:
 
 @contextmanager
 def running_exporter(
-    folder: Path, args: Sequence[str], base: str, verify: str | bool = True
+    folder: Path,
+    args: Sequence[str],
+    base: str,
+    verify: str | bool = True,
+    cert: tuple[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The exporter with `args`, once `base` answers HTTP at all (a 401 is an answer);
     SIGTERM on exit. An exporter that exits while we wait fails with its log."""
@@ -53,7 +57,7 @@ def running_exporter(
     def answers() -> bool:
         assert process.poll() is None, log_path.read_text()[-2000:]
         try:
-            requests.get(f"{base}/healthz", timeout=1, verify=verify)
+            requests.get(f"{base}/healthz", timeout=1, verify=verify, cert=cert)
         except requests.ConnectionError:
             return False
         return True
@@ -142,6 +146,33 @@ def test_basic_auth_and_tls_from_a_web_config(tmp_path: Path) -> None:
             requests.get(f"http://127.0.0.1:{port}/metrics", auth=(USER, PASSWORD), timeout=5)
 
 
+def test_client_certificates_from_a_web_config(tmp_path: Path) -> None:
+    (tmp_path / "server").mkdir()
+    (tmp_path / "client").mkdir()
+    cert, key = self_signed(tmp_path / "server")
+    client_cert, client_key = self_signed(tmp_path / "client")
+    (tmp_path / "web.yml").write_text(
+        "tls_server_config:\n"
+        f"  cert_file: {cert}\n"
+        f"  key_file: {key}\n"
+        f"  client_ca_file: {client_cert}\n"
+        "  client_auth_type: RequireAndVerifyClientCert\n"
+    )
+    port = free_port()
+    base = f"https://127.0.0.1:{port}"
+    args = ["--web.listen-address", f"127.0.0.1:{port}", "--web.config.file", "web.yml"]
+    with running_exporter(tmp_path, args, base, str(cert), (str(client_cert), str(client_key))):
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{base}/metrics", timeout=5, verify=str(cert))
+        ok = requests.get(
+            f"{base}/metrics",
+            timeout=70,
+            verify=str(cert),
+            cert=(str(client_cert), str(client_key)),
+        )
+        assert ok.status_code == 200 and "marketdata_scrape_success" in ok.text
+
+
 def test_basic_auth_without_tls(tmp_path: Path) -> None:
     (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  {USER}: '{hashed(PASSWORD)}'\n")
     port = free_port()
@@ -174,6 +205,11 @@ def run_exporter(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ("basic_auth_users:\n  prometheus: plain-password\n", "is not a bcrypt hash"),
         ("basic_auth_users: [\n", "is not valid YAML"),
         ("- a list\n", "must be a mapping"),
+        (
+            "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n"
+            "  client_auth_type: RequireAnyClientCert\n",
+            "client_auth_type RequireAnyClientCert is not supported",
+        ),
         (
             "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n",
             "cannot load the certificate",
