@@ -34,7 +34,7 @@ import ssl
 import threading
 from base64 import b64decode
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from socketserver import BaseServer
@@ -404,10 +404,8 @@ def make_server(
     return server
 
 
-def serve_forever(server: BaseServer, on_ready: Callable[[], None] | None = None) -> None:
+def serve_forever(server: BaseServer) -> None:
     """Serve until interrupted."""
-    if on_ready is not None:
-        on_ready()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
