@@ -11,19 +11,23 @@ DAYS ?= 30
 
 .PHONY: setup demo up status down test lint typecheck layers security unit clean
 
-$(BIN)/.installed: pyproject.toml
+# Every dependency from the hashed lock (tools/lock.sh regenerates it from
+# pyproject.toml), then riskwatch itself without resolving anything.
+$(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[all,dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements/dev.lock
+	$(BIN)/pip install -q --no-deps -e '.[all,dev]'
 	touch $@
 
-## setup: the virtualenv, the Debian packages of the stack, and Chromium (the report's
-## screenshot test) and openssl (the Pushgateway TLS test's certificate) when we may
-## install them
+## setup: the virtualenv, the Debian packages of the stack, and what the tests use
+## when we may install them: Chromium (the report's and the console's browser tests),
+## openssl (test certificates), poppler-utils (the PDF test) and systemd
+## (systemd-analyze verify of the units)
 setup: $(BIN)/.installed
 	$(RW) stack install
-	@if ! { command -v chromium && command -v openssl && command -v pdftoppm; } >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation openssl poppler-utils >/dev/null; \
+	@if ! { command -v chromium && command -v openssl && command -v pdftoppm && command -v systemd-analyze; } >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation openssl poppler-utils systemd >/dev/null; \
 	fi
 
 # What the tour wrote down about its days (riskwatch.demo.days): `$(TOUR_DAYS) KEY`.

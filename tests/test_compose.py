@@ -81,6 +81,7 @@ PENDING_DIGEST = {
     "timescale/timescaledb:2.14.2-pg15": "digest not found offline: tools/pin_images.sh",
     # Built by compose from a Dockerfile of ours whose base is pinned (below).
     "riskwatch:0.1.0": "built here from ./Dockerfile",
+    "riskwatch-receiver:0.1.0": "built here from ./Dockerfile (target receiver)",
     "riskwatch-prometheus:2.42.0": "built here from deploy/prometheus/Dockerfile",
 }
 DOCKERFILES = (ROOT / "Dockerfile", ROOT / "deploy" / "prometheus" / "Dockerfile")
@@ -94,7 +95,9 @@ def test_images_are_pinned_by_digest(compose: dict[str, Any]) -> None:
         repo, _, tag = image.split("@")[0].rpartition(":")
         assert repo and tag and tag != "latest" and re.search(r"\d", tag), f"{name}: {image}"
     for dockerfile in DOCKERFILES:
-        froms = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.M)
+        text = dockerfile.read_text()
+        stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, re.M | re.I))
+        froms = [i for i in re.findall(r"^FROM\s+(\S+)", text, re.M) if i not in stages]
         assert froms and all(DIGEST.match(image) for image in froms), (dockerfile, froms)
     built = {s["image"] for s in compose["services"].values() if "build" in s}
     assert built == {i for i, why in PENDING_DIGEST.items() if why.startswith("built here")}
@@ -369,7 +372,7 @@ def test_containers_run_hardened_and_not_as_root(compose: dict[str, Any]) -> Non
         user = service.get("user")
         if name in RUNS_AS:
             assert user == RUNS_AS[name], name
-        elif service.get("image", "").startswith("riskwatch:"):
+        elif service.get("image", "").startswith(("riskwatch:", "riskwatch-receiver:")):
             assert user is None, f"{name} runs as the image's riskwatch user"
         else:
             assert name in IMAGE_ROOT, f"{name}: set a user, or say why not"
@@ -433,3 +436,17 @@ def test_the_pushgateway_healthcheck_passes_on_a_401_only(
     assert exit_code(stack.settings.url.prometheus) != 0  # 200: not the Pushgateway's answer
     dead = f"http://127.0.0.1:{free_port()}"
     assert exit_code(dead) != 0
+
+
+def test_images_install_from_the_hashed_locks() -> None:
+    """Each image stage installs its dependencies from a lock with hashes, then
+    riskwatch without resolving anything: the slim receiver from the core's lock."""
+    text = (ROOT / "Dockerfile").read_text()
+    stages = dict(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)\n(.*?)(?=^FROM|\Z)", text, re.M | re.S))
+    assert {"receiver", "full"} <= set(stages)
+    for stage, lock in (("receiver", "core.lock"), ("full", "all.lock")):
+        body = stages[stage]
+        assert f"pip install --require-hashes -r requirements/{lock}" in body, stage
+        assert "pip install --no-deps ." in body, stage
+        assert re.search(r"pip install (?!--require-hashes|--no-deps)", body) is None, stage
+    assert stages["receiver"].count("COPY dashboards") == 0  # the slim one stays slim

@@ -14,6 +14,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,24 @@ def test_heartbeats_arrive_and_stop_with_prometheus_or_alertmanager(
     restarted = time.time()
     wait_for(lambda: _pings(stack, since=restarted), "pings after Alertmanager restarts", ready)
     assert stack.status()["heartbeat"]["state"] == "ok"
+
+
+def test_the_rendered_calendar_is_rendered_from_the_day_the_stack_starts(tmp_path: Path) -> None:
+    """The committed market calendar lasts its horizon; a stack started years later
+    mutes that year's holidays, because the local config renders it afresh."""
+    later = date(2031, 6, 2)
+    out = render_alertmanager(
+        _settings(tmp_path),
+        tmp_path / "alertmanager.yml",
+        tmp_path / "secrets",
+        tmp_path / "credential",
+        today=later,
+    )
+    text = out.read_text()
+    (closed,) = [t for t in yaml.safe_load(text)["time_intervals"] if t["name"] == "market-closed"]
+    years = {y for interval in closed["time_intervals"] for y in interval.get("years", [])}
+    assert "2031" in years and "2026" not in years
+    done = subprocess.run(
+        [tool("amtool"), "check-config", str(out)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

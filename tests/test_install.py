@@ -13,7 +13,9 @@ from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 import urllib3
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,3 +126,47 @@ def test_the_core_works_without_the_extras() -> None:
     assert "`riskwatch agent` needs the agents extra" in done.stderr
     assert "pip install 'riskwatch[agents]'" in done.stderr
     assert "`riskwatch alerts render` needs the dashboards extra" in done.stderr
+
+
+def _pins(lock: str) -> dict[str, str]:
+    text = (ROOT / "requirements" / lock).read_text()
+    return {_normal(m[1]): m[2] for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==(\S+)", text, re.M)}
+
+
+def _requirements(*extras: str) -> list[Requirement]:
+    """What pyproject asks for with `extras`, self-references (riskwatch[x]) expanded."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted, seen, found = list(extras), set(), [Requirement(r) for r in project["dependencies"]]
+    while wanted:
+        extra = wanted.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for text in project["optional-dependencies"][extra]:
+            requirement = Requirement(text)
+            if _normal(requirement.name) == "riskwatch":
+                wanted.extend(requirement.extras)
+            else:
+                found.append(requirement)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("lock", "extras"),
+    [("core.lock", ()), ("all.lock", ("all",)), ("dev.lock", ("all", "dev"))],
+    ids=["core", "all", "dev"],
+)
+def test_each_lock_pins_what_pyproject_asks(lock: str, extras: tuple[str, ...]) -> None:
+    """The locks (tools/lock.sh) are in step with pyproject.toml: each requirement is
+    pinned, hashed, to a version its specifier allows; the core lock holds no extra's
+    package. A dependency added or tightened without relocking fails here."""
+    pins = _pins(lock)
+    assert "--hash=sha256:" in (ROOT / "requirements" / lock).read_text()
+    for requirement in _requirements(*extras):
+        pinned = pins.get(_normal(requirement.name))
+        assert pinned is not None, f"{lock} does not pin {requirement.name}: run tools/lock.sh"
+        assert requirement.specifier.contains(pinned, prereleases=True), (
+            f"{lock} pins {requirement.name}=={pinned}, outside {requirement.specifier}"
+        )
+    if lock == "core.lock":
+        assert not {"numpy", "pandas", "matplotlib", "ib-async", "massive"} & set(pins)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from riskwatch.alerting.calendar import splice
 from riskwatch.promql import human_duration
 from riskwatch.settings import Settings
 from riskwatch.sinks import HEARTBEAT_PATH
@@ -158,14 +160,23 @@ def _with_netloc(url: str, base: str) -> str:
 
 
 def render_alertmanager(
-    settings: Settings, out: Path, secrets_dir: Path, receiver_credential: Path
+    settings: Settings,
+    out: Path,
+    secrets_dir: Path,
+    receiver_credential: Path,
+    today: date | None = None,
 ) -> Path:
     """Write the local Alertmanager config and its secret files; returns its path.
 
     Alertmanager posts to the receiver with the token in `receiver_credential`: the
-    receiver never runs open, so there is always one."""
+    receiver never runs open, so there is always one. The market-closed calendar is
+    rendered afresh from `today` (default: today in the market's time zone), so a
+    stack started long after `alerts render` last ran still mutes this year's
+    holidays and half days: the committed block only lasts its horizon."""
     source = settings.project_dir / ALERTMANAGER_CONFIG
-    config = copy.deepcopy(load_yaml(source))
+    market = settings.policy.market
+    today = today or datetime.now(market.zone).date()
+    config = yaml.safe_load(splice(source.read_text(), market, today))
     st, notif = settings.stack, settings.notifications
     secure_dir(secrets_dir)
 
