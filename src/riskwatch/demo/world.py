@@ -183,11 +183,12 @@ class World:
             self.calendar,
             trace.NoOpTracer(),
             tick_seconds=0.05,
-            clock=lambda: self.clock.now().timestamp(),
+            clock=self._cycle_clock,
             delete_on_exit=True,
             min_push_interval_seconds=MIN_PUSH_INTERVAL_SECONDS,
         )
         self._thread: threading.Thread | None = None
+        self._first_cycle: float | None = None
         self._recorder: threading.Thread | None = None
         self._stop_recording = threading.Event()
         self.notes: dict[str, str] = {}  # what incidents remember for later ones
@@ -210,6 +211,14 @@ class World:
             )
             self._recorder.start()
 
+    def _cycle_clock(self) -> float:
+        """The runtime's clock, read once at the start of each cycle: the first reading
+        is the instant the agent's first figures are as of."""
+        now = self.clock.now().timestamp()
+        if self._first_cycle is None:
+            self._first_cycle = now
+        return now
+
     def _record(self) -> None:
         """Snapshot the registry at every step of the simulated clock, from the agent's
         first push (before it, Prometheus knows nothing of the agent) to the stop."""
@@ -221,9 +230,13 @@ class World:
                 continue
             now = self.clock.now().timestamp()
             at = int(now) // step * step
+            # The first push comes after the first cycle, which takes real seconds (a
+            # year of daily VaR) and so simulated minutes: what it pushes is as of the
+            # cycle's start, and the recording starts there, as the session does.
+            since = None if self._first_cycle is None else int(self._first_cycle) // step * step
             # Between two cycles, as an incident acts: never half a cycle's figures.
             with self.runtime.cycle_lock:
-                self.recording.add_if_new(at, self.publisher.registry)
+                self.recording.add_if_new(at, self.publisher.registry, since=since)
             self._stop_recording.wait(self.clock.real_seconds(timedelta(seconds=at + step - now)))
 
     def stop(self) -> None:

@@ -63,19 +63,25 @@ class Recording:
     kinds: dict[str, tuple[Literal["gauge", "counter"], str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add_if_new(self, at: int, registry: CollectorRegistry) -> None:
+    def add_if_new(self, at: int, registry: CollectorRegistry, since: int | None = None) -> None:
         """Keep every gauge and counter sample of `registry` as of instant `at`, unless
-        an instant at or after `at` is kept already.
+        an instant at or after `at` is kept already; with `since`, as of every step
+        from `since` to `at` (what was held all along, e.g. since the cycle that
+        computed it began).
 
         Histograms are left out, as the backfill leaves them out: their buckets are
         the agent's own task timings, read live only."""
-        if at % self.step_seconds:
-            raise ValueError(f"{at} is not on the {self.step_seconds} s grid")
+        first = at if since is None else since
+        if at % self.step_seconds or first % self.step_seconds or first > at:
+            raise ValueError(f"{first}..{at} is not on the {self.step_seconds} s grid")
         with self._lock:
             if self.times and at <= self.times[-1]:
                 return
-            index = len(self.times)
-            self.times.append(at)
+            if self.times:
+                first = max(first, self.times[-1] + self.step_seconds)
+            instants = range(first, at + 1, self.step_seconds)
+            indices = range(len(self.times), len(self.times) + len(instants))
+            self.times.extend(instants)
             for metric in registry.collect():
                 if metric.type not in ("gauge", "counter"):
                     continue
@@ -87,7 +93,9 @@ class Recording:
                     )
                     self.kinds.setdefault(sample.name, (kind, metric.documentation))
                     key = (sample.name, tuple(sorted(sample.labels.items())))
-                    self.values.setdefault(key, {})[index] = float(sample.value)
+                    held = self.values.setdefault(key, {})
+                    for index in indices:
+                        held[index] = float(sample.value)
 
     @property
     def start(self) -> datetime:
