@@ -13,7 +13,7 @@ import click
 
 from riskwatch.cliutil import cli_settings, fail
 from riskwatch.policy import PolicyError
-from riskwatch.settings import Settings
+from riskwatch.settings import ConfigError, Settings
 
 URL_ENV = "RISKWATCH_GRAFANA_URL"
 # The variable's name, not a token.
@@ -26,13 +26,34 @@ def dashboards() -> None:
 
 
 @dashboards.command("build")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the dashboards' JSON into this folder, from the deployment's policy "
+    "file, to import into a Grafana of your own, instead of regenerating the "
+    "checkout's dashboards/*.json.",
+)
 @click.pass_context
-def build_cmd(ctx: click.Context) -> None:
+def build_cmd(ctx: click.Context, out: Path | None) -> None:
     """Regenerate dashboards/*.json from the code and policy.yaml."""
     from riskwatch.dashboards import build
 
+    settings = cli_settings(ctx)
+    if out is not None:
+        try:
+            files = build.render(settings.policy)
+            out.mkdir(parents=True, exist_ok=True)
+            for filename, content in files.items():
+                (out / filename).write_text(content)
+                click.echo(f"wrote {out / filename}")
+        except (ConfigError, PolicyError) as exc:
+            fail(str(exc), 2)
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or exc}")
+        return
     try:
-        changed = build.write(cli_settings(ctx).project_dir)
+        changed = build.write(settings.project_dir)
     except PolicyError as exc:
         fail(str(exc), 2)
     for path in changed:
