@@ -24,7 +24,7 @@ from rich.table import Table
 from riskwatch.analytics.backtest import zone_alert_name
 from riskwatch.calendar import MarketCalendar
 from riskwatch.clock import Clock, system_clock
-from riskwatch.demo.days import TourDays, remember, tour_days
+from riskwatch.demo.days import DAYS_FILE, DEMO_SCENARIO, TourDays, remember, tour_days
 from riskwatch.demo.runner import DemoRunner, Narrator, ScenarioRun
 from riskwatch.demo.scenarios import SCENARIOS, TOUR
 from riskwatch.settings import Settings
@@ -361,6 +361,17 @@ def _write_tour(
             console.print(f"[yellow]{w.agent}: {span} not written: {w.skipped}[/]")
         else:
             console.print(f"{w.agent}: {span} written ({w.samples:,} samples)")
+    demo_agent = next(
+        (r.world.config.agent_id for r in runs if r.scenario.name == DEMO_SCENARIO), None
+    )
+    if any(w.skipped for w in written if w.agent == demo_agent):
+        # A rerun on a later day: its days are history or an earlier tour's already,
+        # and the earlier demo day, written down then, still holds the crisis.
+        console.print(
+            f"[yellow]the demo day stays as written down before "
+            f"({settings.state_dir / DAYS_FILE})[/]"
+        )
+        return
     path = remember(settings.state_dir, tour)
     first, last = tour.dashboard_range()
     console.print(
