@@ -292,6 +292,60 @@ class NotificationSettings(_Section):
         False,
         description="Allow SMTP AUTH without TLS: only for a local sink, never a real relay.",
     )
+    # The pages and the ops chats (the pagerduty and ops-chat receivers). Each unset
+    # channel goes to the local demo sinks, so the local stack exercises every channel.
+    pagerduty_routing_key: SecretStr | None = Field(
+        None,
+        description="PagerDuty Events API v2 integration key; written to a 0600 file that "
+        "Alertmanager reads (routing_key_file). Unset: the local demo sink.",
+    )
+    pagerduty_routing_key_file: Path | None = Field(
+        None, description="A file holding `pagerduty_routing_key` (docker secrets); read at start."
+    )
+    pagerduty_url: str | None = Field(
+        None,
+        description="The Events API v2 endpoint; default: PagerDuty's own with a routing key, "
+        "else the local demo sink.",
+    )
+    discord_webhook_url: SecretStr | None = Field(
+        None,
+        description="Discord webhook URL (ops chat); default: the local demo sink. Alertmanager "
+        "0.25 takes it inline only: the rendered alertmanager.yml holds it (0600).",
+    )
+    discord_webhook_url_file: Path | None = Field(
+        None, description="A file holding `discord_webhook_url` (docker secrets); read at start."
+    )
+    telegram_bot_token: SecretStr | None = Field(
+        None,
+        description="Telegram bot token (ops chat); default: the local demo sink. Alertmanager "
+        "0.25 takes it inline only: the rendered alertmanager.yml holds it (0600).",
+    )
+    telegram_bot_token_file: Path | None = Field(
+        None, description="A file holding `telegram_bot_token` (docker secrets); read at start."
+    )
+    telegram_chat_id: int | None = Field(
+        None, description="The Telegram chat the bot posts to; required with a bot token."
+    )
+    telegram_api_url: str | None = Field(
+        None,
+        description="The Bot API's address; default: Telegram's own with a bot token, else the "
+        "local demo sink.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_channel_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name in ("pagerduty_routing_key", "discord_webhook_url", "telegram_bot_token"):
+            file = data.get(f"{name}_file")
+            if file and not data.get(name):
+                path = Path(file)
+                try:
+                    data = {**data, name: path.read_text().strip()}
+                except OSError as exc:
+                    raise ValueError(f"notifications.{name}_file {path}: {exc.strerror}") from None
+        return data
 
     @model_validator(mode="after")
     def _auth_needs_tls(self) -> NotificationSettings:
@@ -299,6 +353,14 @@ class NotificationSettings(_Section):
             self.smtp_require_tls or self.smtp_allow_plaintext_auth
         ):
             raise ValueError(plaintext_auth_refused("notifications", "smtp_require_tls"))
+        return self
+
+    @model_validator(mode="after")
+    def _telegram_needs_a_chat(self) -> NotificationSettings:
+        if self.telegram_bot_token is not None and self.telegram_chat_id is None:
+            raise ValueError(
+                "notifications.telegram_bot_token needs notifications.telegram_chat_id"
+            )
         return self
 
 

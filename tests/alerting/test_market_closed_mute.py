@@ -243,8 +243,9 @@ def capture() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
 
 
 def _config_for_test(base_url: str, mute: list[dict[str, Any]]) -> dict[str, Any]:
-    """alertmanager.yml with Slack and the webhooks pointed at the capture server and
-    the `market-closed` interval replaced by `mute`; routes and receivers unchanged."""
+    """alertmanager.yml with Slack, the ops chats and the webhooks pointed at the capture
+    server and the `market-closed` interval replaced by `mute`; routes and receivers
+    unchanged."""
     config: dict[str, Any] = yaml.safe_load((PROJECT / calendar.ALERTMANAGER_CONFIG).read_text())
     glob = config["global"]
     for secret in ("slack_api_url_file", "smtp_auth_password_file", "smtp_auth_username"):
@@ -257,6 +258,10 @@ def _config_for_test(base_url: str, mute: list[dict[str, Any]]) -> dict[str, Any
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = f"{base_url}/webhook"
             hook.pop("http_config", None)
+        for chat in receiver.get("discord_configs", []):
+            chat["webhook_url"] = f"{base_url}/discord/api/webhooks/1/test"
+        for chat in receiver.get("telegram_configs", []):
+            chat["api_url"] = f"{base_url}/telegram"
     (interval,) = [t for t in config["time_intervals"] if t["name"] == calendar.INTERVAL_NAME]
     interval["time_intervals"] = mute
     return config
@@ -291,12 +296,18 @@ def test_ops_warning_reaches_slack_only_outside_the_mute(
         wait_for(lambda: _mentions(posts, "/webhook", agent), "the audit copy", timeout=30)
         if muted:
             log = tmp_path / "log"
+            # Once per muted route that flushed: ops-slack's and ops-chat's.
             wait_for(
-                lambda: "route is within mute time" in log.read_text(),
-                "Alertmanager's mute stage to hold the Slack post back",
+                lambda: log.read_text().count("route is within mute time") >= 2,
+                "Alertmanager's mute stage to hold the Slack post and the chats back",
                 timeout=30,
             )
             assert _mentions(posts, "/slack", agent) == []
+            # The ops chats (Discord, Telegram) are muted alike.
+            assert _mentions(posts, "/discord", agent) == []
+            assert _mentions(posts, "/telegram", agent) == []
         else:
             slack = wait_for(lambda: _mentions(posts, "/slack", agent), "the Slack post", 30)
             assert [post["channel"] for post in slack] == ["#trading-ops"]
+            wait_for(lambda: _mentions(posts, "/discord", agent), "the Discord post", 30)
+            wait_for(lambda: _mentions(posts, "/telegram", agent), "the Telegram message", 30)

@@ -3,9 +3,10 @@
 The repo keeps one hand-edited copy of each config, written for docker compose's
 service names. The local runner loads it, replaces only what differs on loopback
 (target addresses, the receiver URL, the SMTP smarthost, secret and template
-paths), the deployment's heartbeat (the Watchdog's URLs and intervals) and the
-console address notifications link to, and writes the result into the state
-folder. Everything else, including every other interval and route, is the repo's own.
+paths), the deployment's heartbeat (the Watchdog's URLs and intervals), the
+PagerDuty, Discord and Telegram destinations and the console address notifications
+link to, and writes the result into the state folder. Everything else, including
+every other interval and route, is the repo's own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ import yaml
 from riskwatch.alerting.calendar import splice
 from riskwatch.promql import human_duration
 from riskwatch.settings import Settings
-from riskwatch.sinks import HEARTBEAT_PATH
+from riskwatch.sinks import (
+    HEARTBEAT_PATH,
+    LOCAL_DISCORD_WEBHOOK_PATH,
+    LOCAL_PAGERDUTY_ROUTING_KEY,
+    LOCAL_TELEGRAM_BOT_TOKEN,
+    LOCAL_TELEGRAM_CHAT_ID,
+    PAGERDUTY_PATH,
+)
 from riskwatch.stack.errors import StackError
 from riskwatch.stack.secrets import PushgatewayAuth, secure_dir, write_secret
 
@@ -214,8 +222,10 @@ def render_alertmanager(
                 "credentials_file": str(receiver_credential),
             }
     _render_heartbeat(settings, config, source)
-    # With an external heartbeat URL (a token in its path, often) the file holds a
-    # secret: Alertmanager 0.25's webhook_config has no url_file. Owner-only from the start.
+    _render_channels(settings, config, secrets_dir)
+    # With an external heartbeat URL (a token in its path, often), a Discord webhook URL
+    # or a Telegram bot token, the file holds secrets: Alertmanager 0.25 takes those
+    # inline only. Owner-only from the start.
     return _dump(config, out, secret=True)
 
 
@@ -267,6 +277,44 @@ def _render_heartbeat(settings: Settings, config: dict[str, Any], source: Path) 
     if hb.url is not None:
         urls.append(hb.url.get_secret_value())
     receivers[0]["webhook_configs"] = [{**template, "url": u, "send_resolved": False} for u in urls]
+
+
+def _render_channels(settings: Settings, config: dict[str, Any], secrets_dir: Path) -> None:
+    """PagerDuty, Discord and Telegram: each configured one in settings, else the local
+    sinks (on the Slack sink's port), so the local stack exercises every channel.
+
+    PagerDuty's routing key goes by file (routing_key_file); the Discord webhook URL and
+    the Telegram bot token replace the committed placeholders in this (0600) file."""
+    notif, sink = settings.notifications, settings.url.slack_sink
+    for receiver in config.get("receivers", []):
+        for pd in receiver.get("pagerduty_configs", []):
+            key = notif.pagerduty_routing_key
+            value = key.get_secret_value() if key else LOCAL_PAGERDUTY_ROUTING_KEY
+            pd.pop("routing_key", None)
+            pd["routing_key_file"] = str(_secret(secrets_dir, "pagerduty_routing_key", value))
+            url = notif.pagerduty_url or (None if key else f"{sink}{PAGERDUTY_PATH}")
+            if url:
+                pd["url"] = url
+            else:  # Alertmanager's default: PagerDuty's own endpoint
+                pd.pop("url", None)
+        for dc in receiver.get("discord_configs", []):
+            hook = notif.discord_webhook_url
+            dc["webhook_url"] = (
+                hook.get_secret_value() if hook else f"{sink}{LOCAL_DISCORD_WEBHOOK_PATH}"
+            )
+        for tg in receiver.get("telegram_configs", []):
+            token = notif.telegram_bot_token
+            tg["bot_token"] = token.get_secret_value() if token else LOCAL_TELEGRAM_BOT_TOKEN
+            tg["chat_id"] = (
+                notif.telegram_chat_id
+                if notif.telegram_chat_id is not None
+                else LOCAL_TELEGRAM_CHAT_ID
+            )
+            api = notif.telegram_api_url or (None if token else sink)
+            if api:
+                tg["api_url"] = api
+            else:  # Alertmanager's default: Telegram's own Bot API
+                tg.pop("api_url", None)
 
 
 def _walk_routes(route: dict[str, Any]) -> list[dict[str, Any]]:
