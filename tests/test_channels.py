@@ -12,11 +12,13 @@ The committed group_wait (3 s) is short enough to use as it is.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import stat
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -59,22 +61,26 @@ def _check_config(config: Path) -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-@pytest.fixture
-def delivered(tmp_path: Path) -> Iterator[tuple[Settings, Outbox, str]]:
+@contextmanager
+def _delivering(tmp_path: Path, group_interval: str | None = None) -> Iterator[tuple[Outbox, str]]:
     """Alertmanager on the rendered config (no channel configured: every one goes to
-    the local sinks), delivering to the sinks: yields the settings, the outbox and
-    Alertmanager's URL."""
+    the local sinks), delivering to the sinks: yields the outbox and Alertmanager's
+    URL. `group_interval`: the root route's, in the rendered copy (default: the
+    committed 30 s), for a test that waits for a resolution."""
     settings = load_settings(state_dir=tmp_path / "state", stack=free_ports())
     config = _render(settings, tmp_path / "rendered")
+    if group_interval is not None:
+        data = yaml.safe_load(config.read_text())
+        data["route"]["group_interval"] = group_interval
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
     _check_config(config)
     st = settings.stack
     sinks = Sinks(tmp_path / "outbox", st.host, st.smtp_port, st.slack_port)
     sinks.start()
-    state = tmp_path / "alertmanager"
-    state.mkdir()
+    (tmp_path / "alertmanager").mkdir()
     try:
-        with running_alertmanager(config, state) as url:
-            yield settings, sinks.outbox, url
+        with running_alertmanager(config, tmp_path / "alertmanager") as url:
+            yield sinks.outbox, url
     finally:
         sinks.stop()
 
@@ -108,10 +114,12 @@ class _Tags(HTMLParser):
         self.tags.add(tag)
 
 
-def test_each_alert_reaches_exactly_its_channels(
-    delivered: tuple[Settings, Outbox, str], tmp_path: Path
-) -> None:
-    _, outbox, am = delivered
+def test_each_alert_reaches_exactly_its_channels(tmp_path: Path) -> None:
+    with _delivering(tmp_path) as (outbox, am):
+        _each_alert_reaches_exactly_its_channels(outbox, am, tmp_path)
+
+
+def _each_alert_reaches_exactly_its_channels(outbox: Outbox, am: str, tmp_path: Path) -> None:
     run = datetime.now(UTC).strftime("%H%M%S%f")
     risk, var, warn, ops, comp = (f"{k}-{run}" for k in ("risk", "var", "warn", "ops", "comp"))
     long_summary = "VaR backtest in the red zone. " + "The model under-forecasts losses. " * 60
@@ -240,6 +248,52 @@ def test_each_alert_reaches_exactly_its_channels(
     tags.feed(text)
     assert tags.tags <= {"b", "code", "a"}  # tags Telegram's HTML mode knows
     assert re.sub(r"<[^>]+>|&(lt|gt|amp|quot|#39);", "", text).count("<") == 0
+
+
+def test_a_resolution_resolves_the_page_and_tells_the_chats(tmp_path: Path) -> None:
+    # group_interval 1s in the rendered copy: a resolution goes out at the next tick.
+    with _delivering(tmp_path, group_interval="1s") as (outbox, am):
+        run = datetime.now(UTC).strftime("%H%M%S%f")
+        page = _alert(
+            {"alertname": "DailyLossLimitBreached", "severity": "critical", "team": "risk"}
+            | {"portfolio": f"loss-{run}"},
+            "The daily loss limit is breached.",
+            f"Portfolio loss-{run} lost 2.1% today.",
+        )
+        chat = _alert(
+            {"alertname": "ComponentDown", "severity": "critical", "team": "ops"}
+            | {"agent": f"health-{run}", "component": "postgresql"},
+            "A component is down.",
+            "PostgreSQL does not answer.",
+        )
+        requests.post(f"{am}/api/v2/alerts", json=[page, chat], timeout=10).raise_for_status()
+        (trigger,) = wait_for(outbox.pagerduty_events, "the page", timeout=60)
+        wait_for(outbox.discord_posts, "the Discord post", timeout=60)
+        wait_for(outbox.telegram_messages, "the Telegram message", timeout=60)
+        ended = datetime.now(UTC).isoformat(timespec="milliseconds")
+        resolved = [{**a, "endsAt": ended} for a in (page, chat)]
+        requests.post(f"{am}/api/v2/alerts", json=resolved, timeout=10).raise_for_status()
+
+        def resolution() -> dict[str, Any] | None:
+            events = [e["event"] for e in outbox.pagerduty_events()]
+            return next((e for e in events if e["event_action"] == "resolve"), None)
+
+        resolve = wait_for(resolution, "PagerDuty's resolve event", timeout=60)
+        # The same incident: Alertmanager keys both events by the alert group.
+        assert resolve["dedup_key"] == trigger["event"]["dedup_key"]
+        discord = wait_for(
+            lambda: [p for p in outbox.discord_posts() if "RESOLVED" in json.dumps(p)],
+            "the Discord resolution",
+            timeout=60,
+        )
+        assert discord[0]["message"]["embeds"][0]["title"] == "[RESOLVED] ComponentDown"
+        assert "Resolved: <t:" in discord[0]["message"]["embeds"][0]["description"]
+        telegram = wait_for(
+            lambda: [m for m in outbox.telegram_messages() if "RESOLVED" in m["message"]["text"]],
+            "the Telegram resolution",
+            timeout=60,
+        )
+        assert telegram[0]["message"]["text"].startswith("<b>[RESOLVED] ComponentDown</b>")
 
 
 # ------------------------------------------------------------------ configured channels
