@@ -53,6 +53,8 @@ OWNERS: dict[str, tuple[int, int, int]] = {
     "pushgateway_password": (NOBODY_UID, NOBODY_UID, 0o600),
     "pushgateway_web.yml": (NOBODY_UID, NOBODY_UID, 0o600),
     "slack_api_url": (NOBODY_UID, NOBODY_UID, 0o600),
+    # The PagerDuty Events API v2 routing key: Alertmanager's routing_key_file.
+    "pagerduty_routing_key": (NOBODY_UID, NOBODY_UID, 0o600),
     "smtp_password": (NOBODY_UID, NOBODY_UID, 0o600),
     **{f"db_{role}.pass": (RISKWATCH_UID, RISKWATCH_UID, 0o600) for role in DB_ROLES},
     # A verifier is no password; the postgres init script reads it as the postgres user.

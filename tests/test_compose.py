@@ -143,8 +143,18 @@ DB_USER = {
 EXPECTED_SECRETS: dict[str, set[str]] = {
     "prometheus": {"pushgateway_password"},
     "pushgateway": {"pushgateway_web.yml"},
-    "alertmanager": {"receiver_webhook_token", "slack_api_url", "smtp_password"},
-    "alertmanager-2": {"receiver_webhook_token", "slack_api_url", "smtp_password"},
+    "alertmanager": {
+        "receiver_webhook_token",
+        "slack_api_url",
+        "pagerduty_routing_key",
+        "smtp_password",
+    },
+    "alertmanager-2": {
+        "receiver_webhook_token",
+        "slack_api_url",
+        "pagerduty_routing_key",
+        "smtp_password",
+    },
     "grafana": {"grafana_admin_password"},
     "postgres": {
         "postgres_password",
