@@ -19,6 +19,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 
@@ -141,3 +142,18 @@ def test_the_crisis_is_written_at_its_simulated_time(stack: Stack) -> None:
 
     # Nothing of the recording is at the wall clock's minute: the day is in the past.
     assert _instant(url, selector, clock()) == []
+
+    # The demo day's fills are in the desk database, at their simulated instants, as a
+    # real agent's are: the day's report lists them as its trades.
+    with psycopg.connect(stack.database_dsn(), autocommit=True) as conn:
+        fills = conn.execute(
+            "SELECT min(ts), max(ts), count(*) FROM agent_executions WHERE portfolio = %s",
+            (portfolio,),
+        ).fetchone()
+        started = conn.execute(
+            "SELECT as_of FROM agent_trade_start WHERE portfolio = %s", (portfolio,)
+        ).fetchone()
+    assert fills is not None and fills[2] > 0
+    end = start + SCENARIOS[DEMO_SCENARIO].duration
+    assert start - timedelta(days=1) < fills[0] <= fills[1] <= end
+    assert started is not None and started[0].astimezone(zone).date() == day

@@ -23,7 +23,9 @@ from typing import Any
 
 from riskwatch.calendar import MarketCalendar, MarketPhase
 from riskwatch.clock import Clock, system_clock
+from riskwatch.database import local_database_url
 from riskwatch.demo.backfill.recorded import Recording
+from riskwatch.demo.days import DEMO_SCENARIO
 from riskwatch.demo.scenarios import SCENARIOS, ExpectedAlert, Scenario
 from riskwatch.demo.world import World, WorldConfig, session_start
 from riskwatch.policy import Market
@@ -215,13 +217,20 @@ class DemoRunner:
         for name in names:
             scenario, replay = SCENARIOS[name], SCENARIOS[name].replay
             config = WorldConfig(agent_id(name), prefix(name) or (replay.prefix if replay else ""))
+            recorded = record and replay is None
             world = World(
                 self.settings,
                 config,
                 self.speed,
                 _start_of(scenario, start, calendar),
                 past=replay.past if replay else None,
-                recording=Recording(config.agent_id) if record and replay is None else None,
+                recording=Recording(config.agent_id) if recorded else None,
+                # The demo day's trades reach its report from the desk database, as a
+                # real agent's do; only its scenario's, so no two days' fills are matched
+                # into one portfolio's trades.
+                fills_dsn=local_database_url(self.settings)
+                if recorded and name == DEMO_SCENARIO
+                else None,
             )
             runs.append(ScenarioRun(scenario, world, self.clock()))
         try:

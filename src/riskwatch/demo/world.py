@@ -18,7 +18,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from riskwatch.agents.equity import EquityStore
+from riskwatch.agents.equity import EquityState, EquityStore
 from riskwatch.agents.model import MomentumModel
 from riskwatch.agents.trading import Book, TradingAgent
 from riskwatch.calendar import MarketCalendar
@@ -130,10 +130,13 @@ class World:
         *,
         past: Callable[[SyntheticMarket, MarketCalendar], None] | None = None,
         recording: Recording | None = None,
+        fills_dsn: str | None = None,
     ) -> None:
         """`past` changes the market's history (a volatility regime) before the books
         are built, so they are sized at the prices the agent will see. `recording`, if
-        given, keeps what the agent publishes at its simulated instants (`Recording`)."""
+        given, keeps what the agent publishes at its simulated instants (`Recording`).
+        `fills_dsn`, if given, is the desk database the agent keeps its fills in, as a
+        real trading agent does, so the day's report lists its trades (`FillsKept`)."""
         self.settings = settings
         self.config = config
         self.clock = SimClock(start, speed, running=False)
@@ -172,7 +175,7 @@ class World:
             self.publisher,
             self.market,
             self.books,
-            EquityStore(None),
+            EquityStore(None) if fills_dsn is None else FillsKept(fills_dsn),
             self.calendar,
             policy=settings.policy,
         )
@@ -275,3 +278,25 @@ class World:
         """Apply an incident between two agent cycles, never in the middle of one."""
         with self.runtime.cycle_lock:
             action(self)
+
+
+# mypy reads agents/ as the top-level `agents`, so riskwatch.agents is Any to it here.
+class FillsKept(EquityStore):  # type: ignore[misc]
+    """An equity store that keeps the agent's fills in the desk database and its equity
+    points in memory: the demo day's trades reach the report as a real agent's do,
+    while the tour's scenarios, which share portfolio names across their days, never
+    read each other's running peak (it would change how each plays)."""
+
+    def record(
+        self, portfolio: str, when: datetime, value: float, day_start: datetime
+    ) -> EquityState:
+        """As `EquityStore(None).record`: the point is kept in memory only."""
+        # EquityStore keeps and reads points only with a database: for this call it has
+        # none. The agent calls its store from its one thread, so nothing else sees it.
+        dsn: str | None = getattr(self, "dsn")  # noqa: B009 - typed here, Any above
+        self.dsn = None
+        try:
+            state: EquityState = super().record(portfolio, when, value, day_start)
+            return state
+        finally:
+            self.dsn = dsn
