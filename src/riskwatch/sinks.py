@@ -51,7 +51,7 @@ PAGERDUTY_PATH = "/v2/enqueue"
 # What the local stack's Alertmanager sends to the sinks with when no real service is
 # configured: values in the services' own formats, secrets of nothing.
 LOCAL_DISCORD_WEBHOOK_PATH = "/api/webhooks/0/riskwatch-local"
-LOCAL_TELEGRAM_BOT_TOKEN = "0:riskwatch-local"
+LOCAL_TELEGRAM_BOT_TOKEN = "0:riskwatch-local"  # nosec B105 - the local sink's, no secret
 LOCAL_TELEGRAM_CHAT_ID = -1000000000001
 LOCAL_PAGERDUTY_ROUTING_KEY = "riskwatch-local-routing-key"
 
