@@ -128,6 +128,7 @@ def test_failed_logins_are_recorded_and_rate_limited(
     limited = _login(app_client, "rita")
     assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) > 0
+    assert limited.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     rows = db.execute("SELECT who, action FROM audit_actions ORDER BY id").fetchall()
     assert rows == [("rita", "login_failed")] * 3
 

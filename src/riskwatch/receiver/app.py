@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 import psycopg
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException
 
 from riskwatch.receiver import actions, api, auth, console, db, ops, webhook
@@ -99,15 +99,17 @@ def _session_key(settings: Settings) -> str:
 
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response | tuple[Response, int]:
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
         code = exc.code or 500
-        if request.blueprint == console.bp.name:
-            return console.render_error(exc)
         if request.blueprint == webhook.bp.name and code in _WEBHOOK_REJECTIONS:
             current().reject(_WEBHOOK_REJECTIONS[code])
             log.warning("webhook payload rejected status=%d error=%r", code, exc.description)
-        response = jsonify(error=exc.description or exc.name)
-        # Keep what the exception says beyond its body: WWW-Authenticate, Allow.
+        if request.blueprint == console.bp.name:
+            response = make_response(console.render_error(exc))  # people read a page
+        else:
+            response = jsonify(error=exc.description or exc.name)
+        # Keep what the exception says beyond its body: WWW-Authenticate, Allow,
+        # Retry-After.
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value

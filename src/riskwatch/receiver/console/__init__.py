@@ -364,13 +364,10 @@ def _timeline(alert: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda entry: entry["at"])
 
 
-def render_error(exc: HTTPException) -> Response:
-    """A console page for an HTTP error, e.g. 403 or 404, keeping the error's headers
-    (Retry-After of a 429)."""
-    code = exc.code or 500
-    page = render_template("error.html", code=code, name=exc.name, message=exc.description)
-    response = current_app.make_response((page, code))
-    for name, value in exc.get_headers():
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    return secure_headers(response)
+def render_error(exc: HTTPException) -> str:
+    """The console page of an HTTP error, e.g. 403 or 404. The app's error handler
+    answers it with the error's status and headers (Retry-After of a 429), and the
+    console's after-request hook adds the security headers, as to any console page."""
+    return render_template(
+        "error.html", code=exc.code or 500, name=exc.name, message=exc.description
+    )
