@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from riskwatch.receiver import users
 from riskwatch.receiver.console.session import CONTENT_SECURITY_POLICY
+from riskwatch.receiver.models import NOTE_MAX_LENGTH
 
 from .conftest import AppFactory, free_port
 from .payloads import alert, payload
@@ -174,6 +175,17 @@ def test_a_silence_alertmanager_does_not_make_records_nothing(
     )
     assert too_long.status_code == 400
     assert "max_silence_hours" in too_long.get_data(as_text=True)
+    # The API's own bounds on the form: no negative silence, no note past its length.
+    for form in (
+        {"note": "silence it", "silence_hours": "-1"},
+        {"note": "silence it", "silence_hours": "nan"},
+        {"note": "x" * (NOTE_MAX_LENGTH + 1)},
+        {"note": "   "},
+    ):
+        refused = app_client.post(
+            f"/console/alerts/{alert_id}/ack", data={**form, "csrf_token": token}
+        )
+        assert refused.status_code == 400, form
     assert count_rows(db, "alert_acks") == count_rows(db, "alert_silences") == 0
     api = app_client.post(
         f"/api/alerts/{alert_id}/ack",

@@ -10,7 +10,7 @@ number, and label values must be strings.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -92,6 +92,10 @@ class WebhookPayload(_Incoming):
     alerts: list[WebhookAlert]
 
 
+NOTE_MAX_LENGTH: Final = 2000
+"""The longest acknowledgement note, in characters (the API and the console's form)."""
+
+
 class AckRequest(BaseModel):
     """Body of ``POST /api/alerts/<id>/ack``: a note on why (``why`` is accepted as an
     alias), and optionally `silence_hours`, to silence the alert in Alertmanager for
@@ -103,7 +107,7 @@ class AckRequest(BaseModel):
 
     note: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=NOTE_MAX_LENGTH),
         AfterValidator(_without_nul),
     ] = Field(validation_alias=AliasChoices("note", "why"))
     silence_hours: float | None = Field(

@@ -31,6 +31,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
 from werkzeug.exceptions import (
     BadGateway,
     BadRequest,
@@ -61,6 +62,7 @@ from riskwatch.receiver.console.session import (
     session_user,
 )
 from riskwatch.receiver.db import get_db
+from riskwatch.receiver.models import NOTE_MAX_LENGTH, AckRequest, describe
 from riskwatch.receiver.query import FILTERS, parse_filter, parse_instant
 from riskwatch.receiver.store import find_alert_id
 from riskwatch.receiver.users import active_user, check_password
@@ -79,7 +81,6 @@ bp = Blueprint(
 OPEN_PAGES: Final = frozenset({"console.login", "console.static"})
 _LIMITER: Final = "RISKWATCH_CONSOLE_LIMITER"
 _MAX_NAME: Final = 128
-_MAX_NOTE: Final = 2000
 
 
 def _settings() -> ReceiverSettings:
@@ -257,10 +258,9 @@ def ack(alert_id: int) -> ResponseReturnValue:
     note = request.form.get("note", "").strip()
     hours_text = request.form.get("silence_hours", "").strip()
     try:
-        if not note or len(note) > _MAX_NOTE or "\x00" in note:
-            raise BadRequest(f"a note is required, at most {_MAX_NOTE} characters")
-        hours = _silence_hours(hours_text)
-        actions.ack_alert(alert_id, g.identity, note, hours)
+        # The API's own request model: the same bounds on the note and the hours.
+        body = _ack_request(note, _silence_hours(hours_text))
+        actions.ack_alert(alert_id, g.identity, body.note, body.silence_hours)
     except (BadRequest, BadGateway) as exc:
         # The dialog again, with what was typed and why it did not work.
         page = _render_detail(alert_id, dialog=True, error=exc.description, note=note)
@@ -269,15 +269,20 @@ def ack(alert_id: int) -> ResponseReturnValue:
 
 
 def _silence_hours(text: str) -> float | None:
+    """The form's hours as a number; empty or 0 means no silence."""
     if not text or text == "0":
         return None
     try:
-        hours = float(text)
+        return float(text)
     except ValueError:
         raise BadRequest(f"silence hours must be a number (got {text!r})") from None
-    if not 0 < hours < float("inf"):
-        raise BadRequest("silence hours must be more than 0")
-    return hours
+
+
+def _ack_request(note: str, hours: float | None) -> AckRequest:
+    try:
+        return AckRequest.model_validate({"note": note, "silence_hours": hours})
+    except ValidationError as exc:
+        raise BadRequest(describe(exc)) from None
 
 
 @bp.post("/silences/<silence_id>/expire")
@@ -322,6 +327,7 @@ def _render_detail(alert_id: int, *, dialog: bool, error: str | None = None, not
         note=note,
         can_ack=g.identity.role in ALLOWED_ROLES["console.ack"],
         max_silence_hours=_settings().max_silence_hours,
+        note_max_length=NOTE_MAX_LENGTH,
     )
 
 
