@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import urllib3
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,30 +53,15 @@ def test_pip_check_is_clean() -> None:
 def _extras_only_modules() -> set[str]:
     """Top-level modules of the distributions the extras add to the core (read from
     pyproject.toml, so a dependency moved between them is checked as it now is)."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    core = {_dist_name(r) for r in project["dependencies"]}
-    extra = {
-        _dist_name(r)
-        for name, requirements in project["optional-dependencies"].items()
-        if name != "dev"
-        for r in requirements
-        if not r.startswith("riskwatch[")
-    }
+    core = {canonicalize_name(r.name) for r in _requirements()}
+    extra = {canonicalize_name(r.name) for r in _requirements("all")} - core
     modules = {
         module
         for module, dists in metadata.packages_distributions().items()
-        if {_normal(d) for d in dists} & (extra - core)
+        if {canonicalize_name(d) for d in dists} & extra
     }
     assert {"numpy", "pandas", "matplotlib", "ib_async"} <= modules  # the mapping works
     return modules
-
-
-def _dist_name(requirement: str) -> str:
-    return _normal(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0])
-
-
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 CORE_PROGRAM = """
@@ -130,7 +116,10 @@ def test_the_core_works_without_the_extras() -> None:
 
 def _pins(lock: str) -> dict[str, str]:
     text = (ROOT / "requirements" / lock).read_text()
-    return {_normal(m[1]): m[2] for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==(\S+)", text, re.M)}
+    return {
+        canonicalize_name(m[1]): m[2]
+        for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==(\S+)", text, re.M)
+    }
 
 
 def _requirements(*extras: str) -> list[Requirement]:
@@ -144,7 +133,7 @@ def _requirements(*extras: str) -> list[Requirement]:
         seen.add(extra)
         for text in project["optional-dependencies"][extra]:
             requirement = Requirement(text)
-            if _normal(requirement.name) == "riskwatch":
+            if canonicalize_name(requirement.name) == "riskwatch":
                 wanted.extend(requirement.extras)
             else:
                 found.append(requirement)
@@ -163,7 +152,7 @@ def test_each_lock_pins_what_pyproject_asks(lock: str, extras: tuple[str, ...]) 
     pins = _pins(lock)
     assert "--hash=sha256:" in (ROOT / "requirements" / lock).read_text()
     for requirement in _requirements(*extras):
-        pinned = pins.get(_normal(requirement.name))
+        pinned = pins.get(canonicalize_name(requirement.name))
         assert pinned is not None, f"{lock} does not pin {requirement.name}: run tools/lock.sh"
         assert requirement.specifier.contains(pinned, prereleases=True), (
             f"{lock} pins {requirement.name}=={pinned}, outside {requirement.specifier}"

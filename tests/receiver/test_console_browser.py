@@ -28,7 +28,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from riskwatch.receiver import users
 from riskwatch.receiver.serve import serving_in_thread
-from riskwatch.sinks import Sinks
+from riskwatch.sinks import Outbox, Sinks
 from tests.support.alertmanager import running_alertmanager
 from tests.support.stack import free_port, wait_for
 
@@ -63,12 +63,8 @@ class World:
 
     def slack_posts(self, alertname: str) -> int:
         """Slack messages about `alertname` so far (the default title names it)."""
-        count = 0
-        for path in sorted((self.outbox / "slack").glob("*.json")):
-            message = json.loads(path.read_text())
-            text = json.dumps(message.get("message", message))
-            count += alertname in text
-        return count
+        posts = Outbox(self.outbox, create=False).slack_posts()
+        return sum(alertname in json.dumps(post["message"]) for post in posts)
 
     def silences(self) -> list[dict[str, Any]]:
         response = requests.get(f"{self.alertmanager}/api/v2/silences", timeout=10)

@@ -27,7 +27,7 @@ from riskwatch.receiver.schema import (
     AlertPage,
     SilenceResponse,
 )
-from riskwatch.receiver.store import MAX_ID, Cursor, Row, get_alert, list_alerts
+from riskwatch.receiver.store import MAX_ID, AlertFilter, Cursor, Row, get_alert, list_alerts
 from riskwatch.settings import ReceiverSettings
 
 __all__ = ["RECEIVER_SETTINGS", "alert_json", "bp", "rfc3339"]
@@ -55,7 +55,7 @@ def alerts_index() -> dict[str, Any]:
     return AlertPage.model_validate(body).model_dump(mode="json")
 
 
-def alert_page(where: Any, limit: int) -> tuple[list[Row], str | None]:
+def alert_page(where: AlertFilter, limit: int) -> tuple[list[Row], str | None]:
     """One page of the list, and the cursor of the next one (None on the last)."""
     # One row more than the page says whether there is a next page, without a count.
     rows = list_alerts(get_db(), where, limit + 1)
