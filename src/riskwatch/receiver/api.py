@@ -19,7 +19,7 @@ from riskwatch.receiver.actions import RECEIVER_SETTINGS
 from riskwatch.receiver.auth import current_identity
 from riskwatch.receiver.db import get_db
 from riskwatch.receiver.models import AckRequest, describe
-from riskwatch.receiver.query import parse_filter, parse_instant, parse_limit
+from riskwatch.receiver.query import parse_filter, parse_instant, parse_limit, refuse_unknown
 from riskwatch.receiver.schema import (
     AckResponse,
     ActionPage,
@@ -34,7 +34,7 @@ __all__ = ["RECEIVER_SETTINGS", "alert_json", "bp", "rfc3339"]
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-_EXPORT_PARAMETERS: Final = frozenset({"since", "until"})
+_EXPORT_PARAMETERS: Final = ("since", "until")
 
 
 def _settings() -> ReceiverSettings:
@@ -103,10 +103,8 @@ def export_csv() -> Response:
 
 def export_period(args: Any) -> tuple[datetime, datetime]:
     """The export's [since, until) from `args`; BadRequest if missing or reversed."""
-    unknown = sorted(set(args) - _EXPORT_PARAMETERS)
-    if unknown:
-        raise BadRequest(f"unknown query parameter {', '.join(unknown)}; allowed: since, until")
-    missing = [name for name in ("since", "until") if not args.get(name)]
+    refuse_unknown(args, _EXPORT_PARAMETERS)
+    missing = [name for name in _EXPORT_PARAMETERS if not args.get(name)]
     if missing:
         raise BadRequest(f"query parameter {' and '.join(missing)} required: the period")
     since = parse_instant("since", args["since"], lenient=True)
@@ -151,9 +149,7 @@ def csv_response(since: datetime, until: datetime) -> Response:
 def actions_index() -> dict[str, Any]:
     """``{"actions": [...]}``: the newest actions people took (logins, acks, silences,
     expiries, exports), newest first; `limit` as for alerts."""
-    unknown = sorted(set(request.args) - {"limit"})
-    if unknown:
-        raise BadRequest(f"unknown query parameter {', '.join(unknown)}; allowed: limit")
+    refuse_unknown(request.args, ("limit",))
     limit = parse_limit(request.args.get("limit"), _settings())
     body = {"actions": [{**row, "at": rfc3339(row["at"])} for row in audit.recent(get_db(), limit)]}
     return ActionPage.model_validate(body).model_dump(mode="json")

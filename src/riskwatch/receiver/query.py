@@ -36,11 +36,7 @@ def parse_filter(
     args: MultiDict[str, str], settings: ReceiverSettings, *, lenient: bool = False
 ) -> tuple[AlertFilter, int]:
     """The filter and page size `args` ask for; BadRequest naming the parameter."""
-    unknown = sorted(set(args) - set(PARAMETERS))
-    if unknown:
-        raise BadRequest(
-            f"unknown query parameter {', '.join(unknown)}; allowed: {', '.join(PARAMETERS)}"
-        )
+    refuse_unknown(args, PARAMETERS)
     for name, value in args.items(multi=True):
         # PostgreSQL text cannot hold U+0000: a filter with one would be a 500.
         if "\x00" in value:
@@ -69,6 +65,16 @@ def parse_filter(
         before=None if before is None else _parse_cursor(before),
     )
     return where, parse_limit(given("limit"), settings)
+
+
+def refuse_unknown(args: MultiDict[str, str], allowed: tuple[str, ...]) -> None:
+    """BadRequest naming any parameter not in `allowed`: a misspelt one silently
+    ignored would answer something other than what was asked."""
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        raise BadRequest(
+            f"unknown query parameter {', '.join(unknown)}; allowed: {', '.join(allowed)}"
+        )
 
 
 def parse_instant(name: str, text: str, *, lenient: bool = False) -> datetime:
