@@ -1,14 +1,14 @@
 """The health agent: is every component of the pipeline, and every trading agent, alive?
 
-Each check publishes `component_up{component}` and its latency. A trading agent that
+Each check publishes `riskwatch_component_up{component}` and its latency. A trading agent that
 has not recorded a heartbeat for `health.trading_heartbeat_timeout_seconds` is
-reported as `component_up{component="agent:<id>"} 0`, computed from what the
+reported as `riskwatch_component_up{component="agent:<id>"} 0`, computed from what the
 Pushgateway holds, because the Pushgateway itself never forgets a dead agent.
 
 Every configured portfolio's broker connection is checked (`broker:<portfolio>`) on
-connections of the health agent's own, and `broker_connected{broker}` is 1 only while
+connections of the health agent's own, and `riskwatch_broker_connected{broker}` is 1 only while
 all of that broker's connections are up. Each configured disk path's free share is
-published as `disk_free_ratio{path}` and checked against the policy's
+published as `riskwatch_disk_free_ratio{path}` and checked against the policy's
 `ops.disk_min_free_ratio`, the limit DiskSpaceLow uses.
 """
 
@@ -148,13 +148,13 @@ class HealthAgent:
                 wait(max(0.0, deadline - time.monotonic()))
 
     def _disk(self, path: str) -> Callable[[], str]:
-        """Publishes `disk_free_ratio{path}`, DiskSpaceLow's input, and fails only when
+        """Publishes `riskwatch_disk_free_ratio{path}`, DiskSpaceLow's input, and fails only when
         the path cannot be read. A disk measured below the policy's limit is
         DiskSpaceLow's to page, after its `for`; failing the check too would page
         ComponentDown a few minutes earlier for the same disk."""
 
         def check() -> str:
-            gauge = self.pub.gauge("disk_free_ratio")
+            gauge = self.pub.gauge("riskwatch_disk_free_ratio")
             try:
                 usage = shutil.disk_usage(path)
             except OSError:
@@ -176,7 +176,7 @@ class HealthAgent:
         market: dict[str, float] = {}
         for family in text_string_to_metric_families(resp.text):
             for sample in family.samples:
-                if sample.name == "agent_last_success_timestamp_seconds":
+                if sample.name == "riskwatch_agent_last_success_timestamp_seconds":
                     agent = sample.labels.get("agent", "")
                     if sample.labels.get("task") == "heartbeat" and agent != self.pub.agent:
                         heartbeats[agent] = max(heartbeats.get(agent, 0.0), sample.value)
@@ -215,8 +215,8 @@ class HealthAgent:
 
     def health_task(self, ctx: TaskContext) -> None:
         results = self.run_checks()
-        up = self.pub.gauge("component_up")
-        latency = self.pub.gauge("component_check_duration_seconds")
+        up = self.pub.gauge("riskwatch_component_up")
+        latency = self.pub.gauge("riskwatch_component_check_duration_seconds")
         for r in results:
             up.labels(r.component).set(int(r.up))
             latency.labels(r.component).set(r.seconds)
@@ -229,12 +229,12 @@ class HealthAgent:
         self.last_results = results
 
     def _publish_brokers(self, up: Mapping[str, bool]) -> None:
-        """`broker_connected{broker}` as this round's checks found it: 1 only while
+        """`riskwatch_broker_connected{broker}` as this round's checks found it: 1 only while
         every portfolio's connection to that broker is up."""
         connected: dict[str, bool] = {}
         for portfolio, broker in self.brokers.items():
             ok = up.get(f"broker:{portfolio}", False)
             connected[broker.name] = connected.get(broker.name, True) and ok
-        gauge = self.pub.gauge("broker_connected")
+        gauge = self.pub.gauge("riskwatch_broker_connected")
         for name, ok in connected.items():
             gauge.labels(name).set(int(ok))

@@ -226,7 +226,7 @@ class TradingAgent:
     def portfolio_task(self, ctx: TaskContext) -> None:
         day_start = self.calendar.session_start(ctx.now)
         for book in self.books:
-            self.pub.gauge("broker_connected").labels(book.broker.name).set(
+            self.pub.gauge("riskwatch_broker_connected").labels(book.broker.name).set(
                 int(book.broker.connected)
             )
             account = book.broker.account()

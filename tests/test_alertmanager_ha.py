@@ -95,7 +95,7 @@ def test_ha_pair_duplicates_reach_the_receiver_and_each_alert_is_stored_once(
 ) -> None:
     portfolios = {f"ha-{ha_pair.run}-{n}" for n in range(ALERTS)}
     url = receiver.url
-    duplicates_before = metric_value(url, "receiver_alerts_duplicate_total")
+    duplicates_before = metric_value(url, "riskwatch_receiver_alerts_duplicate_total")
 
     def delivered(tap: WebhookTap) -> dict[str, list[dict[str, int]]]:
         """The receiver's 2xx answers to this peer's payloads, by portfolio."""
@@ -128,7 +128,7 @@ def test_ha_pair_duplicates_reach_the_receiver_and_each_alert_is_stored_once(
         assert sum(a["duplicates"] for a in mine) == len(mine) - 1 >= 1, (portfolio, mine)
     duplicates = sum(a["duplicates"] for peer in answers for got in peer.values() for a in got)
     # The receiver's own counter saw them too (it may also count other tests' repeats).
-    assert metric_value(url, "receiver_alerts_duplicate_total") - duplicates_before >= duplicates
+    assert metric_value(url, "riskwatch_receiver_alerts_duplicate_total") - duplicates_before >= duplicates
 
     # One row per alert. The trail's key is (fingerprint, startsAt): a peer that sent
     # another startsAt for the same alert would have made a second row, not a duplicate.

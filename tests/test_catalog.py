@@ -16,7 +16,7 @@ CONTRACT = {
     "trading_daily_pnl_usd": ("portfolio",),
     "trading_drawdown_ratio": ("portfolio",),
     "trading_position_quantity": ("portfolio", "symbol"),
-    "model_confidence_ratio": ("portfolio", "model"),
+    "riskwatch_model_confidence_ratio": ("portfolio", "model"),
     # The method label (historical, gaussian, cornish_fisher) comes on top of the contract's.
     "risk_var_ratio": ("portfolio", "confidence", "method"),
     "risk_expected_shortfall_ratio": ("portfolio", "confidence", "method"),
@@ -24,7 +24,7 @@ CONTRACT = {
     "crowding_gini": ("portfolio",),
     "crowding_level": ("portfolio",),
     "compliance_violation_active": ("portfolio", "rule", "severity"),
-    "agent_last_success_timestamp_seconds": ("agent", "task"),
+    "riskwatch_agent_last_success_timestamp_seconds": ("agent", "task"),
 }
 
 
@@ -74,6 +74,6 @@ def test_unknown_metric_is_a_clear_key_error() -> None:
 def test_disk_free_space_is_a_ratio_per_configured_path() -> None:
     # The health agent's disk check, as DiskSpaceLow reads it against the policy's
     # ops.disk_min_free_ratio.
-    spec = catalog.spec("disk_free_ratio")
+    spec = catalog.spec("riskwatch_disk_free_ratio")
     assert (spec.type, spec.unit, spec.labels) == ("gauge", "ratio", ("path",))
     assert not spec.raw_only

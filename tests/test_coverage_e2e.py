@@ -148,12 +148,12 @@ CASES = (
     ),
     Case(
         "ComponentDown",
-        lambda pub, p, n: pub.gauge("component_up").labels(n).set(0),
+        lambda pub, p, n: pub.gauge("riskwatch_component_up").labels(n).set(0),
         label="component",
     ),
     Case(
         "DiskSpaceLow",
-        lambda pub, p, n: pub.gauge("disk_free_ratio").labels(n).set(p.ops.disk_min_free_ratio / 2),
+        lambda pub, p, n: pub.gauge("riskwatch_disk_free_ratio").labels(n).set(p.ops.disk_min_free_ratio / 2),
         label="path",
     ),
     # A broker disconnected while some agent's portfolio task runs (the market
@@ -165,19 +165,19 @@ CASES = (
     Case("VaRBacktestYellow", lambda pub, p, n: _zone(pub, n, "", 1)),
     Case(
         "ValidationGateFailed",
-        lambda pub, p, n: pub.gauge("validation_gate_passed").labels("unseen-dataset", n).set(0),
+        lambda pub, p, n: pub.gauge("riskwatch_validation_gate_passed").labels("unseen-dataset", n).set(0),
         label="gate",
     ),
 )
 
 
 def _zone(pub: Publisher, name: str, method: str, level: int) -> None:
-    pub.gauge("validation_var_zone").labels("unseen-dataset", name, method, "0.95").set(level)
+    pub.gauge("riskwatch_validation_var_zone").labels("unseen-dataset", name, method, "0.95").set(level)
 
 
 def _broker_down(pub: Publisher, name: str) -> None:
-    pub.gauge("broker_connected").labels(name).set(0)
-    pub.counter("agent_task_runs_total").labels(pub.agent, "portfolio").inc()
+    pub.gauge("riskwatch_broker_connected").labels(name).set(0)
+    pub.counter("riskwatch_agent_task_runs_total").labels(pub.agent, "portfolio").inc()
 
 
 COVERED_ELSEWHERE = {

@@ -271,12 +271,12 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
             )
             wait_for(
                 lambda: _series(
-                    settings, f'component_up{{agent="{HEALTH}",component="postgresql"}} == 1'
+                    settings, f'riskwatch_component_up{{agent="{HEALTH}",component="postgresql"}} == 1'
                 ),
                 "the health agent's database check",
             )
             wait_for(
-                lambda: _series(settings, "receiver_database_up == 1"), "the receiver's database"
+                lambda: _series(settings, "riskwatch_receiver_database_up == 1"), "the receiver's database"
             )
             firing = _series(settings, 'ALERTS{alertstate="firing",severity="critical"}')
             assert [a["metric"]["alertname"] for a in firing] == [], "a clean start"
@@ -430,7 +430,7 @@ def test_the_outage_refuses_the_test_alerts_with_503(faults: Faults) -> None:
     assert failed >= 2
     rejected = metric_value(
         faults.stack.settings.url.receiver,
-        "receiver_payloads_rejected_total",
+        "riskwatch_receiver_payloads_rejected_total",
         reason="database_unavailable",
     )
     assert rejected >= len(refused)

@@ -32,6 +32,25 @@ _SUFFIX_UNITS: tuple[tuple[str, Unit], ...] = (
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
+APP_PREFIX = "riskwatch_"
+# First words that other software uses for its own metrics. In a Prometheus shared
+# with other systems a bare `component_up` or `agent_task_runs_total` could be anyone's,
+# and a rule or panel selecting it would read theirs too; names in these namespaces
+# carry the application prefix. Domain namespaces (trading_, risk_, crowding_,
+# compliance_, marketdata_, tradestore_, ibkr_) name what is measured, not who runs it.
+SHARED_NAMESPACES = (
+    "agent_",
+    "broker_",
+    "component_",
+    "disk_",
+    "model_",
+    "receiver_",
+    "sink_",
+    "validation_",
+)
+# Prefixed names that never had a bare form: nothing to migrate from.
+_BORN_PREFIXED = frozenset({"riskwatch_sink_notifications_total"})
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -49,6 +68,11 @@ class MetricSpec:
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ValueError(f"metric name {self.name!r} is not snake_case")
+        if self.name.startswith(SHARED_NAMESPACES):
+            raise ValueError(
+                f"{self.name}: names in a namespace other software shares need the "
+                f"{APP_PREFIX!r} prefix ({APP_PREFIX}{self.name})"
+            )
         if (self.type == "counter") != self.name.endswith("_total"):
             raise ValueError(f"{self.name}: counters, and only counters, end in _total")
         base = self.name.removesuffix("_total")
@@ -108,7 +132,7 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     # --- model ---
     _gauge(
-        "model_confidence_ratio",
+        "riskwatch_model_confidence_ratio",
         "ratio",
         ("portfolio", "model"),
         "The trading model's confidence in its current signal, 0-1.",
@@ -212,13 +236,13 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     # --- model detail ---
     _gauge(
-        "model_accuracy_ratio",
+        "riskwatch_model_accuracy_ratio",
         "ratio",
         ("portfolio", "model"),
         "Share of the model's predictions over the last hour that came true, 0-1.",
     ),
     _gauge(
-        "model_episode_reward",
+        "riskwatch_model_episode_reward",
         "level",
         ("portfolio", "model"),
         "The model's reward over its current episode, in the model's own units.",
@@ -307,122 +331,122 @@ METRICS: tuple[MetricSpec, ...] = (
     # pushed under its own job. `dataset` is what it validated: the desk's own
     # forecast log (desk) or a named history (sp500).
     _gauge(
-        "validation_last_success_timestamp_seconds",
+        "riskwatch_validation_last_success_timestamp_seconds",
         "timestamp",
         ("dataset",),
         "Unix time at which the validation job last completed successfully.",
     ),
     _gauge(
-        "validation_duration_seconds",
+        "riskwatch_validation_duration_seconds",
         "seconds",
         ("dataset",),
         "How long the validation job's last run took.",
         raw_only=True,
     ),
     _gauge(
-        "validation_as_of_timestamp_seconds",
+        "riskwatch_validation_as_of_timestamp_seconds",
         "timestamp",
         ("dataset",),
         "Unix time of the close of the last exchange day the last run validated.",
         raw_only=True,
     ),
     _gauge(
-        "validation_gate_passed",
+        "riskwatch_validation_gate_passed",
         "level",
         ("dataset", "gate"),
         "1 if the validation gate passed on the last run, 0 if it failed.",
     ),
     _gauge(
-        "validation_gate_value",
+        "riskwatch_validation_gate_value",
         "level",
         ("dataset", "gate"),
         "The gate's measured value on the last run, in the gate's own unit.",
     ),
     _gauge(
-        "validation_gate_threshold",
+        "riskwatch_validation_gate_threshold",
         "level",
         ("dataset", "gate"),
         "The gate's threshold from the policy (validation section).",
     ),
     _gauge(
-        "validation_data_completeness_ratio",
+        "riskwatch_validation_data_completeness_ratio",
         "ratio",
         ("dataset", "symbol"),
         "Bars received over bars expected for the symbol's sessions in the window.",
         raw_only=True,
     ),
     _gauge(
-        "validation_var_exceptions",
+        "riskwatch_validation_var_exceptions",
         "count",
         ("dataset", "portfolio", "method", "confidence"),
         "Days in the backtest window whose loss exceeded the VaR forecast made the day before.",
     ),
     _gauge(
-        "validation_var_observations",
+        "riskwatch_validation_var_observations",
         "count",
         ("dataset", "portfolio", "method", "confidence"),
         "Days with both a forecast and a realised return in the backtest window.",
     ),
     _gauge(
-        "validation_var_zone",
+        "riskwatch_validation_var_zone",
         "level",
         ("dataset", "portfolio", "method", "confidence"),
         "Basel traffic light of the VaR backtest: 0 green, 1 yellow, 2 red.",
     ),
     _gauge(
-        "validation_var_kupiec_p_ratio",
+        "riskwatch_validation_var_kupiec_p_ratio",
         "ratio",
         ("dataset", "portfolio", "method", "confidence"),
         "p-value of Kupiec's proportion-of-failures test (chi-squared, 1 d.f.).",
     ),
     _gauge(
-        "validation_var_christoffersen_p_ratio",
+        "riskwatch_validation_var_christoffersen_p_ratio",
         "ratio",
         ("dataset", "portfolio", "method", "confidence"),
         "p-value of Christoffersen's independence test of the exceptions (1 d.f.).",
     ),
     _gauge(
-        "validation_var_conditional_coverage_p_ratio",
+        "riskwatch_validation_var_conditional_coverage_p_ratio",
         "ratio",
         ("dataset", "portfolio", "method", "confidence"),
         "p-value of the conditional coverage test, Kupiec plus Christoffersen (2 d.f.).",
     ),
     _gauge(
-        "validation_es_z2",
+        "riskwatch_validation_es_z2",
         "level",
         ("dataset", "portfolio", "method", "confidence"),
         "Acerbi-Szekely Z2 statistic of the ES backtest; below the policy's critical value "
         "the ES forecasts understate the tail.",
     ),
     _gauge(
-        "validation_es_rejected",
+        "riskwatch_validation_es_rejected",
         "level",
         ("dataset", "portfolio", "method", "confidence"),
         "1 if the ES backtest rejects the forecasts (Z2 below the critical value).",
     ),
     _gauge(
-        "validation_model_windows",
+        "riskwatch_validation_model_windows",
         "count",
         ("dataset",),
         "Rolling windows of the trading-model backtest on the last run.",
         raw_only=True,
     ),
     _gauge(
-        "validation_model_return_ratio",
+        "riskwatch_validation_model_return_ratio",
         "ratio",
         ("dataset",),
         "Trading-model backtest: total return of the most recent complete window.",
         raw_only=True,
     ),
     _gauge(
-        "validation_model_sharpe",
+        "riskwatch_validation_model_sharpe",
         "level",
         ("dataset",),
         "Trading-model backtest: annualised Sharpe ratio of the most recent complete window.",
         raw_only=True,
     ),
     _gauge(
-        "validation_model_max_drawdown_ratio",
+        "riskwatch_validation_model_max_drawdown_ratio",
         "ratio",
         ("dataset",),
         "Trading-model backtest: max drawdown of the most recent complete window.",
@@ -456,79 +480,79 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     # --- agent runtime ---
     _gauge(
-        "agent_task_duration_seconds",
+        "riskwatch_agent_task_duration_seconds",
         "seconds",
         ("agent", "task"),
         "Wall time of the task's last run.",
     ),
-    _counter("agent_task_runs_total", ("agent", "task"), "Task runs, successful or not."),
-    _counter("agent_task_failures_total", ("agent", "task"), "Task runs that failed."),
+    _counter("riskwatch_agent_task_runs_total", ("agent", "task"), "Task runs, successful or not."),
+    _counter("riskwatch_agent_task_failures_total", ("agent", "task"), "Task runs that failed."),
     _counter(
-        "agent_push_failures_total",
+        "riskwatch_agent_push_failures_total",
         ("agent",),
         "Pushes to the Pushgateway that failed after retries.",
     ),
     _gauge(
-        "component_up",
+        "riskwatch_component_up",
         "level",
         ("component",),
         "1 when the health agent's check of the component passed.",
     ),
     _gauge(
-        "component_check_duration_seconds",
+        "riskwatch_component_check_duration_seconds",
         "seconds",
         ("component",),
         "Latency of the health agent's last check of the component.",
     ),
     _gauge(
-        "disk_free_ratio",
+        "riskwatch_disk_free_ratio",
         "ratio",
         ("path",),
         "Free share of the filesystem holding the path, 0-1, as the health agent's disk "
         "check finds it; paths are configured (health.disk_paths), so few.",
     ),
     _gauge(
-        "broker_connected",
+        "riskwatch_broker_connected",
         "level",
         ("broker",),
         "1 while the broker gateway connection is up.",
     ),
     _counter(
-        "broker_disconnects_total",
+        "riskwatch_broker_disconnects_total",
         ("broker",),
         "Times the broker connection dropped (IB Gateway's nightly and Sunday resets too).",
         raw_only=True,
     ),
     _gauge(
-        "agent_last_success_timestamp_seconds",
+        "riskwatch_agent_last_success_timestamp_seconds",
         "timestamp",
         ("agent", "task"),
         "Unix time at which the agent's task last completed successfully.",
     ),
     # --- receiver ---
     _counter(
-        "receiver_alerts_received_total",
+        "riskwatch_receiver_alerts_received_total",
         ("status",),
         "Alerts received in valid Alertmanager webhook payloads, by status.",
     ),
     _counter(
-        "receiver_alerts_stored_total",
+        "riskwatch_receiver_alerts_stored_total",
         ("status",),
         "Alerts newly stored or whose status changed (a new audit event), by status.",
     ),
     _counter(
-        "receiver_alerts_duplicate_total",
+        "riskwatch_receiver_alerts_duplicate_total",
         (),
         "Alerts already stored with the same status: Alertmanager retries and HA duplicates.",
     ),
     _counter(
-        "receiver_payloads_rejected_total",
+        "riskwatch_receiver_payloads_rejected_total",
         ("reason",),
         "Webhook payloads rejected, by reason (unauthorized, too_large, invalid, "
         "database_unavailable, database_error: refused by the database, answered 500).",
     ),
     MetricSpec(
-        "receiver_storage_duration_seconds",
+        "riskwatch_receiver_storage_duration_seconds",
         "histogram",
         "seconds",
         (),
@@ -536,7 +560,7 @@ METRICS: tuple[MetricSpec, ...] = (
         buckets=_STORAGE_BUCKETS,
     ),
     _gauge(
-        "receiver_database_up",
+        "riskwatch_receiver_database_up",
         "level",
         (),
         "1 when the receiver's last database operation succeeded, 0 otherwise.",
@@ -665,7 +689,7 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     # --- demo notification sinks ---
     _counter(
-        "sink_notifications_total",
+        "riskwatch_sink_notifications_total",
         ("channel",),
         "Notifications written to the local outbox by the demo sinks (email, slack).",
         raw_only=True,
@@ -675,6 +699,37 @@ METRICS: tuple[MetricSpec, ...] = (
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
 if len(BY_NAME) != len(METRICS):  # pragma: no cover - guards the table above
     raise RuntimeError("a metric is declared twice in the catalog")
+
+
+def former_name(name: str) -> str | None:
+    """The bare name a prefixed metric had before the prefix, or None if it kept its name."""
+    bare = name.removeprefix(APP_PREFIX)
+    if bare == name or name in _BORN_PREFIXED or not bare.startswith(SHARED_NAMESPACES):
+        return None
+    return bare
+
+
+RENAMED: dict[str, str] = {
+    old: spec.name for spec in METRICS if (old := former_name(spec.name)) is not None
+}
+"""Old name -> new name of every metric that gained the application prefix
+(docs/metric-names.md says how to migrate)."""
+
+
+def migration_relabel_configs() -> list[dict[str, str | list[str]]]:
+    """Prometheus `metric_relabel_configs` that give series pushed or exposed under the
+    old bare names (by agents not yet upgraded) their prefixed names, so the rules and
+    dashboards of this release see them. One rule, for every sample a family exposes:
+    counters' `_total` and `_created`, histograms' `_bucket`, `_sum` and `_count`."""
+    bases = sorted({old.removesuffix("_total") for old in RENAMED})
+    return [
+        {
+            "source_labels": ["__name__"],
+            "regex": "(" + "|".join(bases) + ")(_total|_created|_bucket|_sum|_count)?",
+            "target_label": "__name__",
+            "replacement": APP_PREFIX + "${1}${2}",
+        }
+    ]
 
 
 def spec(name: str) -> MetricSpec:

@@ -100,8 +100,23 @@ def config_cmd(ctx: click.Context) -> None:
 # -------------------------------------------------------------------- metrics
 @cli.command("metrics")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
-def metrics_cmd(as_json: bool) -> None:
+@click.option(
+    "--renamed",
+    is_flag=True,
+    help="Print the metric_relabel_configs that map the old bare names to the prefixed "
+    "ones, for the scrape jobs of agents not yet upgraded (docs/metric-names.md).",
+)
+def metrics_cmd(as_json: bool, renamed: bool) -> None:
     """Print the metrics catalog: every metric riskwatch emits."""
+    if renamed:
+        import yaml
+
+        click.echo("# riskwatch metrics gained the riskwatch_ prefix: old -> new")
+        for old, new in sorted(catalog.RENAMED.items()):
+            click.echo(f"#   {old} -> {new}")
+        relabel = {"metric_relabel_configs": catalog.migration_relabel_configs()}
+        click.echo(yaml.safe_dump(relabel, sort_keys=False), nl=False)
+        return
     if as_json:
         click.echo(json.dumps([m.as_dict() for m in catalog.METRICS], indent=2))
         return

@@ -331,7 +331,7 @@ class Ops(_Strict):
     notification_failure_window: Duration
     reconciliation_max_breaks: int = Field(ge=0)
     disk_min_free_ratio: Ratio
-    """DiskSpaceLow: a filesystem with less than this share free (disk_free_ratio)."""
+    """DiskSpaceLow: a filesystem with less than this share free (riskwatch_disk_free_ratio)."""
     trading_task_window: Duration
     """BrokerDisconnected counts the market as trading while some agent's portfolio
     task (trading phases only) ran within this window."""

@@ -105,7 +105,7 @@ class Publisher:
         self._evidence: dict[tuple[str, str], set[str]] = {}
         self._seen_executions: set[str] = set()
         self._pusher: _Pusher | None = None
-        self.push_failures = self.counter("agent_push_failures_total")
+        self.push_failures = self.counter("riskwatch_agent_push_failures_total")
         self.push_failures.labels(agent)  # present at 0 from the start
 
     # ------------------------------------------------------------- catalog access
@@ -203,11 +203,11 @@ class Publisher:
         reward: float | None = None,
     ) -> None:
         """The trading model's confidence, 1-hour accuracy and episode reward."""
-        self.gauge("model_confidence_ratio").labels(portfolio, model).set(confidence)
+        self.gauge("riskwatch_model_confidence_ratio").labels(portfolio, model).set(confidence)
         if accuracy is not None:
-            self.gauge("model_accuracy_ratio").labels(portfolio, model).set(accuracy)
+            self.gauge("riskwatch_model_accuracy_ratio").labels(portfolio, model).set(accuracy)
         if reward is not None:
-            self.gauge("model_episode_reward").labels(portfolio, model).set(reward)
+            self.gauge("riskwatch_model_episode_reward").labels(portfolio, model).set(reward)
 
     def compliance_evidence(self, portfolio: str, rule: str, subjects: Iterable[str]) -> None:
         """Evidence series for a rule: one per offending symbol or sector, removed when clear."""

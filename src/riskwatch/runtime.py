@@ -1,6 +1,6 @@
 """The agent runtime: tasks scheduled per market phase, traced, timed and pushed.
 
-Each task records `agent_last_success_timestamp_seconds{agent,task}`, its duration
+Each task records `riskwatch_agent_last_success_timestamp_seconds{agent,task}`, its duration
 and its runs and failures. A failing task is logged and counted, never fatal: the
 others keep running and the agent keeps pushing, which is what lets AgentTaskFailing
 say which task broke rather than AgentDown saying nothing more than silence.
@@ -86,10 +86,10 @@ class AgentRuntime:
         # takes it, so a cycle never sees half a change.
         self.cycle_lock = threading.Lock()
         agent = publisher.agent
-        self._last_success = publisher.gauge("agent_last_success_timestamp_seconds")
-        self._duration = publisher.gauge("agent_task_duration_seconds")
-        self._runs = publisher.counter("agent_task_runs_total")
-        self._failures = publisher.counter("agent_task_failures_total")
+        self._last_success = publisher.gauge("riskwatch_agent_last_success_timestamp_seconds")
+        self._duration = publisher.gauge("riskwatch_agent_task_duration_seconds")
+        self._runs = publisher.counter("riskwatch_agent_task_runs_total")
+        self._failures = publisher.counter("riskwatch_agent_task_failures_total")
         for task in self.tasks:  # every series exists from the first push
             self._runs.labels(agent, task.name)
             self._failures.labels(agent, task.name)

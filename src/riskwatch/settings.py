@@ -151,7 +151,7 @@ class ReceiverSettings(_Section):
         1.0,
         gt=0,
         description="How long a /metrics scrape waits for a database connection before it "
-        "reports receiver_database_up 0; well below Prometheus's scrape timeout.",
+        "reports riskwatch_receiver_database_up 0; well below Prometheus's scrape timeout.",
     )
     threads: int = Field(8, ge=1, description="waitress worker threads")
     insecure_no_auth: bool = Field(

@@ -85,7 +85,7 @@ class Gateway:
         for family in text_string_to_metric_families(text):
             for s in family.samples:
                 if (
-                    s.name == "agent_last_success_timestamp_seconds"
+                    s.name == "riskwatch_agent_last_success_timestamp_seconds"
                     and s.labels.get("agent") == agent
                     and s.labels.get("task") == "heartbeat"
                 ):
@@ -114,7 +114,7 @@ def test_pushgateway_killed_and_restarted(gateway: Gateway) -> None:
         wait_for(lambda: failures._value.get() >= 1, "a counted push failure", timeout=30)
         assert thread.is_alive(), "the agent must survive a dead Pushgateway"
         cycles_before = (
-            runtime.publisher.counter("agent_task_runs_total")
+            runtime.publisher.counter("riskwatch_agent_task_runs_total")
             .labels("fault-pgw", "heartbeat")
             ._value.get()
         )
@@ -231,7 +231,7 @@ def test_once_exits_non_zero_when_a_task_fails(gateway: Gateway) -> None:
     runtime, _ = build_runtime("trading", settings)
     assert isinstance(runtime, AgentRuntime)
     assert runtime.run_once() is False
-    failures = runtime.publisher.counter("agent_task_failures_total")
+    failures = runtime.publisher.counter("riskwatch_agent_task_failures_total")
     assert failures.labels("fault-task", "risk")._value.get() == 1
     assert failures.labels("fault-task", "portfolio")._value.get() == 0
     # The tasks that could run still pushed their figures.

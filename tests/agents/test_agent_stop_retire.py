@@ -77,7 +77,7 @@ def test_sigterm_keeps_the_group_and_retire_removes_it(
 
     def has_pushed() -> bool:
         assert proc.poll() is None, agent_process.log_tail()
-        return any("agent_last_success_timestamp_seconds" in g for g in groups_of(gateway, AGENT))
+        return any("riskwatch_agent_last_success_timestamp_seconds" in g for g in groups_of(gateway, AGENT))
 
     wait_for(has_pushed, "the agent's first push", timeout=60)
 
@@ -86,7 +86,7 @@ def test_sigterm_keeps_the_group_and_retire_removes_it(
 
     # The process is gone, so whatever the Pushgateway holds now stays: AgentDown's input.
     kept = groups_of(gateway, AGENT)
-    assert len(kept) == 1 and "agent_last_success_timestamp_seconds" in kept[0]
+    assert len(kept) == 1 and "riskwatch_agent_last_success_timestamp_seconds" in kept[0]
 
     retired = run_cli("agent", "retire", AGENT, env=env)
     assert retired.returncode == 0, retired.stderr[-2000:]

@@ -31,14 +31,14 @@ CONTRACT = [
     "trading_daily_pnl_usd",
     "trading_drawdown_ratio",
     "trading_position_quantity",
-    "model_confidence_ratio",
+    "riskwatch_model_confidence_ratio",
     "risk_var_ratio",
     "risk_expected_shortfall_ratio",
     "crowding_hhi",
     "crowding_gini",
     "crowding_level",
     "compliance_violation_active",
-    "agent_last_success_timestamp_seconds",
+    "riskwatch_agent_last_success_timestamp_seconds",
 ]
 
 
@@ -79,7 +79,7 @@ def market_as_the_agent_saw_it(
     instant from what the agent published, not from its own clock: the figures then
     match whenever the suite runs, the market's midnight included.
     """
-    ran = one(m["agent_last_success_timestamp_seconds"], task="risk")
+    ran = one(m["riskwatch_agent_last_success_timestamp_seconds"], task="risk")
     at = datetime.fromtimestamp(ran, UTC)
     calendar = MarketCalendar(stack.settings.policy.market)
     return SyntheticMarket(int(SEED), clock=lambda: at, calendar=calendar)
@@ -92,8 +92,8 @@ def test_every_contract_metric_reaches_prometheus(stack: Stack, agents_ran: obje
             lambda e=expr: prom_query(stack.settings.url.prometheus, e), f"{name} in Prometheus"
         )
     up = wait_for(
-        lambda: prom_query(stack.settings.url.prometheus, f'component_up{{agent="{HEALTH}"}}'),
-        "component_up",
+        lambda: prom_query(stack.settings.url.prometheus, f'riskwatch_component_up{{agent="{HEALTH}"}}'),
+        "riskwatch_component_up",
     )
     components = {r["metric"]["component"]: r["value"][1] for r in up}
     for component in ("prometheus", "pushgateway", "alertmanager", "receiver", "postgresql"):
@@ -191,6 +191,6 @@ def test_compliance_state_matches_value_and_limit(agents_ran: dict) -> None:  # 
 def test_every_task_recorded_success(agents_ran: dict) -> None:  # type: ignore[type-arg]
     # Elapsed time since the run, not a time of day: holds at any hour.
     now = datetime.now(UTC).timestamp()
-    tasks = {lab["task"]: v for lab, v in agents_ran["agent_last_success_timestamp_seconds"]}
+    tasks = {lab["task"]: v for lab, v in agents_ran["riskwatch_agent_last_success_timestamp_seconds"]}
     assert set(tasks) == {"portfolio", "model", "risk", "crowding", "compliance", "heartbeat"}
     assert all(now - 120 < t <= now for t in tasks.values())

@@ -27,7 +27,7 @@ def push_heartbeat(settings: Settings, agent: str, at: float) -> None:
     push_gauges(
         settings,
         agent,
-        [("agent_last_success_timestamp_seconds", {"agent": agent, "task": "heartbeat"}, at)],
+        [("riskwatch_agent_last_success_timestamp_seconds", {"agent": agent, "task": "heartbeat"}, at)],
     )
 
 
@@ -96,16 +96,16 @@ def test_disk_check_publishes_the_free_share_against_the_policys_limit(
         return registry.get_sample_value(name, labels)
 
     usage = shutil.disk_usage(tmp_path)
-    free = sample("disk_free_ratio", path=str(tmp_path))
+    free = sample("riskwatch_disk_free_ratio", path=str(tmp_path))
     assert free == pytest.approx(usage.free / usage.total, abs=0.01)
     # Below the policy's limit (as every test disk is at 99.9%): the figure is
     # DiskSpaceLow's to page; the check itself worked, so ComponentDown stays quiet.
-    assert sample("component_up", component=f"disk:{tmp_path}") == 1
+    assert sample("riskwatch_component_up", component=f"disk:{tmp_path}") == 1
     results = {r.component: r for r in agent.last_results}
     assert "below the 99.9% limit" in results[f"disk:{tmp_path}"].detail
     # A path it cannot read is down, with no figure rather than a made-up one.
-    assert sample("component_up", component=f"disk:{missing}") == 0
-    assert sample("disk_free_ratio", path=str(missing)) is None
+    assert sample("riskwatch_component_up", component=f"disk:{missing}") == 0
+    assert sample("riskwatch_disk_free_ratio", path=str(missing)) is None
 
 
 def test_the_disk_limit_lives_in_the_policy_only() -> None:

@@ -84,11 +84,11 @@ def published(runtime: AgentRuntime, name: str, **labels: str) -> float | None:
 
 
 def broker_state(runtime: AgentRuntime) -> tuple[float | None, ...]:
-    """component_up of both portfolios' connections, then broker_connected{ibkr}."""
+    """riskwatch_component_up of both portfolios' connections, then riskwatch_broker_connected{ibkr}."""
     return (
-        published(runtime, "component_up", component="broker:north"),
-        published(runtime, "component_up", component="broker:south"),
-        published(runtime, "broker_connected", broker="ibkr"),
+        published(runtime, "riskwatch_component_up", component="broker:north"),
+        published(runtime, "riskwatch_component_up", component="broker:south"),
+        published(runtime, "riskwatch_broker_connected", broker="ibkr"),
     )
 
 

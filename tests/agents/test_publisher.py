@@ -51,7 +51,7 @@ def test_serve_exposes_metrics_for_direct_scraping() -> None:
     port = free_port()
     pub.serve("127.0.0.1", port)
     body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    assert 'model_confidence_ratio{model="momentum",portfolio="alpha"} 0.8' in body
+    assert 'riskwatch_model_confidence_ratio{model="momentum",portfolio="alpha"} 0.8' in body
 
 
 def test_empty_agent_id_is_refused() -> None:

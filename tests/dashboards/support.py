@@ -105,23 +105,23 @@ def push_validation(
             gauges[name] = catalog.make_gauge(name, registry)
         return gauges[name]
 
-    gauge("validation_last_success_timestamp_seconds").labels(dataset).set(succeeded_at)
+    gauge("riskwatch_validation_last_success_timestamp_seconds").labels(dataset).set(succeeded_at)
     failed = set(failed_gates)
     for gate in GATES:
-        gauge("validation_gate_passed").labels(dataset, gate).set(0 if gate in failed else 1)
-        gauge("validation_gate_value").labels(dataset, gate).set(0.5 if gate in failed else 0.9)
-        gauge("validation_gate_threshold").labels(dataset, gate).set(0.7)
+        gauge("riskwatch_validation_gate_passed").labels(dataset, gate).set(0 if gate in failed else 1)
+        gauge("riskwatch_validation_gate_value").labels(dataset, gate).set(0.5 if gate in failed else 0.9)
+        gauge("riskwatch_validation_gate_threshold").labels(dataset, gate).set(0.7)
     for b in backtests:
         labels = (dataset, b.portfolio, b.method, confidence_label(b.confidence))
         for name, value in (
-            ("validation_var_exceptions", b.var.exceptions),
-            ("validation_var_observations", b.var.n),
-            ("validation_var_zone", ZONES.index(b.var.zone)),
-            ("validation_var_kupiec_p_ratio", b.var.kupiec_p),
-            ("validation_var_christoffersen_p_ratio", b.var.christoffersen_p),
-            ("validation_var_conditional_coverage_p_ratio", b.var.conditional_coverage_p),
-            ("validation_es_z2", b.es.z2),
-            ("validation_es_rejected", 1 if b.es.rejected else 0),
+            ("riskwatch_validation_var_exceptions", b.var.exceptions),
+            ("riskwatch_validation_var_observations", b.var.n),
+            ("riskwatch_validation_var_zone", ZONES.index(b.var.zone)),
+            ("riskwatch_validation_var_kupiec_p_ratio", b.var.kupiec_p),
+            ("riskwatch_validation_var_christoffersen_p_ratio", b.var.christoffersen_p),
+            ("riskwatch_validation_var_conditional_coverage_p_ratio", b.var.conditional_coverage_p),
+            ("riskwatch_validation_es_z2", b.es.z2),
+            ("riskwatch_validation_es_rejected", 1 if b.es.rejected else 0),
         ):
             gauge(name).labels(*labels).set(value)
     push_to_gateway(

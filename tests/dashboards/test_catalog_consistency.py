@@ -43,7 +43,7 @@ def test_builtins_recordings_and_histogram_series_are_known(
     assert "ALERTS" in used
     assert "up" in used
     assert "firm:trading_portfolio_value_usd:sum" in used  # a recording rule
-    assert "receiver_storage_duration_seconds_bucket" in used  # a histogram's series
+    assert "riskwatch_receiver_storage_duration_seconds_bucket" in used  # a histogram's series
     assert any(name.startswith("alertmanager_") for name in used)
 
 
@@ -53,7 +53,7 @@ def test_a_metric_nobody_reads_must_be_marked_raw_only(
     # Without the operations dashboard, the agents' runtime metrics are read by no panel.
     without_ops = {k: v for k, v in boards.items() if k != "operations"}
     found = check.problems(without_ops, check.rule_files(ROOT))
-    assert any(p.startswith("agent_task_duration_seconds is read by no panel") for p in found)
+    assert any(p.startswith("riskwatch_agent_task_duration_seconds is read by no panel") for p in found)
 
 
 def test_raw_only_metrics_are_read_by_nothing(boards: dict[str, dict[str, Any]]) -> None:

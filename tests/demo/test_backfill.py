@@ -35,7 +35,7 @@ AGENT = "backfill-test"
 LIVE_VALUE = 4242.0
 RESOLUTION = 60
 # Operational series the backfill does not invent (see the module docstring).
-NOT_BACKFILLED = ("agent_", "marketdata_", "broker_")
+NOT_BACKFILLED = ("riskwatch_agent_", "marketdata_", "riskwatch_broker_")
 SITUATION = next(s for s in SITUATIONS if s.name == "monday-after-thanksgiving")
 
 

@@ -151,7 +151,7 @@ def test_the_validation_of_the_log_is_pushed(stack: Stack, forecast_db: str) -> 
     try:
         outcome = validate_desk(settings, log, market, now=clock(), out_dir=stack.layout.root)
         assert outcome.pushed and outcome.findings.passed
-        pushed = pushed_figures(stack, job, "validation_var_observations")
+        pushed = pushed_figures(stack, job, "riskwatch_validation_var_observations")
         names = [p.name for p in settings.trading.portfolios]
         expected = {
             (p, m, c): float(settings.policy.validation.backtest_days)

@@ -67,9 +67,9 @@ def test_health_and_metrics_stay_open(secured: FlaskClient) -> None:
 def test_unauthorized_webhook_payloads_are_counted(secured: FlaskClient) -> None:
     secured.post(WEBHOOK, json=payload(alert()))
     secured.get("/api/alerts")  # not a payload: not counted
-    rejected = "receiver_payloads_rejected_total"
+    rejected = "riskwatch_receiver_payloads_rejected_total"
     assert metric_value(secured, rejected, reason="unauthorized") == 1
-    assert metric_value(secured, "receiver_alerts_received_total", status="firing") == 0
+    assert metric_value(secured, "riskwatch_receiver_alerts_received_total", status="firing") == 0
 
 
 def test_empty_token_is_a_configuration_error(make_app: AppFactory) -> None:

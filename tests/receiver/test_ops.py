@@ -34,9 +34,9 @@ def test_metrics_count_received_stored_duplicate_and_rejected(client: FlaskClien
         return metric_value(client, sample, **labels)
 
     # Every label value is exposed at zero before anything happens.
-    assert value("receiver_alerts_received_total", status="resolved") == 0
-    assert value("receiver_payloads_rejected_total", reason="database_unavailable") == 0
-    assert value("receiver_storage_duration_seconds_count") == 0
+    assert value("riskwatch_receiver_alerts_received_total", status="resolved") == 0
+    assert value("riskwatch_receiver_payloads_rejected_total", reason="database_unavailable") == 0
+    assert value("riskwatch_receiver_storage_duration_seconds_count") == 0
 
     a, b = alert("A"), alert("B")
     client.post(WEBHOOK, json=payload(a, b))
@@ -44,28 +44,28 @@ def test_metrics_count_received_stored_duplicate_and_rejected(client: FlaskClien
     client.post(WEBHOOK, json=payload(resolved(a)))
     client.post(WEBHOOK, data=b"{", content_type="application/json")
 
-    assert value("receiver_alerts_received_total", status="firing") == 4
-    assert value("receiver_alerts_received_total", status="resolved") == 1
-    assert value("receiver_alerts_stored_total", status="firing") == 2
-    assert value("receiver_alerts_stored_total", status="resolved") == 1
-    assert value("receiver_alerts_duplicate_total") == 2
-    assert value("receiver_payloads_rejected_total", reason="invalid") == 1
-    assert value("receiver_payloads_rejected_total", reason="too_large") == 0
-    assert value("receiver_storage_duration_seconds_count") == 3
-    assert value("receiver_database_up") == 1
+    assert value("riskwatch_receiver_alerts_received_total", status="firing") == 4
+    assert value("riskwatch_receiver_alerts_received_total", status="resolved") == 1
+    assert value("riskwatch_receiver_alerts_stored_total", status="firing") == 2
+    assert value("riskwatch_receiver_alerts_stored_total", status="resolved") == 1
+    assert value("riskwatch_receiver_alerts_duplicate_total") == 2
+    assert value("riskwatch_receiver_payloads_rejected_total", reason="invalid") == 1
+    assert value("riskwatch_receiver_payloads_rejected_total", reason="too_large") == 0
+    assert value("riskwatch_receiver_storage_duration_seconds_count") == 3
+    assert value("riskwatch_receiver_database_up") == 1
 
 
 def test_too_large_payloads_are_counted(make_app: AppFactory) -> None:
     client = make_app(max_payload_bytes=100).test_client()
     assert client.post(WEBHOOK, json=payload(alert())).status_code == 413
-    assert metric_value(client, "receiver_payloads_rejected_total", reason="too_large") == 1
+    assert metric_value(client, "riskwatch_receiver_payloads_rejected_total", reason="too_large") == 1
 
 
 def test_metrics_are_per_app(make_app: AppFactory) -> None:
     first, second = make_app().test_client(), make_app().test_client()
     first.post(WEBHOOK, json=payload(alert()))
-    assert metric_value(first, "receiver_alerts_received_total", status="firing") == 1
-    assert metric_value(second, "receiver_alerts_received_total", status="firing") == 0
+    assert metric_value(first, "riskwatch_receiver_alerts_received_total", status="firing") == 1
+    assert metric_value(second, "riskwatch_receiver_alerts_received_total", status="firing") == 0
 
 
 def test_openapi_describes_every_route(app: Flask, client: FlaskClient) -> None:

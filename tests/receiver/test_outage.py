@@ -26,16 +26,16 @@ def assert_unavailable(client: FlaskClient) -> None:
     assert response.headers["Retry-After"].isdigit()
     assert "database unavailable" in response.get_json()["error"]
     assert client.get("/api/alerts").status_code == 503
-    assert metric_value(client, "receiver_database_up") == 0
+    assert metric_value(client, "riskwatch_receiver_database_up") == 0
 
 
 def test_database_on_a_closed_port(make_app: AppFactory) -> None:
     url = f"postgresql://riskwatch@127.0.0.1:{free_port()}/riskwatch?connect_timeout=2"
     client = make_app(url=url, **FAST_TIMEOUT).test_client()  # starting does not fail
     assert_unavailable(client)
-    rejected = "receiver_payloads_rejected_total"
+    rejected = "riskwatch_receiver_payloads_rejected_total"
     assert metric_value(client, rejected, reason="database_unavailable") == 1
-    assert metric_value(client, "receiver_alerts_received_total", status="firing") == 1
+    assert metric_value(client, "riskwatch_receiver_alerts_received_total", status="firing") == 1
     # Liveness itself is fine: metrics and the API description are still served.
     assert client.get("/openapi.json").status_code == 200
 
@@ -58,28 +58,28 @@ def test_outage_and_recovery_store_exactly_once(
 
     # Down while running: a scrape alone shows it, with no webhook or API call to
     # notice it first (a quiet night), then Alertmanager's notification fails ...
-    assert metric_value(client, "receiver_database_up") == 1
+    assert metric_value(client, "riskwatch_receiver_database_up") == 1
     cluster.stop()
-    assert metric_value(client, "receiver_database_up") == 0
+    assert metric_value(client, "riskwatch_receiver_database_up") == 0
     second = payload(alert("Second"), alert("Third"))
     response = client.post(WEBHOOK, json=second)
     assert response.status_code == 503
-    assert metric_value(client, "receiver_database_up") == 0
+    assert metric_value(client, "riskwatch_receiver_database_up") == 0
 
     # ... and its retry after the outage is stored exactly once. Scrapes see the
     # database back on their own.
     cluster.start(START_TIMEOUT_SECONDS)
     wait_until(
-        lambda: metric_value(client, "receiver_database_up") == 1, 15, "a scrape to see it back"
+        lambda: metric_value(client, "riskwatch_receiver_database_up") == 1, 15, "a scrape to see it back"
     )
     assert client.post(WEBHOOK, json=second).get_json() == {"stored": 2, "duplicates": 0}
     assert client.post(WEBHOOK, json=second).get_json() == {"stored": 0, "duplicates": 2}
-    assert metric_value(client, "receiver_database_up") == 1
-    assert metric_value(client, "receiver_alerts_stored_total", status="firing") == 3
+    assert metric_value(client, "riskwatch_receiver_database_up") == 1
+    assert metric_value(client, "riskwatch_receiver_alerts_stored_total", status="firing") == 3
 
     # The receiver's own account, not row counts (unique keys cap those whatever it
     # does): three stored, the repeat counted as two duplicates.
-    assert metric_value(client, "receiver_alerts_duplicate_total") == 2
+    assert metric_value(client, "riskwatch_receiver_alerts_duplicate_total") == 2
     with psycopg.connect(cluster.dsn, autocommit=True) as conn:
         versions = conn.execute(
             "SELECT version FROM riskwatch_migrations WHERE scope = 'receiver' ORDER BY 1"

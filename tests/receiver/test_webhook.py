@@ -52,8 +52,8 @@ def test_retried_payload_is_stored_once(client: FlaskClient, db: DbConn) -> None
     assert post(client, body).get_json() == {"stored": 0, "duplicates": 3}
     # Not row counts: unique keys make a fourth row impossible whatever the receiver
     # does. What can go wrong is its own account of the retry.
-    assert metric_value(client, "receiver_alerts_stored_total", status="firing") == 3
-    assert metric_value(client, "receiver_alerts_duplicate_total") == 3
+    assert metric_value(client, "riskwatch_receiver_alerts_stored_total", status="firing") == 3
+    assert metric_value(client, "riskwatch_receiver_alerts_duplicate_total") == 3
     names = db.execute("SELECT labels->>'alertname' FROM alerts ORDER BY 1").fetchall()
     assert [n[0] for n in names] == ["A", "B", "C"]
 
@@ -61,8 +61,8 @@ def test_retried_payload_is_stored_once(client: FlaskClient, db: DbConn) -> None
 def test_same_alert_twice_in_one_payload_counts_once(client: FlaskClient, db: DbConn) -> None:
     one = alert()
     assert post(client, payload(one, one)).get_json() == {"stored": 1, "duplicates": 1}
-    assert metric_value(client, "receiver_alerts_stored_total", status="firing") == 1
-    assert metric_value(client, "receiver_alerts_duplicate_total") == 1
+    assert metric_value(client, "riskwatch_receiver_alerts_stored_total", status="firing") == 1
+    assert metric_value(client, "riskwatch_receiver_alerts_duplicate_total") == 1
 
 
 def test_refiring_with_new_starts_at_is_a_new_alert(client: FlaskClient, db: DbConn) -> None:

@@ -175,7 +175,7 @@ def fed(stack: Stack, receiver: ReceiverClient, env: dict[str, str]) -> Iterator
     for expr in (
         'portfolio:trading_portfolio_value_usd:sum{portfolio="rpt-alpha"}',
         'compliance_violation_active{portfolio="rpt-beta"}',
-        f'component_up{{agent="{HEALTH}"}}',
+        f'riskwatch_component_up{{agent="{HEALTH}"}}',
     ):
         wait_for(lambda e=expr: prom_query(urls.prometheus, e), expr, timeout=30)
     installer.join(timeout=600)
@@ -207,7 +207,7 @@ def validated(stack: Stack) -> Iterator[Validated]:
     wait_for(
         lambda: (
             prom_query(stack.settings.url.prometheus, "risk_realised_sharpe")
-            and prom_query(stack.settings.url.prometheus, "validation_var_zone")
+            and prom_query(stack.settings.url.prometheus, "riskwatch_validation_var_zone")
         ),
         "the validation run and the realised figures in Prometheus",
         timeout=30,
@@ -279,7 +279,7 @@ def _push_run(
     urls = stack.settings.url
     runs = validated.backtests if backtests is None else backtests
     push_validation(stack.settings, validated.dataset, runs, succeeded_at=at)
-    series = f'validation_last_success_timestamp_seconds{{dataset="{validated.dataset}"}}'
+    series = f'riskwatch_validation_last_success_timestamp_seconds{{dataset="{validated.dataset}"}}'
     wait_for(lambda: prom_query(urls.prometheus, f"{series} == {at}"), "the run's scrape")
 
 

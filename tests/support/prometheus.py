@@ -22,11 +22,12 @@ def running_prometheus(
     rule_groups: list[dict[str, Any]],
     alertmanagers: Sequence[str],
     evaluation_interval: str = "1s",
+    scrape_configs: Sequence[dict[str, Any]] = (),
 ) -> Iterator[str]:
     """Prometheus evaluating `rule_groups` every `evaluation_interval` and sending its
     alerts to every one of `alertmanagers` (host:port), as a Prometheus in front of an
-    HA pair does; nothing is scraped. Its config, data and log (`log`) go in `state`;
-    yields its URL once ready."""
+    HA pair does; it scrapes only `scrape_configs`. Its config, data and log (`log`) go
+    in `state`; yields its URL once ready."""
     state.mkdir(parents=True, exist_ok=True)
     rules = state / "rules.yml"
     rules.write_text(yaml.safe_dump({"groups": rule_groups}, sort_keys=False))
@@ -39,6 +40,7 @@ def running_prometheus(
                 "alerting": {
                     "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
                 },
+                "scrape_configs": list(scrape_configs),
             },
             sort_keys=False,
         )

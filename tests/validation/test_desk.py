@@ -94,22 +94,22 @@ def test_the_desk_backtests_its_forecast_log(stack: Stack, desk_db: str, tmp_pat
                 "method": "historical",
                 "confidence": confidence,
             }
-            assert sample(s, "validation_var_exceptions", **labels) == count
-            assert sample(s, "validation_var_observations", **labels) == 250
+            assert sample(s, "riskwatch_validation_var_exceptions", **labels) == count
+            assert sample(s, "riskwatch_validation_var_observations", **labels) == 250
             # Z2 = sum(r / ES) / (n p) + 1 over the exceptions, each r / ES = -1.
             p = 1 - float(confidence)
-            assert sample(s, "validation_es_z2", **labels) == pytest.approx(1 - count / (250 * p))
+            assert sample(s, "riskwatch_validation_es_z2", **labels) == pytest.approx(1 - count / (250 * p))
         at_99 = {"dataset": "desk", "portfolio": portfolio, "method": "historical"}
-        zone = sample(s, "validation_var_zone", **at_99, confidence="0.99")
+        zone = sample(s, "riskwatch_validation_var_zone", **at_99, confidence="0.99")
         assert zone == (2 if count >= 10 else 0)
     settings = load_settings()
     symbols = ["SPY", *settings.trading.factor_proxies.values()]
     assert settings.trading.benchmark == "SPY"
     for symbol in symbols:
-        ratio = sample(s, "validation_data_completeness_ratio", dataset="desk", symbol=symbol)
+        ratio = sample(s, "riskwatch_validation_data_completeness_ratio", dataset="desk", symbol=symbol)
         assert ratio == 1
     for gate in ("complete_windows", "data_completeness", "max_abs_return", "windows"):
-        assert sample(s, "validation_gate_passed", dataset="desk", gate=gate) == 1
+        assert sample(s, "riskwatch_validation_gate_passed", dataset="desk", gate=gate) == 1
 
     assert not [key for key in s if ("portfolio", "gamma") in key[1]]
     folder = out / "desk" / AS_OF.isoformat()

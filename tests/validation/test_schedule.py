@@ -141,6 +141,6 @@ def test_a_run_pushes_and_is_remembered_and_a_failure_is_retried_later(
     assert (out / "nasdaq" / STATE_FILE).read_text() == "2000-12-29\n"
     s = pushed(stack.settings, "nasdaq")
     close = datetime.fromisoformat("2000-12-29T21:00:00+00:00").timestamp()
-    assert sample(s, "validation_as_of_timestamp_seconds", dataset="nasdaq") == close
+    assert sample(s, "riskwatch_validation_as_of_timestamp_seconds", dataset="nasdaq") == close
     assert job.due(monday + timedelta(hours=1)) is None
     assert NightlyValidation(up).due(monday + timedelta(hours=1)) is None

@@ -116,10 +116,10 @@ def test_historical_var_exceptions_match_an_independent_count(run: Run) -> None:
             "method": "historical",
             "confidence": "0.99",
         }
-        assert sample(run.samples, "validation_var_exceptions", **labels) == expected
-        assert sample(run.samples, "validation_var_observations", **labels) == 250
+        assert sample(run.samples, "riskwatch_validation_var_exceptions", **labels) == expected
+        assert sample(run.samples, "riskwatch_validation_var_observations", **labels) == 250
         assert (
-            sample(run.samples, "validation_var_zone", **labels) == ZONE_INDEX[basel_zone(expected)]
+            sample(run.samples, "riskwatch_validation_var_zone", **labels) == ZONE_INDEX[basel_zone(expected)]
         )
         # The zone over time says the same of the day the window ends.
         (series,) = [
@@ -151,15 +151,15 @@ def test_every_method_and_confidence_is_backtested_and_pushed(run: Run) -> None:
         }
         window = entry(data, portfolio, method, confidence)["window"]
         for name, key in (
-            ("validation_var_kupiec_p_ratio", "kupiec_p"),
-            ("validation_var_christoffersen_p_ratio", "christoffersen_p"),
-            ("validation_var_conditional_coverage_p_ratio", "conditional_coverage_p"),
+            ("riskwatch_validation_var_kupiec_p_ratio", "kupiec_p"),
+            ("riskwatch_validation_var_christoffersen_p_ratio", "christoffersen_p"),
+            ("riskwatch_validation_var_conditional_coverage_p_ratio", "conditional_coverage_p"),
         ):
             assert sample(run.samples, name, **labels) == pytest.approx(window[key])
-        assert sample(run.samples, "validation_es_z2", **labels) == pytest.approx(
+        assert sample(run.samples, "riskwatch_validation_es_z2", **labels) == pytest.approx(
             window["es"]["z2"]
         )
-        assert sample(run.samples, "validation_es_rejected", **labels) == window["es"]["rejected"]
+        assert sample(run.samples, "riskwatch_validation_es_rejected", **labels) == window["es"]["rejected"]
 
 
 @pytest.mark.stack
@@ -173,24 +173,24 @@ def test_gates_completeness_and_timestamps_are_pushed(run: Run) -> None:
     }
     s = run.samples
     for gate, threshold in thresholds.items():
-        assert sample(s, "validation_gate_passed", dataset="sp500", gate=gate) == 1
-        assert sample(s, "validation_gate_threshold", dataset="sp500", gate=gate) == threshold
+        assert sample(s, "riskwatch_validation_gate_passed", dataset="sp500", gate=gate) == 1
+        assert sample(s, "riskwatch_validation_gate_threshold", dataset="sp500", gate=gate) == threshold
     # 2008-10-13: the S&P 500's best day of the crisis, +11.6%; NASDAQ's was +11.8%.
-    largest = sample(s, "validation_gate_value", dataset="sp500", gate="max_abs_return")
+    largest = sample(s, "riskwatch_validation_gate_value", dataset="sp500", gate="max_abs_return")
     assert largest == pytest.approx(0.1181, abs=1e-4)
     # The arch history has every NYSE session: nothing missing.
     for symbol in ("sp500", "nasdaq"):
-        assert sample(s, "validation_data_completeness_ratio", dataset="sp500", symbol=symbol) == 1
+        assert sample(s, "riskwatch_validation_data_completeness_ratio", dataset="sp500", symbol=symbol) == 1
     # 253 sessions in 2008: windows of 63 every 21 ending on the last, the first whole.
-    assert sample(s, "validation_model_windows", dataset="sp500") == 10
-    success = sample(s, "validation_last_success_timestamp_seconds", dataset="sp500")
+    assert sample(s, "riskwatch_validation_model_windows", dataset="sp500") == 10
+    success = sample(s, "riskwatch_validation_last_success_timestamp_seconds", dataset="sp500")
     assert run.started <= success <= run.finished
     assert (
-        0 < sample(s, "validation_duration_seconds", dataset="sp500") < run.finished - run.started
+        0 < sample(s, "riskwatch_validation_duration_seconds", dataset="sp500") < run.finished - run.started
     )
     # The close of 2008-12-31: 16:00 in New York, 21:00 UTC.
     close = datetime.fromisoformat("2008-12-31T21:00:00+00:00").timestamp()
-    assert sample(s, "validation_as_of_timestamp_seconds", dataset="sp500") == close
+    assert sample(s, "riskwatch_validation_as_of_timestamp_seconds", dataset="sp500") == close
 
 
 @pytest.mark.stack

@@ -37,7 +37,7 @@ from riskwatch.analytics.tail_risk import (
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 Zone = Literal["green", "yellow", "red"]
 ZONES: tuple[Zone, ...] = ("green", "yellow", "red")
-"""The Basel zones in order: a zone's index is its level, as `validation_var_zone`
+"""The Basel zones in order: a zone's index is its level, as `riskwatch_validation_var_zone`
 publishes it (0 green, 1 yellow, 2 red)."""
 
 

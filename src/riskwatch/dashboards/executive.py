@@ -319,7 +319,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
             sparkline=True,
         )
         .thresholds(floor(d.model_confidence))
-        .with_target(query(p("model_confidence_ratio"), "{{portfolio}} · {{model}}"))
+        .with_target(query(p("riskwatch_model_confidence_ratio"), "{{portfolio}} · {{model}}"))
     )
     board.with_panel(confidence)
     board.with_panel(
@@ -334,7 +334,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
             sparkline=True,
         )
         .thresholds(floor(d.model_accuracy))
-        .with_target(query(p("model_accuracy_ratio"), "{{portfolio}} · {{model}}"))
+        .with_target(query(p("riskwatch_model_accuracy_ratio"), "{{portfolio}} · {{model}}"))
     )
     board.with_panel(
         stat_panel(
@@ -347,7 +347,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
             sparkline=True,
         )
         .thresholds(steps(RED, (0.0, GREEN)))
-        .with_target(query(p("model_episode_reward"), "{{portfolio}} · {{model}}"))
+        .with_target(query(p("riskwatch_model_episode_reward"), "{{portfolio}} · {{model}}"))
     )
 
     # ---------------------------------------------------- tail risk, crowding

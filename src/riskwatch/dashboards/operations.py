@@ -44,7 +44,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
         "Agents' heartbeats, tasks and pushes; the health of Prometheus, Alertmanager, "
         "the Pushgateway and the receiver; notification failures.",
         variables=[
-            variable("agent", "Agent", "label_values(agent_last_success_timestamp_seconds, agent)")
+            variable("agent", "Agent", "label_values(riskwatch_agent_last_success_timestamp_seconds, agent)")
         ],
         annotation_expr='ALERTS{alertstate="firing",team="ops",alertname!="Watchdog"}',
     )
@@ -83,7 +83,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
         .with_target(
             instant(
                 "time() - max by (agent) "
-                f"({selector('agent_last_success_timestamp_seconds', agent)})",
+                f"({selector('riskwatch_agent_last_success_timestamp_seconds', agent)})",
                 "{{agent}}",
             )
         )
@@ -100,7 +100,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
         .with_target(
             instant(
                 "sum by (agent) "
-                f"(increase({selector('agent_push_failures_total', agent)}[$__range]))",
+                f"(increase({selector('riskwatch_agent_push_failures_total', agent)}[$__range]))",
                 "{{agent}}",
             )
         )
@@ -113,7 +113,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
             width=8,
         ).with_target(
             query(
-                f"max by (agent, task) ({selector('agent_task_duration_seconds', agent)})",
+                f"max by (agent, task) ({selector('riskwatch_agent_task_duration_seconds', agent)})",
                 "{{agent}} · {{task}}",
             )
         )
@@ -128,14 +128,14 @@ def build(limits: Policy) -> dashboard.Dashboard:
         ).with_target(
             query(
                 "60 * sum by (agent, task) "
-                f"(rate({selector('agent_task_runs_total', agent)}[$__rate_interval]))",
+                f"(rate({selector('riskwatch_agent_task_runs_total', agent)}[$__rate_interval]))",
                 "{{agent}} · {{task}}",
             )
         )
     )
-    runs = f"sum by (agent, task) (increase({selector('agent_task_runs_total', agent)}[{window}]))"
+    runs = f"sum by (agent, task) (increase({selector('riskwatch_agent_task_runs_total', agent)}[{window}]))"
     failures = (
-        f"sum by (agent, task) (increase({selector('agent_task_failures_total', agent)}[{window}]))"
+        f"sum by (agent, task) (increase({selector('riskwatch_agent_task_failures_total', agent)}[{window}]))"
     )
     board.with_panel(
         timeseries_panel(
@@ -166,7 +166,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
             height=7,
         )
         .thresholds(steps(RED, (1.0, GREEN)))
-        .with_target(instant("max by (component) (component_up)", "{{component}}"))
+        .with_target(instant("max by (component) (riskwatch_component_up)", "{{component}}"))
     )
     board.with_panel(
         status_grid(
@@ -195,7 +195,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
                 "Watchdog",
             )
         )
-        .with_target(instant("min(receiver_database_up)", "Receiver database"))
+        .with_target(instant("min(riskwatch_receiver_database_up)", "Receiver database"))
         .override_by_name(
             "Receiver database", [DynamicConfigValue(id_val="mappings", value=UP_DOWN)]
         )
@@ -207,7 +207,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
             unit=SECONDS,
             width=12,
         ).with_target(
-            query("max by (component) (component_check_duration_seconds)", "{{component}}")
+            query("max by (component) (riskwatch_component_check_duration_seconds)", "{{component}}")
         )
     )
     board.with_panel(
@@ -298,18 +298,18 @@ def build(limits: Policy) -> dashboard.Dashboard:
         )
         .with_target(
             query(
-                "sum by (status) (increase(receiver_alerts_received_total[$__rate_interval]))",
+                "sum by (status) (increase(riskwatch_receiver_alerts_received_total[$__rate_interval]))",
                 "received {{status}}",
             )
         )
         .with_target(
             query(
-                "sum by (status) (increase(receiver_alerts_stored_total[$__rate_interval]))",
+                "sum by (status) (increase(riskwatch_receiver_alerts_stored_total[$__rate_interval]))",
                 "stored {{status}}",
             )
         )
         .with_target(
-            query("sum(increase(receiver_alerts_duplicate_total[$__rate_interval]))", "duplicates")
+            query("sum(increase(riskwatch_receiver_alerts_duplicate_total[$__rate_interval]))", "duplicates")
         )
     )
     board.with_panel(
@@ -323,7 +323,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
         .thresholds(zero_is_good())
         .with_target(
             instant(
-                "sum by (reason) (increase(receiver_payloads_rejected_total[$__range]))",
+                "sum by (reason) (increase(riskwatch_receiver_payloads_rejected_total[$__range]))",
                 "{{reason}}",
             )
         )
@@ -337,7 +337,7 @@ def build(limits: Policy) -> dashboard.Dashboard:
         ).with_target(
             query(
                 "histogram_quantile(0.95, sum by (le) "
-                f"(rate(receiver_storage_duration_seconds_bucket[{LATENCY_WINDOW}])))",
+                f"(rate(riskwatch_receiver_storage_duration_seconds_bucket[{LATENCY_WINDOW}])))",
                 "p95",
             )
         )

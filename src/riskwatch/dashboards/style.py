@@ -113,6 +113,6 @@ def states(*entries: tuple[float, str, str]) -> list[model.ValueMapping]:
 UP_DOWN = states((1, "UP", GREEN), (0, "DOWN", RED))
 OK_BREACH = states((0, "OK", GREEN), (1, "BREACH", RED))
 ZONES = states((0, "GREEN", GREEN), (1, "YELLOW", YELLOW), (2, "RED", RED))
-"""The Basel traffic light of a VaR backtest (validation_var_zone)."""
+"""The Basel traffic light of a VaR backtest (riskwatch_validation_var_zone)."""
 PASS_FAIL = states((1, "PASS", GREEN), (0, "FAIL", RED))
 PASS_REJECTED = states((0, "PASS", GREEN), (1, "REJECTED", RED))

@@ -56,14 +56,14 @@ ZONE_LEGEND = "{{portfolio}} · {{method}}"
 # (metric, column header) of the backtest table, in its order; rows are one
 # portfolio's method at one confidence.
 BACKTEST: tuple[tuple[str, str], ...] = (
-    ("validation_var_zone", "Zone"),
-    ("validation_var_exceptions", "Exceptions"),
-    ("validation_var_observations", "Days"),
-    ("validation_var_kupiec_p_ratio", "Kupiec p"),
-    ("validation_var_christoffersen_p_ratio", "Christoffersen p"),
-    ("validation_var_conditional_coverage_p_ratio", "Coverage p"),
-    ("validation_es_z2", "ES Z2"),
-    ("validation_es_rejected", "ES test"),
+    ("riskwatch_validation_var_zone", "Zone"),
+    ("riskwatch_validation_var_exceptions", "Exceptions"),
+    ("riskwatch_validation_var_observations", "Days"),
+    ("riskwatch_validation_var_kupiec_p_ratio", "Kupiec p"),
+    ("riskwatch_validation_var_christoffersen_p_ratio", "Christoffersen p"),
+    ("riskwatch_validation_var_conditional_coverage_p_ratio", "Coverage p"),
+    ("riskwatch_validation_es_z2", "ES Z2"),
+    ("riskwatch_validation_es_rejected", "ES test"),
 )
 
 
@@ -99,7 +99,7 @@ def zone_by_portfolio(*, width: int = 8, height: int = 5) -> stat.Panel:
         .thresholds(steps(GREEN, (1.0, YELLOW), (2.0, RED)))
         .with_target(
             instant(
-                f"max by (portfolio) ({portfolio_selector('validation_var_zone', nightly())})",
+                f"max by (portfolio) ({portfolio_selector('riskwatch_validation_var_zone', nightly())})",
                 "{{portfolio}}",
             )
         )
@@ -164,7 +164,7 @@ def add_validation_row(board: dashboard.Dashboard, limits: Policy) -> None:
         .thresholds(steps(GREEN, (stale, ORANGE)))
         .with_target(
             instant(
-                f"time() - max({selector('validation_last_success_timestamp_seconds', desk)})",
+                f"time() - max({selector('riskwatch_validation_last_success_timestamp_seconds', desk)})",
                 "Age",
             )
         )
@@ -182,7 +182,7 @@ def add_validation_row(board: dashboard.Dashboard, limits: Policy) -> None:
         )
         .thresholds(steps(RED, (1.0, GREEN)))
         .with_target(
-            instant(f"min by (gate) ({selector('validation_gate_passed', desk)})", "{{gate}}")
+            instant(f"min by (gate) ({selector('riskwatch_validation_gate_passed', desk)})", "{{gate}}")
         )
     )
 
@@ -203,7 +203,7 @@ def add_validation_row(board: dashboard.Dashboard, limits: Policy) -> None:
         .min(0)
         .with_target(
             query(
-                f"max by (portfolio, method) ({series('validation_var_exceptions', at_var)})",
+                f"max by (portfolio, method) ({series('riskwatch_validation_var_exceptions', at_var)})",
                 ZONE_LEGEND,
             )
         )
@@ -217,7 +217,7 @@ def add_validation_row(board: dashboard.Dashboard, limits: Policy) -> None:
             width=12,
         ).with_target(
             query(
-                f"max by (portfolio, method) ({series('validation_var_zone', at_var)})",
+                f"max by (portfolio, method) ({series('riskwatch_validation_var_zone', at_var)})",
                 ZONE_LEGEND,
             )
         )

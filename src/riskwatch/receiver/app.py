@@ -25,7 +25,7 @@ from riskwatch.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-# Webhook rejections counted in receiver_payloads_rejected_total, by HTTP status.
+# Webhook rejections counted in riskwatch_receiver_payloads_rejected_total, by HTTP status.
 _WEBHOOK_REJECTIONS: Final[dict[int, RejectReason]] = {
     400: "invalid",
     401: "unauthorized",

@@ -51,12 +51,12 @@ class ReceiverMetrics:
         registry = CollectorRegistry()
         metrics = cls(
             registry=registry,
-            alerts_received=make_counter("receiver_alerts_received_total", registry),
-            alerts_stored=make_counter("receiver_alerts_stored_total", registry),
-            alerts_duplicate=make_counter("receiver_alerts_duplicate_total", registry),
-            payloads_rejected=make_counter("receiver_payloads_rejected_total", registry),
-            storage_duration=make_histogram("receiver_storage_duration_seconds", registry),
-            database_up=make_gauge("receiver_database_up", registry),
+            alerts_received=make_counter("riskwatch_receiver_alerts_received_total", registry),
+            alerts_stored=make_counter("riskwatch_receiver_alerts_stored_total", registry),
+            alerts_duplicate=make_counter("riskwatch_receiver_alerts_duplicate_total", registry),
+            payloads_rejected=make_counter("riskwatch_receiver_payloads_rejected_total", registry),
+            storage_duration=make_histogram("riskwatch_receiver_storage_duration_seconds", registry),
+            database_up=make_gauge("riskwatch_receiver_database_up", registry),
         )
         for status in ALERT_STATUSES:
             metrics.alerts_received.labels(status=status)

@@ -26,7 +26,7 @@ code only, and documents the default caps of the receiver settings."""
 
 
 def _database_answers(probe: str, timeout: float | None = None) -> bool:
-    """Ask the database for `SELECT 1`, and set `receiver_database_up` from the answer.
+    """Ask the database for `SELECT 1`, and set `riskwatch_receiver_database_up` from the answer.
 
     Asking for a connection also applies migrations that were postponed because the
     database was down at start, so a probe is what finishes a late start.
@@ -54,7 +54,7 @@ def healthz() -> tuple[dict[str, str], int]:
 def prometheus_metrics() -> Response:
     """The app's own registry in the Prometheus text exposition format.
 
-    Each scrape probes the database first. Otherwise `receiver_database_up` would only
+    Each scrape probes the database first. Otherwise `riskwatch_receiver_database_up` would only
     change when a webhook or an API call happened to arrive, and a database that died
     on a quiet night would read "up" until the next alert, which then could not be
     stored. The probe waits at most `scrape_probe_timeout_seconds` for a connection, so

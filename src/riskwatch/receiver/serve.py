@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # waitress buffers a whole body before the app sees it (to a temp file past 512 KiB),
 # so its own cap is what bounds the disk and memory an unauthenticated client can
 # use. It sits above the app's limit so that an ordinary oversize payload still gets
-# the app's JSON 413 and is counted in receiver_payloads_rejected_total; only absurd
+# the app's JSON 413 and is counted in riskwatch_receiver_payloads_rejected_total; only absurd
 # bodies meet waitress's plain 413.
 _SERVER_BODY_LIMIT_FACTOR = 2
 

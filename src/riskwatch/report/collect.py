@@ -148,8 +148,8 @@ class Collector:
             "crowding_level": (last, "crowding_level", by_max),
             "worst_crowding_level": (high, "crowding_level", by_max),
             "crowding_hhi": (last, "crowding_hhi", by_max),
-            "model_confidence": (last, "model_confidence_ratio", by_min),
-            "lowest_model_confidence": (low, "model_confidence_ratio", by_min),
+            "model_confidence": (last, "riskwatch_model_confidence_ratio", by_min),
+            "lowest_model_confidence": (low, "riskwatch_model_confidence_ratio", by_min),
         }
         results = {
             attr: by_labels(self._at_end(fn, selector, agg), "portfolio")
@@ -172,7 +172,7 @@ class Collector:
         s["drawdown"] = self._sorted(self._range(f"{by_max} (trading_drawdown_ratio)"))
         s["var"] = self._sorted(self._range(var))
         s["expected_shortfall"] = self._sorted(self._range(es))
-        s["model_confidence"] = self._sorted(self._range(f"{by_min} (model_confidence_ratio)"))
+        s["model_confidence"] = self._sorted(self._range(f"{by_min} (riskwatch_model_confidence_ratio)"))
 
     @staticmethod
     def _sorted(series: dict[str, Series]) -> list[Series]:

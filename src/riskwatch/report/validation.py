@@ -41,12 +41,12 @@ last run is found and dated even when it is days old."""
 
 _BACKTEST = ("portfolio", "method", "confidence")
 _BACKTEST_FIGURES = {
-    "exceptions": "validation_var_exceptions",
-    "observations": "validation_var_observations",
-    "kupiec_p": "validation_var_kupiec_p_ratio",
-    "christoffersen_p": "validation_var_christoffersen_p_ratio",
-    "coverage_p": "validation_var_conditional_coverage_p_ratio",
-    "es_z2": "validation_es_z2",
+    "exceptions": "riskwatch_validation_var_exceptions",
+    "observations": "riskwatch_validation_var_observations",
+    "kupiec_p": "riskwatch_validation_var_kupiec_p_ratio",
+    "christoffersen_p": "riskwatch_validation_var_christoffersen_p_ratio",
+    "coverage_p": "riskwatch_validation_var_conditional_coverage_p_ratio",
+    "es_z2": "riskwatch_validation_es_z2",
 }
 
 
@@ -110,15 +110,15 @@ class ValidationReader:
     def read(self) -> Validation:
         """The run's time, its backtests per portfolio, method and confidence, its gates."""
         found = Validation(self.dataset, self.due, LOOKBACK)
-        found.last_success = self._time("validation_last_success_timestamp_seconds")
-        found.as_of = self._time("validation_as_of_timestamp_seconds")
+        found.last_success = self._time("riskwatch_validation_last_success_timestamp_seconds")
+        found.as_of = self._time("riskwatch_validation_as_of_timestamp_seconds")
         by = f"max by ({', '.join(_BACKTEST)})"
-        zones = by_labels(self._present("validation_var_zone", by), *_BACKTEST)
+        zones = by_labels(self._present("riskwatch_validation_var_zone", by), *_BACKTEST)
         figures = {
             name: by_labels(self._present(metric, by), *_BACKTEST)
             for name, metric in _BACKTEST_FIGURES.items()
         }
-        rejected = by_labels(self._present("validation_es_rejected", by), *_BACKTEST)
+        rejected = by_labels(self._present("riskwatch_validation_es_rejected", by), *_BACKTEST)
         keys = set(zones) | set(rejected) | {k for values in figures.values() for k in values}
         for key in sorted(keys):
             zone, value = zones.get(key), {name: v.get(key) for name, v in figures.items()}
@@ -139,9 +139,9 @@ class ValidationReader:
                     es_rejected=None if key not in rejected else rejected[key] > 0,
                 )
             )
-        passed = by_labels(self._present("validation_gate_passed", "min by (gate)"), "gate")
-        measured = by_labels(self._present("validation_gate_value", "max by (gate)"), "gate")
-        threshold = by_labels(self._present("validation_gate_threshold", "max by (gate)"), "gate")
+        passed = by_labels(self._present("riskwatch_validation_gate_passed", "min by (gate)"), "gate")
+        measured = by_labels(self._present("riskwatch_validation_gate_value", "max by (gate)"), "gate")
+        threshold = by_labels(self._present("riskwatch_validation_gate_threshold", "max by (gate)"), "gate")
         found.gates = [
             Gate(gate, passed[gate] > 0, measured.get(gate), threshold.get(gate))
             for gate in sorted(passed)

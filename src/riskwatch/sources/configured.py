@@ -52,7 +52,7 @@ def make_brokers(
 
     assert t.ibkr is not None
     first = t.ibkr.client_id if ibkr_client_id is None else ibkr_client_id
-    disconnects = publisher.counter("broker_disconnects_total")
+    disconnects = publisher.counter("riskwatch_broker_disconnects_total")
     brokers: dict[str, BrokerSource] = {}
     for i, p in enumerate(t.portfolios):
         # One API client per account, each with its own client id on the gateway.

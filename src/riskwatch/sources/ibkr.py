@@ -3,7 +3,7 @@
 Threading model. ib_async is asyncio: its socket is only read while an event loop runs.
 The agents are synchronous, so a blocking-wrapper design (``IB.connect``/``util.run``
 on the caller's thread) would notice a dropped gateway only on the next call, and
-``broker_connected`` would lie in between. `IbkrSource` instead owns one daemon thread
+``riskwatch_broker_connected`` would lie in between. `IbkrSource` instead owns one daemon thread
 running its own event loop with the ``IB`` object inside it. That loop always reads the
 socket, so a disconnect is seen at once, and it runs the reconnect supervisor. Public
 methods are thread-safe: they hand a coroutine to the loop
@@ -14,7 +14,7 @@ Reconnects. IB Gateway restarts nightly and on Sundays, and loses its own link t
 times (error 1100). The supervisor reconnects with bounded exponential backoff
 (``reconnect_initial_seconds`` doubling to ``reconnect_max_seconds``); no call ever
 waits for it: while down, every call raises `SourceError` at once. `connected` is the
-``broker_connected{broker="ibkr"}`` value and ``on_disconnect`` is called once per
+``riskwatch_broker_connected{broker="ibkr"}`` value and ``on_disconnect`` is called once per
 drop, for a disconnect counter.
 
 State. Positions and account values come from the subscriptions ib_async opens when it
@@ -154,7 +154,7 @@ class IbkrSource:
     @property
     def connected(self) -> bool:
         """True while the API connection is up, synchronised, and the gateway is linked
-        to IB: the value for ``broker_connected{broker="ibkr"}``."""
+        to IB: the value for ``riskwatch_broker_connected{broker="ibkr"}``."""
         return self._synced and self._link_ok and not self._stopping
 
     @property

@@ -3,13 +3,13 @@
 `run_validation` is what `riskwatch validate` and the health agent's nightly task
 both call. It reads no clock of its own: "now" is the caller's (the command's
 `Clock`, the runtime's `TaskContext.now`), and decides the default day and what
-counts as the future. Only the pushed `validation_last_success_timestamp_seconds`
+counts as the future. Only the pushed `riskwatch_validation_last_success_timestamp_seconds`
 is wall-clock time, because Prometheus compares it with its own `time()`.
 
 A run that has results writes its artifacts before it pushes, so a Pushgateway that
 is down loses nothing: the outcome carries the push error, and the artifacts are on
 disk. A gate that fails is a result, not a failure of the run: the results are
-written and pushed, `validation_last_success_timestamp_seconds` advances (the job
+written and pushed, `riskwatch_validation_last_success_timestamp_seconds` advances (the job
 ran; ValidationGateFailed says which gate failed), and the outcome says so.
 """
 

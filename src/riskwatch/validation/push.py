@@ -9,7 +9,7 @@ Unlike an agent's `Publisher`, which pushes in the background and shrugs off a
 Pushgateway that is down, a batch job pushes once, synchronously, with a few
 retries, and fails loudly: nobody would otherwise notice a validation that was never
 published. A run that fails before it has results pushes nothing, which leaves the
-previous run's `validation_last_success_timestamp_seconds` in place for
+previous run's `riskwatch_validation_last_success_timestamp_seconds` in place for
 ValidationJobMissing to age.
 """
 
@@ -59,17 +59,17 @@ def results_registry(findings: Findings, times: RunTimes) -> CollectorRegistry:
             made[name] = catalog.make_gauge(name, registry)
         return made[name]
 
-    gauge("validation_last_success_timestamp_seconds").labels(dataset).set(times.succeeded_at)
-    gauge("validation_duration_seconds").labels(dataset).set(times.duration_seconds)
-    gauge("validation_as_of_timestamp_seconds").labels(dataset).set(times.as_of_close)
+    gauge("riskwatch_validation_last_success_timestamp_seconds").labels(dataset).set(times.succeeded_at)
+    gauge("riskwatch_validation_duration_seconds").labels(dataset).set(times.duration_seconds)
+    gauge("riskwatch_validation_as_of_timestamp_seconds").labels(dataset).set(times.as_of_close)
     passed, value, threshold = (
-        gauge(f"validation_gate_{part}") for part in ("passed", "value", "threshold")
+        gauge(f"riskwatch_validation_gate_{part}") for part in ("passed", "value", "threshold")
     )
     for g in findings.gates:
         passed.labels(dataset, g.name).set(1 if g.passed else 0)
         value.labels(dataset, g.name).set(g.value)
         threshold.labels(dataset, g.name).set(g.threshold)
-    ratio = gauge("validation_data_completeness_ratio")
+    ratio = gauge("riskwatch_validation_data_completeness_ratio")
     for s in findings.completeness.symbols:
         ratio.labels(dataset, s.symbol).set(s.ratio)
     for group in findings.backtests:
@@ -79,25 +79,25 @@ def results_registry(findings: Findings, times: RunTimes) -> CollectorRegistry:
         labels = (dataset, group.portfolio, group.method, confidence_label(group.confidence))
         var = window.var
         figures: dict[str, float] = {
-            "validation_var_exceptions": var.exceptions,
-            "validation_var_observations": var.n,
-            "validation_var_zone": ZONES.index(var.zone),
-            "validation_var_kupiec_p_ratio": var.kupiec_p,
-            "validation_var_christoffersen_p_ratio": var.christoffersen_p,
-            "validation_var_conditional_coverage_p_ratio": var.conditional_coverage_p,
+            "riskwatch_validation_var_exceptions": var.exceptions,
+            "riskwatch_validation_var_observations": var.n,
+            "riskwatch_validation_var_zone": ZONES.index(var.zone),
+            "riskwatch_validation_var_kupiec_p_ratio": var.kupiec_p,
+            "riskwatch_validation_var_christoffersen_p_ratio": var.christoffersen_p,
+            "riskwatch_validation_var_conditional_coverage_p_ratio": var.conditional_coverage_p,
         }
         if window.es is not None:
-            figures["validation_es_z2"] = window.es.z2
-            figures["validation_es_rejected"] = 1 if window.es.rejected else 0
+            figures["riskwatch_validation_es_z2"] = window.es.z2
+            figures["riskwatch_validation_es_rejected"] = 1 if window.es.rejected else 0
         for name, figure in figures.items():
             gauge(name).labels(*labels).set(figure)
     model = findings.model
-    gauge("validation_model_windows").labels(dataset).set(len(model.windows))
+    gauge("riskwatch_validation_model_windows").labels(dataset).set(len(model.windows))
     latest = model.latest_complete
     if latest is not None:
-        gauge("validation_model_return_ratio").labels(dataset).set(latest.total_return)
-        gauge("validation_model_sharpe").labels(dataset).set(latest.sharpe)
-        gauge("validation_model_max_drawdown_ratio").labels(dataset).set(latest.max_drawdown)
+        gauge("riskwatch_validation_model_return_ratio").labels(dataset).set(latest.total_return)
+        gauge("riskwatch_validation_model_sharpe").labels(dataset).set(latest.sharpe)
+        gauge("riskwatch_validation_model_max_drawdown_ratio").labels(dataset).set(latest.max_drawdown)
     return registry
 
 

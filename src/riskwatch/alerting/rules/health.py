@@ -40,7 +40,7 @@ _rule = partial(
 
 def _components(limits: Policy) -> Iterator[AlertRule]:
     checked = selector(
-        "component_up", matcher("component", "!~", f"({'|'.join(_COVERED_ELSEWHERE)}):.*")
+        "riskwatch_component_up", matcher("component", "!~", f"({'|'.join(_COVERED_ELSEWHERE)}):.*")
     )
     yield _rule(
         name="ComponentDown",
@@ -58,7 +58,7 @@ def _components(limits: Policy) -> Iterator[AlertRule]:
     ratio = limits.ops.disk_min_free_ratio
     yield _rule(
         name="DiskSpaceLow",
-        expr=f"min by (agent, path) (disk_free_ratio) < {number(ratio)}",
+        expr=f"min by (agent, path) (riskwatch_disk_free_ratio) < {number(ratio)}",
         severity="critical",
         from_agent=True,
         summary="A filesystem is running out of space.",
@@ -76,14 +76,14 @@ def _components(limits: Policy) -> Iterator[AlertRule]:
 
 def _broker(limits: Policy) -> Iterator[AlertRule]:
     window = limits.ops.trading_task_window
-    runs = selector("agent_task_runs_total", matcher("task", "=", TRADING_TASK))
+    runs = selector("riskwatch_agent_task_runs_total", matcher("task", "=", TRADING_TASK))
     yield _rule(
         name="BrokerDisconnected",
         # Whichever agent reports the connection (the trading agent from its portfolio
         # task, the health agent in every phase), only while the market trades: a
         # value frozen at the close, or IB Gateway's nightly reset, is not an outage.
         expr=(
-            "max by (agent, broker) (broker_connected) == 0\n"
+            "max by (agent, broker) (riskwatch_broker_connected) == 0\n"
             "and on ()\n"
             f"sum(increase({runs}[{window}])) > 0"
         ),
@@ -101,7 +101,7 @@ def _broker(limits: Policy) -> Iterator[AlertRule]:
 
 
 def _receiver(limits: Policy) -> Iterator[AlertRule]:
-    database = selector("receiver_database_up", limits.ops.receiver_job)
+    database = selector("riskwatch_receiver_database_up", limits.ops.receiver_job)
     yield _rule(
         name="ReceiverDatabaseDown",
         expr=f"{database} == 0",

@@ -90,7 +90,7 @@ def _agents(limits: Policy) -> Iterator[AlertRule]:
         missing="never",
     )
     succeeded = query_value(
-        "time() - max(agent_last_success_timestamp_seconds{agent=%q})",
+        "time() - max(riskwatch_agent_last_success_timestamp_seconds{agent=%q})",
         "$labels.agent",
         fmt="humanizeDuration",
         missing="never",
@@ -102,7 +102,7 @@ def _agents(limits: Policy) -> Iterator[AlertRule]:
         expr=(
             f"(time() - max by (agent) ({push}) > {ops.agent_push_stale_seconds})\n"
             "or\n"
-            "(time() - max by (agent) (agent_last_success_timestamp_seconds) > "
+            "(time() - max by (agent) (riskwatch_agent_last_success_timestamp_seconds) > "
             f"{ops.agent_success_stale_seconds})"
         ),
         severity="critical",
@@ -118,8 +118,8 @@ def _agents(limits: Policy) -> Iterator[AlertRule]:
         ),
     )
     window = ops.task_failure_window
-    runs = f"sum by (agent, task) (increase(agent_task_runs_total[{window}]))"
-    failures = f"sum by (agent, task) (increase(agent_task_failures_total[{window}]))"
+    runs = f"sum by (agent, task) (increase(riskwatch_agent_task_runs_total[{window}]))"
+    failures = f"sum by (agent, task) (increase(riskwatch_agent_task_failures_total[{window}]))"
     yield AlertRule(
         name="AgentTaskFailing",
         file="ops",

@@ -42,7 +42,7 @@ _rule = partial(
 # One VaR backtest: the labels of the validation_var_* series.
 _BACKTEST = ("dataset", "portfolio", "method", "confidence")
 
-# The zones that alert, and how loud; validation_var_zone publishes a zone's index in
+# The zones that alert, and how loud; riskwatch_validation_var_zone publishes a zone's index in
 # analytics' ZONES (0 green, 1 yellow, 2 red).
 _ZONES: tuple[tuple[Zone, Severity], ...] = (("yellow", "warning"), ("red", "critical"))
 
@@ -62,8 +62,8 @@ def _backtest_figure(metric: str) -> str:
 
 def _zones(limits: Policy) -> Iterator[AlertRule]:
     validation = limits.validation
-    exceptions = _backtest_figure("validation_var_exceptions")
-    days = _backtest_figure("validation_var_observations")
+    exceptions = _backtest_figure("riskwatch_validation_var_exceptions")
+    days = _backtest_figure("riskwatch_validation_var_observations")
     tally = f"{exceptions} exceptions in {days} days"
     meaning = {
         "yellow": (
@@ -85,7 +85,7 @@ def _zones(limits: Policy) -> Iterator[AlertRule]:
             # Exactly the zone's level: a red backtest is not also yellow. No alertgroup
             # pairs them: the inhibit rule's `equal: [alertgroup, portfolio]` would let
             # one method's red silence another method's yellow.
-            expr=f"max by ({', '.join(_BACKTEST)}) (validation_var_zone) == {level}",
+            expr=f"max by ({', '.join(_BACKTEST)}) (riskwatch_validation_var_zone) == {level}",
             severity=severity,
             team="risk",
             summary=f"A VaR model's backtest is in the Basel {zone} zone.",
@@ -109,10 +109,10 @@ def _gates(limits: Policy) -> Iterator[AlertRule]:
             missing="?",
         )
 
-    value, threshold = figure("validation_gate_value"), figure("validation_gate_threshold")
+    value, threshold = figure("riskwatch_validation_gate_value"), figure("riskwatch_validation_gate_threshold")
     yield _rule(
         name="ValidationGateFailed",
-        expr="max by (dataset, gate) (validation_gate_passed) == 0",
+        expr="max by (dataset, gate) (riskwatch_validation_gate_passed) == 0",
         severity="warning",
         team="risk",
         per_portfolio=False,
@@ -132,15 +132,15 @@ def _job(limits: Policy) -> Iterator[AlertRule]:
     validation = limits.validation
     stale = validation.job_stale
     succeeded = selector(
-        "validation_last_success_timestamp_seconds",
+        "riskwatch_validation_last_success_timestamp_seconds",
         matcher("dataset", "=", _NIGHTLY_DATASET),
     )
     # The portfolio task's last success as of `stale` ago: when the market last traded
     # by then. Trading makes the next night's run due; a weekend or a holiday has none.
     trading = matcher("task", "=", TRADING_TASK)
-    traded = f"max({selector('agent_last_success_timestamp_seconds', trading)} offset {stale})"
+    traded = f"max({selector('riskwatch_agent_last_success_timestamp_seconds', trading)} offset {stale})"
     last = query_value(
-        "time() - max(validation_last_success_timestamp_seconds{dataset=%q})",
+        "time() - max(riskwatch_validation_last_success_timestamp_seconds{dataset=%q})",
         "$labels.dataset",
         fmt="humanizeDuration",
         missing="no success on record",
