@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def test_the_catalog_refuses_a_bare_name_in_a_shared_namespace(name: str) -> Non
     kind = "counter" if name.endswith("_total") else "gauge"
     unit = "ratio" if name.endswith("_ratio") else "level" if kind == "gauge" else "count"
     with pytest.raises(ValueError, match=f"riskwatch_{name}"):
-        MetricSpec(name, kind, unit, (), "help")  # type: ignore[arg-type]
+        MetricSpec(name, kind, unit, (), "help")
 
 
 def test_no_declared_metric_is_in_a_shared_namespace_without_the_prefix() -> None:
@@ -91,7 +92,7 @@ def test_an_agent_of_the_previous_release_is_read_under_the_new_names(tmp_path: 
                 'riskwatch_receiver_storage_duration_seconds_bucket{le="0.025"}',
             )
             for expr in wanted:
-                wait_for(lambda e=expr: prom_query(url, e), f"{expr} scraped", timeout=30)
+                wait_for(partial(prom_query, url, expr), f"{expr} scraped", timeout=30)
             assert (
                 prom_query(url, 'riskwatch_agent_task_runs_total{agent="desk-1"}')[0]["value"][1]
                 == "3"
