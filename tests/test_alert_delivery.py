@@ -71,7 +71,13 @@ def test_risk_compliance_and_ops_alerts_reach_exactly_their_channels(
     push_gauges(
         gw,
         ops,
-        [("riskwatch_agent_last_success_timestamp_seconds", {"task": "heartbeat"}, time.time() - 600)],
+        [
+            (
+                "riskwatch_agent_last_success_timestamp_seconds",
+                {"task": "heartbeat"},
+                time.time() - 600,
+            )
+        ],
     )
     try:
         wait_for(
@@ -115,7 +121,9 @@ def test_risk_compliance_and_ops_alerts_reach_exactly_their_channels(
 def rejected_while_down(receiver_url: str) -> float:
     text = requests.get(f"{receiver_url}/metrics", timeout=5).text
     for line in text.splitlines():
-        if line.startswith('riskwatch_receiver_payloads_rejected_total{reason="database_unavailable"}'):
+        if line.startswith(
+            'riskwatch_receiver_payloads_rejected_total{reason="database_unavailable"}'
+        ):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

@@ -128,7 +128,10 @@ def test_ha_pair_duplicates_reach_the_receiver_and_each_alert_is_stored_once(
         assert sum(a["duplicates"] for a in mine) == len(mine) - 1 >= 1, (portfolio, mine)
     duplicates = sum(a["duplicates"] for peer in answers for got in peer.values() for a in got)
     # The receiver's own counter saw them too (it may also count other tests' repeats).
-    assert metric_value(url, "riskwatch_receiver_alerts_duplicate_total") - duplicates_before >= duplicates
+    assert (
+        metric_value(url, "riskwatch_receiver_alerts_duplicate_total") - duplicates_before
+        >= duplicates
+    )
 
     # One row per alert. The trail's key is (fingerprint, startsAt): a peer that sent
     # another startsAt for the same alert would have made a second row, not a duplicate.

@@ -153,7 +153,9 @@ CASES = (
     ),
     Case(
         "DiskSpaceLow",
-        lambda pub, p, n: pub.gauge("riskwatch_disk_free_ratio").labels(n).set(p.ops.disk_min_free_ratio / 2),
+        lambda pub, p, n: (
+            pub.gauge("riskwatch_disk_free_ratio").labels(n).set(p.ops.disk_min_free_ratio / 2)
+        ),
         label="path",
     ),
     # A broker disconnected while some agent's portfolio task runs (the market
@@ -165,14 +167,18 @@ CASES = (
     Case("VaRBacktestYellow", lambda pub, p, n: _zone(pub, n, "", 1)),
     Case(
         "ValidationGateFailed",
-        lambda pub, p, n: pub.gauge("riskwatch_validation_gate_passed").labels("unseen-dataset", n).set(0),
+        lambda pub, p, n: (
+            pub.gauge("riskwatch_validation_gate_passed").labels("unseen-dataset", n).set(0)
+        ),
         label="gate",
     ),
 )
 
 
 def _zone(pub: Publisher, name: str, method: str, level: int) -> None:
-    pub.gauge("riskwatch_validation_var_zone").labels("unseen-dataset", name, method, "0.95").set(level)
+    pub.gauge("riskwatch_validation_var_zone").labels("unseen-dataset", name, method, "0.95").set(
+        level
+    )
 
 
 def _broker_down(pub: Publisher, name: str) -> None:

@@ -271,12 +271,14 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
             )
             wait_for(
                 lambda: _series(
-                    settings, f'riskwatch_component_up{{agent="{HEALTH}",component="postgresql"}} == 1'
+                    settings,
+                    f'riskwatch_component_up{{agent="{HEALTH}",component="postgresql"}} == 1',
                 ),
                 "the health agent's database check",
             )
             wait_for(
-                lambda: _series(settings, "riskwatch_receiver_database_up == 1"), "the receiver's database"
+                lambda: _series(settings, "riskwatch_receiver_database_up == 1"),
+                "the receiver's database",
             )
             firing = _series(settings, 'ALERTS{alertstate="firing",severity="critical"}')
             assert [a["metric"]["alertname"] for a in firing] == [], "a clean start"

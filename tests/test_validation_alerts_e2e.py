@@ -111,8 +111,12 @@ def test_a_red_validation_run_reaches_the_cro_and_risk_alerts(stack: Stack, tmp_
     )
     labels = red[0]["metric"]
     same = ",".join(f'{k}="{labels[k]}"' for k in ("portfolio", "method", "confidence"))
-    (exceptions,) = prom_query(prometheus, f'riskwatch_validation_var_exceptions{{dataset="sp500",{same}}}')
-    (days,) = prom_query(prometheus, f'riskwatch_validation_var_observations{{dataset="sp500",{same}}}')
+    (exceptions,) = prom_query(
+        prometheus, f'riskwatch_validation_var_exceptions{{dataset="sp500",{same}}}'
+    )
+    (days,) = prom_query(
+        prometheus, f'riskwatch_validation_var_observations{{dataset="sp500",{same}}}'
+    )
     quoted = f"{float(exceptions['value'][1]):.0f} exceptions in {float(days['value'][1]):.0f} days"
 
     outbox = Outbox(stack.layout.outbox)
@@ -157,7 +161,9 @@ def test_validation_job_missing_fires_when_the_job_has_not_run(stack: Stack) -> 
         ),
         "Prometheus to have run longer than job_stale",
     )
-    assert not prom_query(prometheus, 'riskwatch_validation_last_success_timestamp_seconds{dataset="desk"}')
+    assert not prom_query(
+        prometheus, 'riskwatch_validation_last_success_timestamp_seconds{dataset="desk"}'
+    )
     assert not _firing(stack, "ValidationJobMissing"), "no trading, no run due"
 
     # A trading agent's portfolio task succeeds: the market trades.
@@ -167,9 +173,9 @@ def test_validation_job_missing_fires_when_the_job_has_not_run(stack: Stack) -> 
         access=gateway_access(stack.settings),
     )
     traded = time.time()
-    trader.gauge("riskwatch_agent_last_success_timestamp_seconds").labels(trader.agent, "portfolio").set(
-        traded
-    )
+    trader.gauge("riskwatch_agent_last_success_timestamp_seconds").labels(
+        trader.agent, "portfolio"
+    ).set(traded)
     assert trader.push(wait=True)
     try:
         (alert,) = wait_for(

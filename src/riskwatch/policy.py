@@ -344,6 +344,9 @@ class Ops(_Strict):
     drops the alerts it evaluates before it has found Alertmanager, and re-sends them."""
     min_alertmanagers: int = Field(ge=1)
     agent_job: str = Field(pattern=_JOB_MATCHER)
+    agent_scrape_job: str = Field(pattern=_JOB_MATCHER)
+    """The job of agents Prometheus scrapes directly (agent.metrics_listen), whose
+    targets carry the `agent` label (docs/scaling.md)."""
     pushgateway_job: str = Field(pattern=_JOB_MATCHER)
     alertmanager_job: str = Field(pattern=_JOB_MATCHER)
     prometheus_job: str = Field(pattern=_JOB_MATCHER)

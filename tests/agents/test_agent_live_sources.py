@@ -116,7 +116,10 @@ def test_rate_limited_polygon_goes_stale_then_recovers(
             20_000 + 100 * book.prices["AAPL"] + 50 * book.prices["MSFT"]
         )
         assert (
-            runtime.publisher.registry.get_sample_value("riskwatch_broker_connected", {"broker": "ibkr"}) == 1
+            runtime.publisher.registry.get_sample_value(
+                "riskwatch_broker_connected", {"broker": "ibkr"}
+            )
+            == 1
         )
         agent.compliance_task(ctx())
         assert dat._value.get() == 0

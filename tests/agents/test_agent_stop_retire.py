@@ -77,7 +77,9 @@ def test_sigterm_keeps_the_group_and_retire_removes_it(
 
     def has_pushed() -> bool:
         assert proc.poll() is None, agent_process.log_tail()
-        return any("riskwatch_agent_last_success_timestamp_seconds" in g for g in groups_of(gateway, AGENT))
+        return any(
+            "riskwatch_agent_last_success_timestamp_seconds" in g for g in groups_of(gateway, AGENT)
+        )
 
     wait_for(has_pushed, "the agent's first push", timeout=60)
 

@@ -92,7 +92,9 @@ def test_every_contract_metric_reaches_prometheus(stack: Stack, agents_ran: obje
             lambda e=expr: prom_query(stack.settings.url.prometheus, e), f"{name} in Prometheus"
         )
     up = wait_for(
-        lambda: prom_query(stack.settings.url.prometheus, f'riskwatch_component_up{{agent="{HEALTH}"}}'),
+        lambda: prom_query(
+            stack.settings.url.prometheus, f'riskwatch_component_up{{agent="{HEALTH}"}}'
+        ),
         "riskwatch_component_up",
     )
     components = {r["metric"]["component"]: r["value"][1] for r in up}
@@ -191,6 +193,8 @@ def test_compliance_state_matches_value_and_limit(agents_ran: dict) -> None:  # 
 def test_every_task_recorded_success(agents_ran: dict) -> None:  # type: ignore[type-arg]
     # Elapsed time since the run, not a time of day: holds at any hour.
     now = datetime.now(UTC).timestamp()
-    tasks = {lab["task"]: v for lab, v in agents_ran["riskwatch_agent_last_success_timestamp_seconds"]}
+    tasks = {
+        lab["task"]: v for lab, v in agents_ran["riskwatch_agent_last_success_timestamp_seconds"]
+    }
     assert set(tasks) == {"portfolio", "model", "risk", "crowding", "compliance", "heartbeat"}
     assert all(now - 120 < t <= now for t in tasks.values())

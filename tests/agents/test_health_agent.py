@@ -27,7 +27,13 @@ def push_heartbeat(settings: Settings, agent: str, at: float) -> None:
     push_gauges(
         settings,
         agent,
-        [("riskwatch_agent_last_success_timestamp_seconds", {"agent": agent, "task": "heartbeat"}, at)],
+        [
+            (
+                "riskwatch_agent_last_success_timestamp_seconds",
+                {"agent": agent, "task": "heartbeat"},
+                at,
+            )
+        ],
     )
 
 

@@ -84,7 +84,8 @@ def published(runtime: AgentRuntime, name: str, **labels: str) -> float | None:
 
 
 def broker_state(runtime: AgentRuntime) -> tuple[float | None, ...]:
-    """riskwatch_component_up of both portfolios' connections, then riskwatch_broker_connected{ibkr}."""
+    """riskwatch_component_up of both portfolios' connections, then
+    riskwatch_broker_connected{ibkr}."""
     return (
         published(runtime, "riskwatch_component_up", component="broker:north"),
         published(runtime, "riskwatch_component_up", component="broker:south"),

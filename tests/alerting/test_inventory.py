@@ -58,8 +58,12 @@ def test_one_agent_missing_rule_per_expected_agent_labelled_by_its_id(project_di
     assert _expr(limits, "AgentMissing") == [
         'absent(push_time_seconds{job="riskwatch",agent="trading-1"})\n'
         "and on ()\n"
+        'absent(up{job="agents",agent="trading-1"})\n'
+        "and on ()\n"
         'up{job="pushgateway"} == 1',
         'absent(push_time_seconds{job="riskwatch",agent="health-1"})\n'
+        "and on ()\n"
+        'absent(up{job="agents",agent="health-1"})\n'
         "and on ()\n"
         'up{job="pushgateway"} == 1',
     ]
@@ -72,12 +76,14 @@ def test_expected_scrape_jobs_are_absent_terms_but_the_pushgateway_s_is_its_own(
     data["inventory"]["scrape_jobs"] = ["pushgateway", "tradestore"]
     (expr,) = _expr(parse_policy(data), "ExporterDown")
     assert expr.splitlines() == [
-        'up{job!="pushgateway"} == 0',
+        'up{job!="pushgateway",job!="agents"} == 0',
         "or",
         'absent(up{job="tradestore"})',
     ]
     data["inventory"]["scrape_jobs"] = []
-    assert _expr(parse_policy(data), "ExporterDown") == ['up{job!="pushgateway"} == 0']
+    assert _expr(parse_policy(data), "ExporterDown") == [
+        'up{job!="pushgateway",job!="agents"} == 0'
+    ]
 
 
 def test_agent_missing_promtool_tests_pass_on_the_rules_rendered_with_agents(

@@ -288,7 +288,8 @@ def test_lint_catches_a_missing_team_an_unknown_metric_and_a_missing_runbook(
             {"trading_drawdown_ratio"},
         ),
         (
-            "sum by (agent) (increase(riskwatch_agent_task_runs_total[10m])) / on (agent) group_left (x) y",
+            "sum by (agent) (increase(riskwatch_agent_task_runs_total[10m]))"
+            " / on (agent) group_left (x) y",
             {"riskwatch_agent_task_runs_total", "y"},
         ),
         (

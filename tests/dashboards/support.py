@@ -108,8 +108,12 @@ def push_validation(
     gauge("riskwatch_validation_last_success_timestamp_seconds").labels(dataset).set(succeeded_at)
     failed = set(failed_gates)
     for gate in GATES:
-        gauge("riskwatch_validation_gate_passed").labels(dataset, gate).set(0 if gate in failed else 1)
-        gauge("riskwatch_validation_gate_value").labels(dataset, gate).set(0.5 if gate in failed else 0.9)
+        gauge("riskwatch_validation_gate_passed").labels(dataset, gate).set(
+            0 if gate in failed else 1
+        )
+        gauge("riskwatch_validation_gate_value").labels(dataset, gate).set(
+            0.5 if gate in failed else 0.9
+        )
         gauge("riskwatch_validation_gate_threshold").labels(dataset, gate).set(0.7)
     for b in backtests:
         labels = (dataset, b.portfolio, b.method, confidence_label(b.confidence))

@@ -53,7 +53,9 @@ def test_a_metric_nobody_reads_must_be_marked_raw_only(
     # Without the operations dashboard, the agents' runtime metrics are read by no panel.
     without_ops = {k: v for k, v in boards.items() if k != "operations"}
     found = check.problems(without_ops, check.rule_files(ROOT))
-    assert any(p.startswith("riskwatch_agent_task_duration_seconds is read by no panel") for p in found)
+    assert any(
+        p.startswith("riskwatch_agent_task_duration_seconds is read by no panel") for p in found
+    )
 
 
 def test_raw_only_metrics_are_read_by_nothing(boards: dict[str, dict[str, Any]]) -> None:

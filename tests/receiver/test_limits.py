@@ -59,7 +59,10 @@ def test_label_of_ten_thousand_characters_is_refused_and_database_stays_up(
     assert_database_up(client)
     assert metric_value(client, "riskwatch_receiver_payloads_rejected_total", reason="invalid") == 1
     assert (
-        metric_value(client, "riskwatch_receiver_payloads_rejected_total", reason="database_unavailable") == 0
+        metric_value(
+            client, "riskwatch_receiver_payloads_rejected_total", reason="database_unavailable"
+        )
+        == 0
     )
 
 
@@ -273,9 +276,15 @@ def test_database_error_is_500_logged_and_database_stays_up(
     assert_nothing_stored(db)
     assert_database_up(client)
     assert (
-        metric_value(client, "riskwatch_receiver_payloads_rejected_total", reason="database_unavailable") == 0
+        metric_value(
+            client, "riskwatch_receiver_payloads_rejected_total", reason="database_unavailable"
+        )
+        == 0
     )
-    assert metric_value(client, "riskwatch_receiver_payloads_rejected_total", reason="database_error") == 1
+    assert (
+        metric_value(client, "riskwatch_receiver_payloads_rejected_total", reason="database_error")
+        == 1
+    )
     # The receiver goes on storing what the database takes.
     assert client.post(WEBHOOK, json=payload(fine)).get_json() == {"stored": 1, "duplicates": 0}
 

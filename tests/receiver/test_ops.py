@@ -58,7 +58,9 @@ def test_metrics_count_received_stored_duplicate_and_rejected(client: FlaskClien
 def test_too_large_payloads_are_counted(make_app: AppFactory) -> None:
     client = make_app(max_payload_bytes=100).test_client()
     assert client.post(WEBHOOK, json=payload(alert())).status_code == 413
-    assert metric_value(client, "riskwatch_receiver_payloads_rejected_total", reason="too_large") == 1
+    assert (
+        metric_value(client, "riskwatch_receiver_payloads_rejected_total", reason="too_large") == 1
+    )
 
 
 def test_metrics_are_per_app(make_app: AppFactory) -> None:

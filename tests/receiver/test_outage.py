@@ -70,7 +70,9 @@ def test_outage_and_recovery_store_exactly_once(
     # database back on their own.
     cluster.start(START_TIMEOUT_SECONDS)
     wait_until(
-        lambda: metric_value(client, "riskwatch_receiver_database_up") == 1, 15, "a scrape to see it back"
+        lambda: metric_value(client, "riskwatch_receiver_database_up") == 1,
+        15,
+        "a scrape to see it back",
     )
     assert client.post(WEBHOOK, json=second).get_json() == {"stored": 2, "duplicates": 0}
     assert client.post(WEBHOOK, json=second).get_json() == {"stored": 0, "duplicates": 2}

@@ -98,7 +98,9 @@ def test_the_desk_backtests_its_forecast_log(stack: Stack, desk_db: str, tmp_pat
             assert sample(s, "riskwatch_validation_var_observations", **labels) == 250
             # Z2 = sum(r / ES) / (n p) + 1 over the exceptions, each r / ES = -1.
             p = 1 - float(confidence)
-            assert sample(s, "riskwatch_validation_es_z2", **labels) == pytest.approx(1 - count / (250 * p))
+            assert sample(s, "riskwatch_validation_es_z2", **labels) == pytest.approx(
+                1 - count / (250 * p)
+            )
         at_99 = {"dataset": "desk", "portfolio": portfolio, "method": "historical"}
         zone = sample(s, "riskwatch_validation_var_zone", **at_99, confidence="0.99")
         assert zone == (2 if count >= 10 else 0)
@@ -106,7 +108,9 @@ def test_the_desk_backtests_its_forecast_log(stack: Stack, desk_db: str, tmp_pat
     symbols = ["SPY", *settings.trading.factor_proxies.values()]
     assert settings.trading.benchmark == "SPY"
     for symbol in symbols:
-        ratio = sample(s, "riskwatch_validation_data_completeness_ratio", dataset="desk", symbol=symbol)
+        ratio = sample(
+            s, "riskwatch_validation_data_completeness_ratio", dataset="desk", symbol=symbol
+        )
         assert ratio == 1
     for gate in ("complete_windows", "data_completeness", "max_abs_return", "windows"):
         assert sample(s, "riskwatch_validation_gate_passed", dataset="desk", gate=gate) == 1

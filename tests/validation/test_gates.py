@@ -44,8 +44,15 @@ def test_a_failed_gate_is_pushed_and_exits_3(stack: Stack, tmp_path: Path) -> No
     s = pushed(stack.settings, "nasdaq")
     assert sample(s, "riskwatch_validation_gate_passed", dataset="nasdaq", gate="windows") == 0
     assert sample(s, "riskwatch_validation_gate_value", dataset="nasdaq", gate="windows") == 4
-    assert sample(s, "riskwatch_validation_gate_threshold", dataset="nasdaq", gate="windows") == 1000
-    assert sample(s, "riskwatch_validation_gate_passed", dataset="nasdaq", gate="data_completeness") == 1
+    assert (
+        sample(s, "riskwatch_validation_gate_threshold", dataset="nasdaq", gate="windows") == 1000
+    )
+    assert (
+        sample(s, "riskwatch_validation_gate_passed", dataset="nasdaq", gate="data_completeness")
+        == 1
+    )
     # The job ran: ValidationGateFailed, not ValidationJobMissing, is the alert.
-    assert sample(s, "riskwatch_validation_last_success_timestamp_seconds", dataset="nasdaq") >= before
+    assert (
+        sample(s, "riskwatch_validation_last_success_timestamp_seconds", dataset="nasdaq") >= before
+    )
     assert (folder / "validation.json").is_file()

@@ -132,16 +132,18 @@ def test_desk_scores_polygon_daily_and_minute_bars(polygon: FakePolygon, desk: D
     s = pushed(desk.gateway, "desk")
     # The daily ratio keeps its meaning: daily bars over the span's sessions.
     for symbol, ratio in {"SPY": 1.0, "MTUM": 490 / 500, "XLK": 1.0}.items():
-        assert sample(s, "riskwatch_validation_data_completeness_ratio", dataset="desk", symbol=symbol) == (
-            pytest.approx(ratio)
-        )
+        assert sample(
+            s, "riskwatch_validation_data_completeness_ratio", dataset="desk", symbol=symbol
+        ) == (pytest.approx(ratio))
     gate = {"dataset": "desk", "gate": "session_completeness"}
-    assert sample(s, "riskwatch_validation_gate_value", **gate) == pytest.approx((3 * 390 - 39) / 1170)
+    assert sample(s, "riskwatch_validation_gate_value", **gate) == pytest.approx(
+        (3 * 390 - 39) / 1170
+    )
     assert sample(s, "riskwatch_validation_gate_threshold", **gate) == 0.7
     assert sample(s, "riskwatch_validation_gate_passed", **gate) == 1
-    assert sample(s, "riskwatch_validation_gate_value", dataset="desk", gate="data_completeness") == (
-        pytest.approx(1490 / 1500)
-    )
+    assert sample(
+        s, "riskwatch_validation_gate_value", dataset="desk", gate="data_completeness"
+    ) == (pytest.approx(1490 / 1500))
 
     folder = desk.out / "desk" / AS_OF.isoformat()
     data = json.loads((folder / "validation.json").read_text())
@@ -170,8 +172,13 @@ def test_too_many_missing_minutes_fail_the_session_gate(
         result.output
     )
     s = pushed(desk.gateway, "desk")
-    assert sample(s, "riskwatch_validation_gate_passed", dataset="desk", gate="session_completeness") == 0
-    assert sample(s, "riskwatch_validation_gate_passed", dataset="desk", gate="data_completeness") == 1
+    assert (
+        sample(s, "riskwatch_validation_gate_passed", dataset="desk", gate="session_completeness")
+        == 0
+    )
+    assert (
+        sample(s, "riskwatch_validation_gate_passed", dataset="desk", gate="data_completeness") == 1
+    )
 
 
 def test_a_rate_limited_polygon_fails_the_run_with_one_line(

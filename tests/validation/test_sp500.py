@@ -119,7 +119,8 @@ def test_historical_var_exceptions_match_an_independent_count(run: Run) -> None:
         assert sample(run.samples, "riskwatch_validation_var_exceptions", **labels) == expected
         assert sample(run.samples, "riskwatch_validation_var_observations", **labels) == 250
         assert (
-            sample(run.samples, "riskwatch_validation_var_zone", **labels) == ZONE_INDEX[basel_zone(expected)]
+            sample(run.samples, "riskwatch_validation_var_zone", **labels)
+            == ZONE_INDEX[basel_zone(expected)]
         )
         # The zone over time says the same of the day the window ends.
         (series,) = [
@@ -159,7 +160,10 @@ def test_every_method_and_confidence_is_backtested_and_pushed(run: Run) -> None:
         assert sample(run.samples, "riskwatch_validation_es_z2", **labels) == pytest.approx(
             window["es"]["z2"]
         )
-        assert sample(run.samples, "riskwatch_validation_es_rejected", **labels) == window["es"]["rejected"]
+        assert (
+            sample(run.samples, "riskwatch_validation_es_rejected", **labels)
+            == window["es"]["rejected"]
+        )
 
 
 @pytest.mark.stack
@@ -174,19 +178,29 @@ def test_gates_completeness_and_timestamps_are_pushed(run: Run) -> None:
     s = run.samples
     for gate, threshold in thresholds.items():
         assert sample(s, "riskwatch_validation_gate_passed", dataset="sp500", gate=gate) == 1
-        assert sample(s, "riskwatch_validation_gate_threshold", dataset="sp500", gate=gate) == threshold
+        assert (
+            sample(s, "riskwatch_validation_gate_threshold", dataset="sp500", gate=gate)
+            == threshold
+        )
     # 2008-10-13: the S&P 500's best day of the crisis, +11.6%; NASDAQ's was +11.8%.
     largest = sample(s, "riskwatch_validation_gate_value", dataset="sp500", gate="max_abs_return")
     assert largest == pytest.approx(0.1181, abs=1e-4)
     # The arch history has every NYSE session: nothing missing.
     for symbol in ("sp500", "nasdaq"):
-        assert sample(s, "riskwatch_validation_data_completeness_ratio", dataset="sp500", symbol=symbol) == 1
+        assert (
+            sample(
+                s, "riskwatch_validation_data_completeness_ratio", dataset="sp500", symbol=symbol
+            )
+            == 1
+        )
     # 253 sessions in 2008: windows of 63 every 21 ending on the last, the first whole.
     assert sample(s, "riskwatch_validation_model_windows", dataset="sp500") == 10
     success = sample(s, "riskwatch_validation_last_success_timestamp_seconds", dataset="sp500")
     assert run.started <= success <= run.finished
     assert (
-        0 < sample(s, "riskwatch_validation_duration_seconds", dataset="sp500") < run.finished - run.started
+        0
+        < sample(s, "riskwatch_validation_duration_seconds", dataset="sp500")
+        < run.finished - run.started
     )
     # The close of 2008-12-31: 16:00 in New York, 21:00 UTC.
     close = datetime.fromisoformat("2008-12-31T21:00:00+00:00").timestamp()

@@ -44,7 +44,11 @@ def build(limits: Policy) -> dashboard.Dashboard:
         "Agents' heartbeats, tasks and pushes; the health of Prometheus, Alertmanager, "
         "the Pushgateway and the receiver; notification failures.",
         variables=[
-            variable("agent", "Agent", "label_values(riskwatch_agent_last_success_timestamp_seconds, agent)")
+            variable(
+                "agent",
+                "Agent",
+                "label_values(riskwatch_agent_last_success_timestamp_seconds, agent)",
+            )
         ],
         annotation_expr='ALERTS{alertstate="firing",team="ops",alertname!="Watchdog"}',
     )
@@ -113,7 +117,8 @@ def build(limits: Policy) -> dashboard.Dashboard:
             width=8,
         ).with_target(
             query(
-                f"max by (agent, task) ({selector('riskwatch_agent_task_duration_seconds', agent)})",
+                "max by (agent, task) "
+                f"({selector('riskwatch_agent_task_duration_seconds', agent)})",
                 "{{agent}} · {{task}}",
             )
         )
@@ -133,10 +138,10 @@ def build(limits: Policy) -> dashboard.Dashboard:
             )
         )
     )
-    runs = f"sum by (agent, task) (increase({selector('riskwatch_agent_task_runs_total', agent)}[{window}]))"
-    failures = (
-        f"sum by (agent, task) (increase({selector('riskwatch_agent_task_failures_total', agent)}[{window}]))"
-    )
+    runs_total = selector("riskwatch_agent_task_runs_total", agent)
+    failures_total = selector("riskwatch_agent_task_failures_total", agent)
+    runs = f"sum by (agent, task) (increase({runs_total}[{window}]))"
+    failures = f"sum by (agent, task) (increase({failures_total}[{window}]))"
     board.with_panel(
         timeseries_panel(
             f"Task failure share ({window})",
@@ -207,7 +212,9 @@ def build(limits: Policy) -> dashboard.Dashboard:
             unit=SECONDS,
             width=12,
         ).with_target(
-            query("max by (component) (riskwatch_component_check_duration_seconds)", "{{component}}")
+            query(
+                "max by (component) (riskwatch_component_check_duration_seconds)", "{{component}}"
+            )
         )
     )
     board.with_panel(
@@ -298,18 +305,23 @@ def build(limits: Policy) -> dashboard.Dashboard:
         )
         .with_target(
             query(
-                "sum by (status) (increase(riskwatch_receiver_alerts_received_total[$__rate_interval]))",
+                "sum by (status) "
+                "(increase(riskwatch_receiver_alerts_received_total[$__rate_interval]))",
                 "received {{status}}",
             )
         )
         .with_target(
             query(
-                "sum by (status) (increase(riskwatch_receiver_alerts_stored_total[$__rate_interval]))",
+                "sum by (status) "
+                "(increase(riskwatch_receiver_alerts_stored_total[$__rate_interval]))",
                 "stored {{status}}",
             )
         )
         .with_target(
-            query("sum(increase(riskwatch_receiver_alerts_duplicate_total[$__rate_interval]))", "duplicates")
+            query(
+                "sum(increase(riskwatch_receiver_alerts_duplicate_total[$__rate_interval]))",
+                "duplicates",
+            )
         )
     )
     board.with_panel(

@@ -99,7 +99,8 @@ def zone_by_portfolio(*, width: int = 8, height: int = 5) -> stat.Panel:
         .thresholds(steps(GREEN, (1.0, YELLOW), (2.0, RED)))
         .with_target(
             instant(
-                f"max by (portfolio) ({portfolio_selector('riskwatch_validation_var_zone', nightly())})",
+                "max by (portfolio) "
+                f"({portfolio_selector('riskwatch_validation_var_zone', nightly())})",
                 "{{portfolio}}",
             )
         )
@@ -164,7 +165,8 @@ def add_validation_row(board: dashboard.Dashboard, limits: Policy) -> None:
         .thresholds(steps(GREEN, (stale, ORANGE)))
         .with_target(
             instant(
-                f"time() - max({selector('riskwatch_validation_last_success_timestamp_seconds', desk)})",
+                "time() - "
+                f"max({selector('riskwatch_validation_last_success_timestamp_seconds', desk)})",
                 "Age",
             )
         )
@@ -182,7 +184,9 @@ def add_validation_row(board: dashboard.Dashboard, limits: Policy) -> None:
         )
         .thresholds(steps(RED, (1.0, GREEN)))
         .with_target(
-            instant(f"min by (gate) ({selector('riskwatch_validation_gate_passed', desk)})", "{{gate}}")
+            instant(
+                f"min by (gate) ({selector('riskwatch_validation_gate_passed', desk)})", "{{gate}}"
+            )
         )
     )
 
@@ -203,7 +207,8 @@ def add_validation_row(board: dashboard.Dashboard, limits: Policy) -> None:
         .min(0)
         .with_target(
             query(
-                f"max by (portfolio, method) ({series('riskwatch_validation_var_exceptions', at_var)})",
+                "max by (portfolio, method) "
+                f"({series('riskwatch_validation_var_exceptions', at_var)})",
                 ZONE_LEGEND,
             )
         )

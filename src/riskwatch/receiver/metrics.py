@@ -55,7 +55,9 @@ class ReceiverMetrics:
             alerts_stored=make_counter("riskwatch_receiver_alerts_stored_total", registry),
             alerts_duplicate=make_counter("riskwatch_receiver_alerts_duplicate_total", registry),
             payloads_rejected=make_counter("riskwatch_receiver_payloads_rejected_total", registry),
-            storage_duration=make_histogram("riskwatch_receiver_storage_duration_seconds", registry),
+            storage_duration=make_histogram(
+                "riskwatch_receiver_storage_duration_seconds", registry
+            ),
             database_up=make_gauge("riskwatch_receiver_database_up", registry),
         )
         for status in ALERT_STATUSES:

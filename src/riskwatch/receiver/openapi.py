@@ -331,7 +331,8 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "Prometheus metrics of this receiver",
         "riskwatch_receiver_alerts_received_total, riskwatch_receiver_alerts_stored_total, "
         "riskwatch_receiver_alerts_duplicate_total, riskwatch_receiver_payloads_rejected_total, "
-        "riskwatch_receiver_storage_duration_seconds, riskwatch_receiver_database_up (see riskwatch.catalog). "
+        "riskwatch_receiver_storage_duration_seconds, riskwatch_receiver_database_up "
+        "(see riskwatch.catalog). "
         "Each scrape probes the database first.",
         answers={
             "200": {

@@ -172,7 +172,9 @@ class Collector:
         s["drawdown"] = self._sorted(self._range(f"{by_max} (trading_drawdown_ratio)"))
         s["var"] = self._sorted(self._range(var))
         s["expected_shortfall"] = self._sorted(self._range(es))
-        s["model_confidence"] = self._sorted(self._range(f"{by_min} (riskwatch_model_confidence_ratio)"))
+        s["model_confidence"] = self._sorted(
+            self._range(f"{by_min} (riskwatch_model_confidence_ratio)")
+        )
 
     @staticmethod
     def _sorted(series: dict[str, Series]) -> list[Series]:

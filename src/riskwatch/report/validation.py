@@ -139,9 +139,15 @@ class ValidationReader:
                     es_rejected=None if key not in rejected else rejected[key] > 0,
                 )
             )
-        passed = by_labels(self._present("riskwatch_validation_gate_passed", "min by (gate)"), "gate")
-        measured = by_labels(self._present("riskwatch_validation_gate_value", "max by (gate)"), "gate")
-        threshold = by_labels(self._present("riskwatch_validation_gate_threshold", "max by (gate)"), "gate")
+        passed = by_labels(
+            self._present("riskwatch_validation_gate_passed", "min by (gate)"), "gate"
+        )
+        measured = by_labels(
+            self._present("riskwatch_validation_gate_value", "max by (gate)"), "gate"
+        )
+        threshold = by_labels(
+            self._present("riskwatch_validation_gate_threshold", "max by (gate)"), "gate"
+        )
         found.gates = [
             Gate(gate, passed[gate] > 0, measured.get(gate), threshold.get(gate))
             for gate in sorted(passed)

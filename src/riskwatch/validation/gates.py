@@ -1,9 +1,9 @@
 """The validation gates: pass/fail checks of the data and the model backtest.
 
 Each gate has a stable name, the `gate` label of `riskwatch_validation_gate_passed`,
-`riskwatch_validation_gate_value` and `riskwatch_validation_gate_threshold` (ValidationGateFailed fires
-on `riskwatch_validation_gate_passed == 0`), and its threshold from the policy's `validation`
-section:
+`riskwatch_validation_gate_value` and `riskwatch_validation_gate_threshold`
+(ValidationGateFailed fires on `riskwatch_validation_gate_passed == 0`), and its
+threshold from the policy's `validation` section:
 
 | gate | value | passes when |
 |---|---|---|

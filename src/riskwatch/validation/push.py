@@ -59,7 +59,9 @@ def results_registry(findings: Findings, times: RunTimes) -> CollectorRegistry:
             made[name] = catalog.make_gauge(name, registry)
         return made[name]
 
-    gauge("riskwatch_validation_last_success_timestamp_seconds").labels(dataset).set(times.succeeded_at)
+    gauge("riskwatch_validation_last_success_timestamp_seconds").labels(dataset).set(
+        times.succeeded_at
+    )
     gauge("riskwatch_validation_duration_seconds").labels(dataset).set(times.duration_seconds)
     gauge("riskwatch_validation_as_of_timestamp_seconds").labels(dataset).set(times.as_of_close)
     passed, value, threshold = (
@@ -97,7 +99,9 @@ def results_registry(findings: Findings, times: RunTimes) -> CollectorRegistry:
     if latest is not None:
         gauge("riskwatch_validation_model_return_ratio").labels(dataset).set(latest.total_return)
         gauge("riskwatch_validation_model_sharpe").labels(dataset).set(latest.sharpe)
-        gauge("riskwatch_validation_model_max_drawdown_ratio").labels(dataset).set(latest.max_drawdown)
+        gauge("riskwatch_validation_model_max_drawdown_ratio").labels(dataset).set(
+            latest.max_drawdown
+        )
     return registry
 
 

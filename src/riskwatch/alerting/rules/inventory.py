@@ -45,11 +45,13 @@ def _expected_agents(limits: Policy) -> Iterator[AlertRule]:
     for agent, expected in limits.inventory.agents.items():
         # absent() labels its sample with the equality matchers: job and agent.
         pushed = selector("push_time_seconds", ops.agent_job, matcher("agent", "=", agent))
+        # An agent Prometheus scrapes directly has a target instead of a group.
+        scraped = selector("up", ops.agent_scrape_job, matcher("agent", "=", agent))
         role, unwatched = _role(expected)
         yield _rule(
             name="AgentMissing",
             group="riskwatch-agents",
-            expr=f"absent({pushed})\nand on ()\n{pushgateway_up}",
+            expr=f"absent({pushed})\nand on ()\nabsent({scraped})\nand on ()\n{pushgateway_up}",
             severity="critical",
             summary="An expected agent has no metrics in the Pushgateway.",
             description=(
@@ -64,7 +66,9 @@ def _expected_agents(limits: Policy) -> Iterator[AlertRule]:
 def _scrape_targets(limits: Policy) -> Iterator[AlertRule]:
     ops = limits.ops
     # The Pushgateway's job has PushgatewayDown, scrape failure and absence alike.
-    terms = [f"{selector('up', negated(ops.pushgateway_job))} == 0"]
+    # Directly scraped agents have AgentDown, which names the agent.
+    up = selector("up", negated(ops.pushgateway_job), negated(ops.agent_scrape_job))
+    terms = [f"{up} == 0"]
     for job in limits.inventory.scrape_jobs:
         expected = matcher("job", "=", job)
         if expected != ops.pushgateway_job:

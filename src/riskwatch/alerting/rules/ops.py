@@ -82,6 +82,8 @@ def _agents(limits: Policy) -> Iterator[AlertRule]:
     ops = limits.ops
     push = selector("push_time_seconds", ops.agent_job)
     push_limit = human_duration(ops.agent_push_stale_seconds)
+    scraped = selector("up", ops.agent_scrape_job)
+    scrape_window = f"{ops.agent_push_stale_seconds:g}s"
     success_limit = human_duration(ops.agent_success_stale_seconds)
     pushed = query_value(
         f"time() - max({selector('push_time_seconds', 'agent=%q', ops.agent_job)})",
@@ -103,7 +105,12 @@ def _agents(limits: Policy) -> Iterator[AlertRule]:
             f"(time() - max by (agent) ({push}) > {ops.agent_push_stale_seconds})\n"
             "or\n"
             "(time() - max by (agent) (riskwatch_agent_last_success_timestamp_seconds) > "
-            f"{ops.agent_success_stale_seconds})"
+            f"{ops.agent_success_stale_seconds})\n"
+            "or\n"
+            # An agent Prometheus scrapes directly takes its series with it when it dies
+            # (staleness), so neither age above exists: its target's failed scrapes,
+            # over the same window a push may be missing, are the sign.
+            f"(max by (agent) (max_over_time({scraped}[{scrape_window}])) == 0)"
         ),
         severity="critical",
         team="ops",
@@ -111,10 +118,12 @@ def _agents(limits: Policy) -> Iterator[AlertRule]:
         summary="An agent has stopped publishing fresh metrics.",
         description=(
             f"Agent {{{{ $labels.agent }}}} last pushed {pushed} ago and last completed a "
-            f"task {succeeded} ago; it counts as down after {push_limit} without a push "
-            f"or {success_limit} without a completed task. The Pushgateway keeps its last "
-            "values, so they are frozen: the alerts computed from them are held back "
-            "until it is back."
+            f"task {succeeded} ago; it counts as down after {push_limit} without a push, "
+            f"{success_limit} without a completed task, or {push_limit} of failed scrapes "
+            "when Prometheus scrapes it directly. The Pushgateway keeps a pushed agent's "
+            "last values, so they are frozen: the alerts computed from them are held back "
+            "until it is back. A scraped agent's figures are gone instead, so alerts "
+            "computed from them resolve without the condition having cleared."
         ),
     )
     window = ops.task_failure_window

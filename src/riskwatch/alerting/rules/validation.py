@@ -109,7 +109,10 @@ def _gates(limits: Policy) -> Iterator[AlertRule]:
             missing="?",
         )
 
-    value, threshold = figure("riskwatch_validation_gate_value"), figure("riskwatch_validation_gate_threshold")
+    value, threshold = (
+        figure("riskwatch_validation_gate_value"),
+        figure("riskwatch_validation_gate_threshold"),
+    )
     yield _rule(
         name="ValidationGateFailed",
         expr="max by (dataset, gate) (riskwatch_validation_gate_passed) == 0",
@@ -138,7 +141,9 @@ def _job(limits: Policy) -> Iterator[AlertRule]:
     # The portfolio task's last success as of `stale` ago: when the market last traded
     # by then. Trading makes the next night's run due; a weekend or a holiday has none.
     trading = matcher("task", "=", TRADING_TASK)
-    traded = f"max({selector('riskwatch_agent_last_success_timestamp_seconds', trading)} offset {stale})"
+    traded = (
+        f"max({selector('riskwatch_agent_last_success_timestamp_seconds', trading)} offset {stale})"
+    )
     last = query_value(
         "time() - max(riskwatch_validation_last_success_timestamp_seconds{dataset=%q})",
         "$labels.dataset",

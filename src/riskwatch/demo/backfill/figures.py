@@ -211,7 +211,11 @@ class BookFigures:
         events = observed[read_at]
         spread = _spread(figures[read_at], events, self.at)
         for k, metric in enumerate(
-            ("riskwatch_model_confidence_ratio", "riskwatch_model_accuracy_ratio", "riskwatch_model_episode_reward")
+            (
+                "riskwatch_model_confidence_ratio",
+                "riskwatch_model_accuracy_ratio",
+                "riskwatch_model_episode_reward",
+            )
         ):
             self._add(metric, spread[:, k], model=model.name)
 
