@@ -75,7 +75,8 @@ def build_collector(name: str, settings: Settings) -> object:
     metavar="FILE",
     type=click.Path(path_type=Path),
     default=None,
-    help="Exporter-toolkit web config: tls_server_config and basic_auth_users (bcrypt).",
+    help="Exporter-toolkit web config: tls_server_config and basic_auth_users (bcrypt). "
+    "Default: exporters.web_config_file.",
 )
 @click.option("--listen", default=None, hidden=True, help="Deprecated: --web.listen-address.")
 @click.pass_context
@@ -107,13 +108,14 @@ def exporter(
             f"{telemetry_path!r} must be a path such as /metrics (not / or /healthz)",
             param_hint="--web.telemetry-path",
         )
+    settings = cli_settings(ctx)
     web_config = WebConfig()
+    web_config_file = web_config_file or settings.exporters.web_config_file
     if web_config_file is not None:
         try:
             web_config = load_web_config(web_config_file)
         except WebConfigError as exc:
             fail(str(exc), 2)
-    settings = cli_settings(ctx)
     try:
         collector = build_collector(name, settings)
     except ConfigError as exc:

@@ -594,6 +594,11 @@ class ExporterSettings(_Section):
     marketdata_stale_seconds: float = Field(
         60.0, gt=0, description="A watched symbol with no tick this old counts as a gap."
     )
+    web_config_file: Path | None = Field(
+        None,
+        description="Exporter-toolkit web config (TLS, basic auth) of every exporter, "
+        "unless --web.config.file names another; what service units and compose set.",
+    )
 
 
 class ReportSettings(_Section):

@@ -45,13 +45,18 @@ def running_exporter(
     base: str,
     verify: str | bool = True,
     cert: tuple[str, str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The exporter with `args`, once `base` answers HTTP at all (a 401 is an answer);
     SIGTERM on exit. An exporter that exits while we wait fails with its log."""
     log_path = folder / "exporter.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            exporter_argv(*args), stdout=log, stderr=subprocess.STDOUT, cwd=folder, env=ENV
+            exporter_argv(*args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+            env={**ENV, **(env or {})},
         )
 
     def answers() -> bool:
@@ -144,6 +149,21 @@ def test_basic_auth_and_tls_from_a_web_config(tmp_path: Path) -> None:
         # Plain HTTP on the TLS port gets no metrics.
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/metrics", auth=(USER, PASSWORD), timeout=5)
+
+
+def test_the_web_config_from_settings_as_a_service_unit_gives_it(tmp_path: Path) -> None:
+    """No flag: exporters.web_config_file (the environment file of the systemd units and
+    compose) protects every exporter; the flag, when given, names another file."""
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  {USER}: '{hashed(PASSWORD)}'\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"RISKWATCH_EXPORTERS__WEB_CONFIG_FILE": str(tmp_path / "web.yml")}
+    args = ["--web.listen-address", f"127.0.0.1:{port}"]
+    with running_exporter(tmp_path, args, base, env=env):
+        assert requests.get(f"{base}/metrics", timeout=5).status_code == 401
+        right = requests.get(f"{base}/metrics", auth=(USER, PASSWORD), timeout=70)
+        assert right.status_code == 200
+        assert "marketdata_scrape_success 1.0" in right.text
 
 
 def test_client_certificates_from_a_web_config(tmp_path: Path) -> None:
