@@ -90,6 +90,9 @@ class StackSettings(_Section):
     postgres_port: Port = Field(15432, ge=1, le=65535)
     smtp_port: Port = Field(11025, ge=1, le=65535)
     slack_port: Port = Field(18081, ge=1, le=65535)
+    victoriametrics_port: Port = Field(
+        18428, ge=1, le=65535, description="VictoriaMetrics' port when stack.longterm is on."
+    )
     ready_timeout_seconds: float = Field(
         60.0, gt=0, description="How long `stack up` waits for each component to be ready."
     )
@@ -101,6 +104,9 @@ class StackSettings(_Section):
         "prometheus-alertmanager", description="Debian names it prometheus-alertmanager."
     )
     pushgateway_bin: str = "prometheus-pushgateway"
+    victoriametrics_bin: str = Field(
+        "victoria-metrics", description="Debian's single-node VictoriaMetrics (stack.longterm)."
+    )
     promtool_bin: str = "promtool"
     amtool_bin: str = "amtool"
     postgres_bin_dir: Path | None = Field(
@@ -114,6 +120,18 @@ class StackSettings(_Section):
     )
     prometheus_retention: str = Field(
         "35d", description="Prometheus --storage.tsdb.retention.time; the demo backfills 30d."
+    )
+    longterm: bool = Field(
+        False,
+        description="Also run VictoriaMetrics (single node) as the long-term store: "
+        "Prometheus remote-writes every sample to it, and it answers PromQL for the whole "
+        "retention (docs/scaling.md).",
+    )
+    longterm_retention: str = Field(
+        "13",
+        pattern=r"^[0-9]+[hdwy]?$",
+        description="VictoriaMetrics -retentionPeriod: a number of months, or with a suffix "
+        "h, d, w or y (e.g. 400d).",
     )
     pushgateway_username: str = Field(
         "riskwatch-agent",
@@ -898,6 +916,7 @@ class LocalUrls:
         self.alertmanager = f"{base}:{stack.alertmanager_port}"
         self.receiver = f"{base}:{stack.receiver_port}"
         self.slack_sink = f"{base}:{stack.slack_port}"
+        self.victoriametrics = f"{base}:{stack.victoriametrics_port}"
 
 
 class ConfigError(Exception):

@@ -18,7 +18,10 @@ ROLES: dict[str, tuple[str, str]] = {
     "pushgateway": ("stack.pushgateway_bin", "prometheus-pushgateway"),
     "promtool": ("stack.promtool_bin", "prometheus"),
     "amtool": ("stack.amtool_bin", "prometheus-alertmanager"),
+    "victoriametrics": ("stack.victoriametrics_bin", "victoria-metrics"),
 }
+LONGTERM_ROLES = frozenset({"victoriametrics"})
+"""Roles `stack up` needs only with stack.longterm on."""
 
 
 def missing_message(packages: Iterable[str]) -> str:
@@ -36,10 +39,12 @@ def _configured(settings: Settings, role: str) -> str:
     return value
 
 
-def _find(settings: Settings) -> tuple[dict[str, str], set[str]]:
+def _find(settings: Settings, everything: bool) -> tuple[dict[str, str], set[str]]:
     found: dict[str, str] = {}
     missing: set[str] = set()
     for role, (_, package) in ROLES.items():
+        if role in LONGTERM_ROLES and not (everything or settings.stack.longterm):
+            continue
         path = shutil.which(_configured(settings, role))
         if path is None:
             missing.add(package)
@@ -71,12 +76,18 @@ def install(packages: Iterable[str], report: Callable[[str], None]) -> None:
             raise StackError(f"`{' '.join(argv)}` failed: {' '.join(tail)}")
 
 
-def resolve(settings: Settings, report: Callable[[str], None]) -> dict[str, str]:
-    """Paths of every binary the stack needs; installs missing ones when allowed."""
-    found, missing = _find(settings)
+def resolve(
+    settings: Settings, report: Callable[[str], None], everything: bool = True
+) -> dict[str, str]:
+    """Paths of every binary the stack may need; installs missing ones when allowed.
+
+    With `everything` off (`stack up`), the optional components' roles
+    (LONGTERM_ROLES) count only when the settings turn them on; `stack install` keeps
+    it on, so a machine it set up can turn them on later without apt-get."""
+    found, missing = _find(settings, everything)
     if missing and settings.stack.install_missing and can_install():
         install(missing, report)
-        found, missing = _find(settings)
+        found, missing = _find(settings, everything)
     if missing:
         raise StackError(missing_message(missing))
     return found

@@ -129,7 +129,27 @@ def render_prometheus(settings: Settings, out: Path, push_auth: PushgatewayAuth)
     config["scrape_configs"] = jobs
     for am in config.get("alerting", {}).get("alertmanagers", []):
         am["static_configs"] = [{"targets": [targets["alertmanager"]]}]
+    _remote_write(settings, config)
     return _dump(config, out)
+
+
+VICTORIAMETRICS_WRITE_PATH = "/api/v1/write"
+"""Where VictoriaMetrics takes Prometheus' remote_write."""
+
+
+def longterm_write_url(settings: Settings) -> str:
+    """The local VictoriaMetrics' remote_write endpoint (stack.longterm)."""
+    return f"{settings.url.victoriametrics}{VICTORIAMETRICS_WRITE_PATH}"
+
+
+def _remote_write(settings: Settings, config: dict[str, Any]) -> None:
+    """With stack.longterm, every sample (scraped, recorded, ALERTS) also goes to the
+    local VictoriaMetrics. Without it, none: a remote_write in the repo's config names
+    docker compose's hosts, which do not exist on loopback."""
+    if settings.stack.longterm:
+        config["remote_write"] = [{"url": longterm_write_url(settings)}]
+    else:
+        config.pop("remote_write", None)
 
 
 def _pushgateway_scrape(settings: Settings, job: dict[str, Any], auth: PushgatewayAuth) -> None:

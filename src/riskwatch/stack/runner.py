@@ -1,8 +1,9 @@
 """`riskwatch stack up|status|down`: the whole pipeline on loopback.
 
 Components start in dependency order (PostgreSQL, Pushgateway, sinks, receiver,
-Alertmanager, Prometheus), each awaited on its readiness endpoint. `up` is
-idempotent: a component already running from this state folder is left alone.
+Alertmanager, VictoriaMetrics when stack.longterm is on, Prometheus), each awaited on
+its readiness endpoint. `up` is idempotent: a component already running from this
+state folder is left alone.
 `down` stops exactly what `up` recorded, newest first; `stop` stops one component
 (`up` starts it again). `status` includes the age of the last heartbeat (the
 Watchdog) that the local sinks recorded.
@@ -91,8 +92,13 @@ def _check_port(settings: Settings, setting: str, port: int) -> None:
         )
 
 
-PROCESSES = ("pushgateway", "sinks", "receiver", "alertmanager", "prometheus")
-"""The processes `up` starts, in that order (PostgreSQL aside)."""
+PROCESSES = ("pushgateway", "sinks", "receiver", "alertmanager", "victoriametrics", "prometheus")
+"""The processes `up` may start, in that order (PostgreSQL aside). VictoriaMetrics, the
+long-term store, only with stack.longterm; it starts before Prometheus, which writes to
+it, and `down` stops it after Prometheus, which flushes its last samples to it."""
+
+VICTORIAMETRICS_HEALTH_PATH = "/health"
+"""VictoriaMetrics answers 200 there once it serves writes and queries."""
 
 
 class Stack:
@@ -123,10 +129,12 @@ class Stack:
 
     def urls(self) -> dict[str, str | None]:
         u = self.settings.url
+        longterm = {"victoriametrics": u.victoriametrics} if self.settings.stack.longterm else {}
         return {
             "prometheus": u.prometheus,
             "pushgateway": u.pushgateway,
             "alertmanager": u.alertmanager,
+            **longterm,
             "receiver": u.receiver,
             "console": f"{self.settings.receiver_public_url()}/console/",
             "database": redact_dsn(self.database_dsn()),
@@ -173,7 +181,7 @@ class Stack:
         am_cfg = render_alertmanager(
             s, lay.rendered / "alertmanager.yml", s.secrets_dir, tokens.webhook_file
         )
-        return [
+        components = [
             Component(
                 "pushgateway",
                 "stack.pushgateway_port",
@@ -246,12 +254,31 @@ class Stack:
                 lambda: http_ok(f"{u.prometheus}/-/ready"),
             ),
         ]
+        if st.longterm:  # just before Prometheus, which writes to it
+            components.insert(-1, self._victoriametrics(bins["victoriametrics"]))
+        return components
+
+    def _victoriametrics(self, binary: str) -> Component:
+        """The long-term store: single-node VictoriaMetrics, data in the state folder."""
+        st, url = self.settings.stack, self.settings.url.victoriametrics
+        return Component(
+            "victoriametrics",
+            "stack.victoriametrics_port",
+            st.victoriametrics_port,
+            (
+                binary,
+                f"-httpListenAddr={st.host}:{st.victoriametrics_port}",
+                f"-storageDataPath={self.layout.root / 'victoriametrics'}",
+                f"-retentionPeriod={st.longterm_retention}",
+            ),
+            lambda: http_ok(f"{url}{VICTORIAMETRICS_HEALTH_PATH}"),
+        )
 
     # ------------------------------------------------------------------- verbs
     def up(self, report: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
         """Start whatever is not running yet and return the status."""
         st = self.settings.stack
-        bins = binaries.resolve(self.settings, report)
+        bins = binaries.resolve(self.settings, report, everything=False)
         self.layout.root.mkdir(parents=True, exist_ok=True)
         pg = self._postgres(create=True)
         components = self._components(bins)
@@ -353,6 +380,10 @@ class Stack:
             "sinks": http_ok(f"{u.slack_sink}/healthz"),
             "database": self._database_up(),
         }
+        if urls.get("victoriametrics"):  # as `up` recorded it: on with stack.longterm
+            health["victoriametrics"] = http_ok(
+                f"{urls['victoriametrics']}{VICTORIAMETRICS_HEALTH_PATH}"
+            )
         urls["health"] = health
         urls["healthy"] = all(health.values())
         # Not part of `healthy`: a stack just started has no heartbeat yet.
@@ -365,6 +396,35 @@ class Stack:
         except StackError:
             return False
         return True
+
+    def restart_prometheus(self) -> ProcessRecord | None:
+        """Stop the Prometheus `up` started and start it again with the command line
+        and log `up` recorded, then wait until it is ready; None (nothing touched)
+        when no Prometheus of this state folder is running where the settings say.
+
+        Prometheus 2.42 reads TSDB blocks added to its data folder at start, or at its
+        own reload once a minute; with its admin API off (docs/security.md) a restart
+        is the only sooner way. SIGTERM is a clean shutdown: what it holds in memory
+        is in its WAL, replayed at start, so no sample it took is lost. It scrapes
+        nothing while down: the Pushgateway keeps what agents push meanwhile.
+        """
+        record = self._running("prometheus")
+        url = self.settings.url.prometheus
+        listen = f"--web.listen-address={url.split('://', 1)[-1]}"
+        if record is None or listen not in record.argv:
+            return None
+        timeout = self.settings.stack.ready_timeout_seconds
+        terminate(record, timeout)
+        fresh = spawn(record.name, record.argv, Path(record.log))
+        fresh.save(self.layout.run)
+        wait_until(
+            lambda: http_ok(f"{url}/-/ready"),
+            "prometheus (restarted)",
+            timeout,
+            alive=partial(is_alive, fresh),
+            log_path=fresh.log,
+        )
+        return fresh
 
     def stop(self, name: str, report: Callable[[str], None] = lambda _: None) -> None:
         """Stop one component that `up` started (`up` starts it again)."""
