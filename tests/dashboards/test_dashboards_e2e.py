@@ -10,7 +10,7 @@ through the same public `Publisher` API the agents use; and a night's validation
 is pushed as the job pushes it, from real backtests (tests/dashboards/support.py).
 Every panel query, with its variables substituted as Grafana does, must parse and
 return data; so must the queries of the previews, which are rendered from the same
-Prometheus.
+Prometheus. (tests/test_longterm.py runs the same queries against VictoriaMetrics.)
 """
 
 from __future__ import annotations
@@ -25,27 +25,14 @@ import pytest
 
 from riskwatch.dashboards import build
 from riskwatch.dashboards.queries import resolve_variables, verify
-from riskwatch.policy import POLICY_FILE, load_policy
 from riskwatch.prometheus_api import Prometheus
-from riskwatch.publish import Publisher
 from riskwatch.stack.runner import Stack
-from tests.dashboards.support import (
-    delete_validation,
-    desk_backtests,
-    publish_realised,
-    push_validation,
-    run_dashboards,
-)
-from tests.support.policy import policy_copy
-from tests.support.stack import gateway_access, prom_query, run_cli, stack_env, wait_for
+from tests.dashboards.support import AGENT, HEALTH, PORTFOLIOS, fed_desk, run_dashboards
+from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[2]
-AGENT = "trading-dashboards"
-HEALTH = "health-dashboards"
-DEMO = "model-demo-dashboards"
-PORTFOLIOS = ("alpha", "beta")
 
 
 @pytest.fixture(scope="module")
@@ -54,70 +41,10 @@ def boards() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def model_demo(stack: Stack) -> Iterator[None]:
-    """Model accuracy and reward as a model that has run for a while publishes them,
-    and the realised figures of an agent with months of equity history."""
-    pub = Publisher(DEMO, stack.settings.url.pushgateway, access=gateway_access(stack.settings))
-    for i, portfolio in enumerate(PORTFOLIOS):
-        pub.model(portfolio, "momentum", confidence=0.6, accuracy=0.55 + i / 10, reward=12.5 - i)
-        publish_realised(pub, portfolio, scale=1.0 + i / 4)
-    pub.push_now()
-    yield
-    pub.delete()
-
-
-@pytest.fixture(scope="module")
-def validated(stack: Stack) -> Iterator[None]:
-    """Last night's validation run of the desk's portfolios, every gate passed."""
-    policy = load_policy(ROOT / POLICY_FILE)
-    dataset = stack.settings.validation.dataset
-    gateway = stack.settings
-    push_validation(
-        gateway,
-        dataset,
-        desk_backtests(PORTFOLIOS, policy),
-        succeeded_at=time.time() - 3600,
-    )
-    yield
-    delete_validation(gateway, dataset)
-
-
-@pytest.fixture(scope="module")
-def fed(
-    stack: Stack,
-    model_demo: None,
-    validated: None,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Prometheus:
-    """The stack's Prometheus once it has scraped the agents' pushes twice or more."""
-    # CON_001 (largest position over value) at 1%: every diversified book breaches it,
-    # so the rule's evidence series and its ComplianceViolation alert exist.
-    breach = {"CON_001": 0.01}
-
-    def overrides(policy: dict[str, Any]) -> None:
-        policy["compliance"]["overrides"] = {p: breach for p in PORTFOLIOS}
-
-    policy = policy_copy(tmp_path_factory.mktemp("dashboards"), overrides)
-    env = stack_env(stack, RISKWATCH_AGENT__ID=AGENT, RISKWATCH_POLICY_FILE=str(policy))
-    for kind, agent in (("trading", AGENT), ("health", HEALTH)):
-        done = run_cli("agent", kind, "--once", env={**env, "RISKWATCH_AGENT__ID": agent})
-        assert done.returncode == 0, done.stderr[-2000:]
-    prometheus = stack.settings.url.prometheus
-    # rate() and increase() need two samples of the pushed counters in their window.
-    wait_for(
-        lambda: prom_query(
-            prometheus, f'count_over_time(push_time_seconds{{agent="{AGENT}"}}[1m]) >= 2'
-        ),
-        "two scrapes of the agent's push",
-    )
-    wait_for(
-        lambda: prom_query(
-            prometheus,
-            f'ALERTS{{alertname="ComplianceViolation",alertstate="firing",agent="{AGENT}"}}',
-        ),
-        "the ComplianceViolation alert for the tightened limit",
-    )
-    return Prometheus(prometheus)
+def fed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """The session stack's Prometheus once the desk has published (`fed_desk`)."""
+    with fed_desk(stack, tmp_path_factory.mktemp("dashboards")) as prometheus:
+        yield prometheus
 
 
 def test_every_panel_query_returns_data_for_all_portfolios(
