@@ -17,6 +17,7 @@ from riskwatch.analytics import (
     RETURN_METRICS,
     performance_metrics,
 )
+from riskwatch.analytics._columns import Columns
 
 SEEDS = range(70)  # ten of each generated kind
 
@@ -293,3 +294,87 @@ def test_sparse_column_against_a_shared_benchmark_keeps_full_precision() -> None
         for key in BENCHMARK_METRICS:
             assert_close(float(got[key][j]), expected[key], f"column {j} {key}")
     assert abs(got["alpha"][0]) < 1e-13  # type: ignore[index]
+
+
+def _sparse_book() -> tuple[np.ndarray, np.ndarray]:
+    """A (T, N) book with few NaNs, and columns on which one-pass moments would cancel."""
+    rng = np.random.default_rng(21)
+    length, columns = 300, 64
+    bench = rng.normal(0.0003, 0.01, length)
+    bench[:3] = [0.2, -0.25, 0.3]  # a few days that hold most of the benchmark's variance
+    book = rng.standard_t(4, (length, columns)) * 0.01 + np.outer(
+        bench, rng.uniform(0, 1.5, columns)
+    )
+    book[rng.random((length, columns)) < 0.002] = np.nan
+    book[:, 0] = bench + rng.normal(0, 1e-7, length)  # tracks the benchmark closely
+    book[:, 1] = 0.01 + rng.normal(0, 1e-7, length)  # mean far above its dispersion
+    book[:, 2] = np.where(np.arange(length) < 3, np.nan, book[:, 2])  # misses those days
+    book[:, 3] = -0.01  # losses ...
+    book[7, 3] = 1e-9  # ... and one tiny gain
+    book[:, 4] = 0.002  # constant
+    return book, bench
+
+
+def test_few_gaps_and_cancelling_columns_match_reference() -> None:
+    book, bench = _sparse_book()
+    assert Columns.of(book).holes is not None  # the few-NaN path is the one tested
+    got = performance_metrics(book, bench)
+    for j in range(book.shape[1]):
+        expected = reference_metrics(book[:, j], bench)
+        for key, value in expected.items():
+            assert_close(float(got[key][j]), value, f"column {j} {key}")
+    assert got["annual_volatility"][4] == 0.0
+    # The tiny gain is below assert_close's absolute floor: hold it to its own digits.
+    gain, loss = book[7, 3], -np.nansum(np.minimum(book[:, 3], 0.0))
+    assert got["profit_factor"][3] == pytest.approx(gain / loss, rel=1e-12, abs=0)
+
+
+def test_few_gaps_give_the_figures_of_many_gaps() -> None:
+    book, bench = _sparse_book()
+    few = performance_metrics(book, bench)
+    holed = book.copy()
+    holed[::10, 5:] = np.nan
+    both = np.column_stack([book, holed[:, 5:]])
+    assert Columns.of(both).holes is None  # more than one value in 64 missing: masked
+    many = performance_metrics(both, bench)
+    for key in few:
+        np.testing.assert_allclose(many[key][:64], few[key], rtol=1e-9, atol=1e-12)
+
+
+def test_columns_of_few_and_many_gaps_agree() -> None:
+    book, _ = _sparse_book()
+    few = Columns.of(book)
+    many = Columns.of(book, ~np.isnan(book))  # a given mask takes the masked path
+    assert few.holes is not None and many.holes is None
+    np.testing.assert_array_equal(few.values, many.values)
+    np.testing.assert_array_equal(few.count, many.count)
+    np.testing.assert_array_equal(few.present, many.present)
+    ones = np.ones_like(book)
+    np.testing.assert_array_equal(few.mask(ones.copy()), many.mask(ones.copy()))
+    np.testing.assert_array_equal(
+        few.missing_sums(np.arange(300.0)),
+        np.nansum(np.where(np.isnan(book), np.arange(300.0)[:, np.newaxis], 0.0), axis=0),
+    )
+
+
+def test_infinity_in_a_wide_book_raises() -> None:
+    book, bench = _sparse_book()
+    book[5, 9] = -np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        performance_metrics(book, bench)
+
+
+def test_gaps_on_the_benchmark_s_largest_days_keep_beta_precise() -> None:
+    # The column misses the three days that hold nearly all of the benchmark's
+    # variance: taking them out of the full-sample sums would cancel most digits.
+    rng = np.random.default_rng(5)
+    bench = rng.normal(0.0, 1e-6, 200)
+    bench[:3] = [0.2, -0.25, 0.05]  # summing to 0: the other days sit at the mean
+    book = rng.normal(0.0, 0.01, (200, 70))
+    book[:, 0] = 0.5 * bench + rng.normal(0.0, 1e-7, 200)
+    book[:3, 0] = np.nan
+    assert Columns.of(book).holes is not None
+    got = performance_metrics(book, bench)
+    expected = reference_metrics(book[:, 0], bench)
+    for key in BENCHMARK_METRICS:
+        assert_close(float(got[key][0]), expected[key], f"column 0 {key}")

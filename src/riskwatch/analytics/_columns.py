@@ -23,6 +23,9 @@ BoolArray = npt.NDArray[np.bool_]
 _RESIDUE_BOUND = 1e-8
 """Relative size below which a standard deviation may be a constant column's residue."""
 
+_SPARSE_HOLES = 64
+"""Missing values count as few while at most one value in this many is missing."""
+
 
 @dataclass(frozen=True)
 class Columns:
@@ -34,15 +37,58 @@ class Columns:
     count: IntArray
     complete: bool
     """True when no value is missing, so masks can be skipped."""
+    holes: tuple[IntArray, IntArray] | None = None
+    """Row and column indices of the missing values when they are few, else None."""
 
     @classmethod
-    def of(cls, data: FloatArray, present: BoolArray | None = None) -> Columns:
-        """Wrap ``data``; ``present`` defaults to its non-NaN entries."""
+    def of(
+        cls, data: FloatArray, present: BoolArray | None = None, *, out: FloatArray | None = None
+    ) -> Columns:
+        """Wrap ``data``; ``present`` defaults to its non-NaN entries. ``out``, an array
+        shaped like ``data``, receives the values if they need a copy."""
         if present is None:
-            present = ~np.isnan(data)
+            missing = np.isnan(data)
+            gaps = int(np.count_nonzero(missing))
+            if gaps and gaps * _SPARSE_HOLES <= data.size:
+                # A few NaNs, the usual case: finding them once is cheaper than a
+                # masked copy and a count over the whole mask.
+                rows, columns = np.divmod(np.flatnonzero(missing), data.shape[1])
+                values = _copy(data, out)  # in data's memory order, which sums follow
+                values[rows, columns] = 0.0
+                count: IntArray = data.shape[0] - np.bincount(columns, minlength=data.shape[1])
+                return cls(values, ~missing, count, False, (rows, columns))
+            present = ~missing
         if bool(present.all()):
             return cls(data, present, np.full(data.shape[1], data.shape[0], np.intp), True)
-        return cls(np.where(present, data, 0.0), present, count_true(present), False)
+        if out is None:
+            values = np.where(present, data, 0.0)
+        else:
+            values = _copy(data, out)
+            np.copyto(values, 0.0, where=~present)
+        return cls(values, present, count_true(present), False)
+
+    def subset(self, columns: IntArray) -> Columns:
+        """The same statistics for ``columns`` only, as a copy."""
+        return Columns(
+            self.values[:, columns], self.present[:, columns], self.count[columns], self.complete
+        )
+
+    @property
+    def few_holes(self) -> bool:
+        """Whether `missing_sums` may be called: no value is missing, or a few are."""
+        return self.complete or self.holes is not None
+
+    def missing_sums(self, weights: FloatArray) -> FloatArray:
+        """Per column, the sum of ``weights`` (one a row) over its missing rows."""
+        width = self.values.shape[1]
+        if self.complete:
+            return np.zeros(width)
+        if self.holes is None:
+            raise ValueError("missing_sums needs few holes (see few_holes)")
+        rows, columns = self.holes
+        # Weighted, bincount sums floats (its stubs say integers).
+        sums: FloatArray = np.asarray(np.bincount(columns, weights[rows], width), np.float64)
+        return sums
 
     @cached_property
     def missing(self) -> BoolArray:
@@ -51,7 +97,12 @@ class Columns:
 
     def mask(self, values: FloatArray) -> FloatArray:
         """``values`` with the missing entries set to 0, in place."""
-        if not self.complete:
+        if self.complete:
+            return values
+        if self.holes is not None and values.shape == self.values.shape:
+            # Writing the few holes beats a pass over the whole mask.
+            values[self.holes] = 0.0
+        else:
             np.copyto(values, 0.0, where=self.missing)
         return values
 
@@ -80,6 +131,23 @@ class Columns:
             std[suspect[self.constant(suspect)]] = 0.0
         return std
 
+    def std_from_squares(self, mean: FloatArray, squares: FloatArray, ddof: int = 1) -> FloatArray:
+        """Sample standard deviation from ``mean`` and the sum of squares ``squares``.
+
+        ``sum(x^2) - n m^2`` needs no pass over the data but cancels where ``m^2`` is
+        not small next to the variance; those columns, constant ones among them, are
+        done two-pass by `std` instead.
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shift = mean * mean * self.count
+            std: FloatArray = np.sqrt((squares - shift) / (self.count - ddof))
+            # shift <= squares / 2 means m^2 <= the population variance: at most one
+            # bit lost. The negation also sends NaNs down the exact path.
+            redo = np.flatnonzero(~(shift + shift <= squares))
+        if redo.size:
+            std[redo] = self.subset(redo).std(mean[redo], ddof)
+        return std
+
     def constant(self, columns: IntArray | None = None) -> BoolArray:
         """Whether the present values of each column (or of ``columns``) are all equal."""
         select = slice(None) if columns is None else columns
@@ -94,6 +162,14 @@ class Columns:
             low = np.where(present, values, np.inf).min(axis=0, initial=np.inf)
         result: BoolArray = (high == low) & (count > 0)
         return result
+
+
+def _copy(data: FloatArray, out: FloatArray | None) -> FloatArray:
+    """``data`` copied into ``out``, or into a new array if None."""
+    if out is None:
+        return data.copy(order="K")
+    np.copyto(out, data)
+    return out
 
 
 def count_true(flags: BoolArray) -> IntArray:

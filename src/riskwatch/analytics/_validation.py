@@ -15,20 +15,27 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 
-def as_float_array(values: Any, name: str) -> FloatArray:
-    """Return ``values`` as a float64 array, rejecting ±inf and non-numeric data."""
+def as_float_array(values: Any, name: str, *, check_inf: bool = True) -> FloatArray:
+    """Return ``values`` as a float64 array, rejecting ±inf (unless ``check_inf`` is
+    False: the caller checks) and non-numeric data."""
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric: {exc}") from exc
-    if np.isinf(array).any():
-        raise ValueError(f"{name} contain infinite values; use NaN for a missing observation")
+    if check_inf:
+        reject_inf(array, name)
     return array
 
 
-def as_returns_matrix(values: Any, name: str) -> tuple[FloatArray, bool]:
+def reject_inf(array: FloatArray, name: str) -> None:
+    """Raise if ``array`` holds ±inf."""
+    if np.isinf(array).any():
+        raise ValueError(f"{name} contain infinite values; use NaN for a missing observation")
+
+
+def as_returns_matrix(values: Any, name: str, *, check_inf: bool = True) -> tuple[FloatArray, bool]:
     """Return ``values`` as a ``(T, N)`` float array and whether the input was 1-D."""
-    array = as_float_array(values, name)
+    array = as_float_array(values, name, check_inf=check_inf)
     if array.ndim == 1:
         return array[:, np.newaxis], True
     if array.ndim == 2:

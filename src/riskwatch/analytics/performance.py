@@ -9,13 +9,15 @@ result equals empyrical's on the column with its missing observations removed.
 from __future__ import annotations
 
 import math
-from typing import Any, Final
+import threading
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from riskwatch.analytics._columns import (
     Columns,
+    IntArray,
     count_true,
     lower_quantile,
     lower_tail_mean,
@@ -26,6 +28,7 @@ from riskwatch.analytics._validation import (
     FloatArray,
     as_returns_matrix,
     check_min_observations,
+    reject_inf,
     tail_probability,
 )
 from riskwatch.analytics.tail_risk import DEFAULT_MIN_OBSERVATIONS
@@ -121,7 +124,8 @@ def performance_metrics(
         benchmark, pd.Series | pd.DataFrame
     ):
         benchmark = benchmark.reindex(returns.index)
-    data, one_d = as_returns_matrix(returns, "returns")
+    # Each block looks for ±inf in its own column sums, which costs nothing.
+    data, one_d = as_returns_matrix(returns, "returns", check_inf=False)
     bench = None if benchmark is None else _benchmark_matrix(benchmark, data.shape, one_d)
 
     width = max(1, _BLOCK_ELEMENTS // max(1, data.shape[0]))
@@ -146,6 +150,32 @@ def performance_metrics(
     return {name: np.concatenate([block[name] for block in blocks]) for name in names}
 
 
+class _Workspace(threading.local):
+    """Two buffers the size of a block, kept by each thread from one call to the next.
+
+    A fresh array of a few megabytes is page-faulted in anew on every call (the
+    allocator hands large freed blocks back to the system), which costs as much as a
+    few passes of arithmetic over it. A thread keeps at most ``2 * _BLOCK_ELEMENTS``
+    floats (16 MB); no result is a view of them.
+    """
+
+    def __init__(self) -> None:
+        self.kept = [np.empty(0), np.empty(0)]
+
+    def buffers(self, shape: tuple[int, int]) -> tuple[FloatArray, FloatArray]:
+        size = shape[0] * shape[1]
+        if size > _BLOCK_ELEMENTS:  # one very long column: not worth keeping
+            return np.empty(shape), np.empty(shape)
+        for i, kept in enumerate(self.kept):
+            if kept.size < size:
+                self.kept[i] = np.empty(_BLOCK_ELEMENTS)
+        first, second = (kept[:size].reshape(shape) for kept in self.kept)
+        return first, second
+
+
+_WORKSPACE: Final = _Workspace()
+
+
 def _benchmark_matrix(benchmark: Any, shape: tuple[int, ...], one_d: bool) -> FloatArray:
     bench, bench_one_d = as_returns_matrix(benchmark, "benchmark")
     rows, columns = shape
@@ -164,35 +194,36 @@ def _block_metrics(
     risk_free: float,
     min_observations: int,
 ) -> dict[str, FloatArray]:
-    cols = Columns.of(data)
-    check_min_observations(cols.count, min_observations, "performance_metrics")
-    x = cols.values
+    values_buffer, buffer = _WORKSPACE.buffers(data.shape)
+    cols = Columns.of(data, out=values_buffer)
+    x, n = cols.values, cols.count
+    total = x.sum(axis=0)
+    if not np.isfinite(total).all():  # an inf, or finite values whose sum overflows
+        reject_inf(data, "returns")
+    check_min_observations(n, min_observations, "performance_metrics")
     out: dict[str, FloatArray] = {}
 
-    # Two (T, N) buffers serve every temporary in turn: fresh large allocations are
-    # page-faulted in anew on every call, which costs as much as the arithmetic.
-    # ``scratch`` holds short-lived values; ``spare`` holds growth, then downside
-    # returns, then the active returns.
-    scratch = np.empty_like(x)
+    # Every figure comes from a few column sums and one buffer the size of the block
+    # that holds growth, then losses, then the transpose for the tail: each pass over
+    # the block costs about as much as the arithmetic of a figure.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        growth = np.add(x, 1.0)
-        out["annual_return"] = np.prod(growth, axis=0) ** (1 / (cols.count / periods)) - 1
-        drawdown = _max_drawdown(growth)
+        np.add(x, 1.0, out=buffer)
+        wealth, drawdown = _compounded(buffer)
+        out["annual_return"] = wealth ** (1 / (n / periods)) - 1
 
-        mean = cols.mean()
-        std = cols.std(mean, scratch=scratch)
+        squares = np.einsum("ij,ij->j", x, x)
+        mean = total / n
+        std = cols.std_from_squares(mean, squares)
         out["annual_volatility"] = std * periods ** (1.0 / 2.0)
+        excess_mean = mean - risk_free
+        out["sharpe"] = excess_mean / std * np.sqrt(periods)
 
-        if risk_free == 0:
-            excess, excess_mean, excess_std = cols, mean, std
-        else:
-            excess = _shifted(cols, risk_free)
-            excess_mean = excess.mean()
-            excess_std = excess.std(excess_mean, scratch=scratch)
-        out["sharpe"] = excess_mean / excess_std * np.sqrt(periods)
-        downside = np.minimum(excess.values, 0.0, out=growth)
-        downside_risk = np.sqrt(np.einsum("ij,ij->j", downside, downside) / cols.count)
+        losses = np.minimum(x, 0.0, out=buffer)  # growth is no longer needed
+        downside = losses if risk_free == 0 else cols.mask(np.minimum(x - risk_free, 0.0))
+        downside_risk = np.sqrt(np.einsum("ij,ij->j", downside, downside) / n)
         out["sortino"] = excess_mean * periods / (downside_risk * np.sqrt(periods))
+
+        gain_loss = _gain_loss(x, total, losses.sum(axis=0))
 
         calmar = out["annual_return"] / drawdown
         out["calmar"] = np.where((drawdown > 0) & np.isfinite(calmar), calmar, np.nan)
@@ -200,35 +231,28 @@ def _block_metrics(
 
         var_q = tail_probability(_VAR_CONFIDENCE)
         es_q = tail_probability(_ES_CONFIDENCE)
-        rows = max(quantile_rows(cols.count, var_q), quantile_rows(cols.count, es_q))
-        head = sorted_head(data, rows, scratch)
-        out["var_99"] = -lower_quantile(head, cols.count, var_q)
-        out["es_975"] = -lower_tail_mean(head, cols.count, es_q)
-
-        losses = downside if risk_free == 0 else np.minimum(x, 0.0)
-        out.update(_gain_loss(x, losses, scratch))
+        rows = max(quantile_rows(n, var_q), quantile_rows(n, es_q))
+        head = sorted_head(data, rows, scratch=buffer)  # losses are no longer needed
+        out["var_99"] = -lower_quantile(head, n, var_q)
+        out["es_975"] = -lower_tail_mean(head, n, es_q)
+        out.update(gain_loss)
 
         if bench is not None:
-            spare = growth  # downside returns are no longer needed
             out.update(
-                _benchmark_block(cols, bench, periods, risk_free, min_observations, scratch, spare)
+                _benchmark_block(cols, bench, total, squares, periods, risk_free, min_observations)
             )
     return out
-
-
-def _shifted(cols: Columns, shift: float) -> Columns:
-    """The same columns with ``shift`` subtracted from every present value."""
-    return Columns(cols.mask(cols.values - shift), cols.present, cols.count, cols.complete)
 
 
 _ROW_LOOP_MIN_COLUMNS: Final = 32
 
 
-def _max_drawdown(growth: FloatArray) -> FloatArray:
-    """Max drawdown ``1 - min(wealth / running peak)`` of compounded ``growth = 1 + r``.
+def _compounded(growth: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Compounded ``growth = 1 + r`` per column and its max drawdown.
 
-    Wealth starts at 100 like empyrical's. ``1 - w / p`` instead of empyrical's
-    ``(p - w) / p`` saves a pass; both carry the rounding of the compounded wealth,
+    The drawdown is ``1 - min(wealth / running peak)``, the peak starting at the
+    initial wealth. Empyrical starts its wealth at 100, this at 1 so that the final
+    wealth is the product itself; both carry the rounding of the compounded wealth,
     about ``T`` ulps, so neither resolves a drawdown finer than that.
 
     Wide blocks walk the rows with in-place ufuncs: numpy's accumulate along axis 0 of
@@ -239,13 +263,13 @@ def _max_drawdown(growth: FloatArray) -> FloatArray:
     width = growth.shape[1]
     if width < _ROW_LOOP_MIN_COLUMNS:
         wealth = np.cumprod(growth, axis=0)
-        wealth *= 100.0
+        level = wealth[-1].copy()
         peak = np.maximum.accumulate(wealth, axis=0)
-        np.maximum(peak, 100.0, out=peak)
+        np.maximum(peak, 1.0, out=peak)
         wealth /= peak
         lowest = wealth.min(axis=0, initial=1.0)
     else:
-        level = np.full(width, 100.0)
+        level = np.ones(width)
         peak = level.copy()
         lowest = np.ones(width)
         ratio = np.empty(width)
@@ -254,117 +278,157 @@ def _max_drawdown(growth: FloatArray) -> FloatArray:
             np.maximum(peak, level, out=peak)
             np.divide(level, peak, out=ratio)
             np.minimum(lowest, ratio, out=lowest)
-    result: FloatArray = 1.0 - lowest
-    return result
+    drawdown: FloatArray = 1.0 - lowest
+    return level, drawdown
 
 
-def _gain_loss(x: FloatArray, losses: FloatArray, scratch: FloatArray) -> dict[str, FloatArray]:
-    """Win rate, profit factor and win/loss ratio; ``losses`` is ``min(x, 0)``."""
+_GAIN_DIGITS_BOUND: Final = 8.0
+"""Gains are the total less the losses while losses are at most this many times them."""
+
+
+def _gain_loss(x: FloatArray, total: FloatArray, loss_sum: FloatArray) -> dict[str, FloatArray]:
+    """Win rate, profit factor and win/loss ratio from the column sums of ``x`` and of
+    ``min(x, 0)``."""
     n_gain = count_true(x > 0)
     n_loss = count_true(x < 0)
-    gain_sum = np.maximum(x, 0.0, out=scratch).sum(axis=0)
-    loss_sum = 0.0 - losses.sum(axis=0)  # not -sum: -(0.0) is -0.0 and g / -0.0 is -inf
+    loss = 0.0 - loss_sum  # not -sum: -(0.0) is -0.0 and g / -0.0 is -inf
+    gain = total + loss
+    # The difference keeps its digits while the gains are not small next to the losses;
+    # elsewhere (and where the gains should be exactly 0) they are summed.
+    redo = np.flatnonzero(~(loss <= _GAIN_DIGITS_BOUND * gain))
+    if redo.size:
+        gain[redo] = np.maximum(x[:, redo], 0.0).sum(axis=0)
     # 0/0 -> NaN (no decided days), g/0 -> inf (gains, no losses), 0/l -> 0.
     return {
         "win_rate": n_gain / (n_gain + n_loss),
-        "profit_factor": gain_sum / loss_sum,
-        "win_loss_ratio": (gain_sum / np.maximum(n_gain, 1)) / (loss_sum / np.maximum(n_loss, 1)),
+        "profit_factor": gain / loss,
+        "win_loss_ratio": (gain / np.maximum(n_gain, 1)) / (loss / np.maximum(n_loss, 1)),
     }
+
+
+class _Paired(NamedTuple):
+    """Per column, over the observations where the portfolio and the benchmark are both
+    present: their count and sums, population cov(r, b) and var(b), and the mean and
+    sample standard deviation of the active return r - b."""
+
+    pairs: IntArray
+    returns_sum: FloatArray
+    bench_sum: FloatArray
+    covariance: FloatArray
+    variance: FloatArray
+    active_mean: FloatArray
+    active_std: FloatArray
 
 
 def _benchmark_block(
     cols: Columns,
     bench: FloatArray,
+    total: FloatArray,
+    squares: FloatArray,
     periods: float,
     risk_free: float,
     min_observations: int,
-    scratch: FloatArray,
-    spare: FloatArray,
 ) -> dict[str, FloatArray]:
     """Beta, alpha, tracking error and information ratio.
 
-    ``scratch`` and ``spare`` are ``(T, N)`` buffers that are overwritten.
+    ``total`` and ``squares`` are the column sums of the returns and of their squares.
     """
-    if bench.shape[1] == 1 and not np.isnan(bench).any():
-        pairs = cols  # the portfolio's own gaps are the only gaps
-        moments = _shared_benchmark_moments(cols, bench, scratch, spare)
+    shared = bench.shape[1] == 1 and not np.isnan(bench).any()
+    if shared and cols.few_holes:
+        paired = _shared_benchmark_moments(cols, bench[:, 0], total, squares)
     else:
-        paired = cols.present & ~np.isnan(bench)
-        pairs = Columns(np.where(paired, cols.values, 0.0), paired, count_true(paired), False)
-        check_min_observations(pairs.count, min_observations, "benchmark-relative figures (paired)")
-        moments = _paired_benchmark_moments(pairs, bench, scratch, spare)
-    covariance, variance, active = moments
-    beta = covariance / np.where(variance < _BETA_MIN_VARIANCE, np.nan, variance)
-    # Residuals element by element, as empyrical: for a portfolio that tracks beta * b
-    # closely, sum(r) - beta * sum(b) would cancel and lose alpha's leading digits.
-    residual = np.multiply(bench if risk_free == 0 else bench - risk_free, beta, out=scratch)
-    np.subtract(
-        pairs.values if risk_free == 0 else pairs.values - risk_free, residual, out=residual
+        paired = _paired_moments(cols, bench, min_observations)
+    n = paired.pairs
+    beta = paired.covariance / np.where(
+        paired.variance < _BETA_MIN_VARIANCE, np.nan, paired.variance
     )
-    residual_mean = pairs.mask(residual).sum(axis=0) / pairs.count
-    alpha = (residual_mean + 1) ** periods - 1
-
-    active_mean = active.mean()
-    active_std = active.std(active_mean, scratch=scratch)
+    # mean(r - rf - beta (b - rf)) from the sums: its rounding, a few ulps of the mean
+    # return, is far below the ulp of 1 that (1 + mean) ** periods keeps.
+    residual_mean = (
+        (paired.returns_sum - n * risk_free) - beta * (paired.bench_sum - n * risk_free)
+    ) / n
     root = np.sqrt(periods)
     return {
         "beta": beta,
-        "alpha": alpha,
-        "tracking_error": active_std * root,
-        "information_ratio": active_mean / active_std * root,
+        "alpha": (residual_mean + 1) ** periods - 1,
+        "tracking_error": paired.active_std * root,
+        "information_ratio": paired.active_mean / paired.active_std * root,
     }
 
 
-_Moments = tuple[FloatArray, FloatArray, Columns]
-"""Per column: cov(r, b) and var(b) (population, over pairs), and r - b."""
+_SPREAD_DIGITS_BOUND: Final = 16.0
+"""One-pass second moments are kept while they cancel at most by this factor."""
 
 
 def _shared_benchmark_moments(
-    cols: Columns, bench: FloatArray, scratch: FloatArray, spare: FloatArray
-) -> _Moments:
-    """Moments against one complete ``(T, 1)`` benchmark, by matrix-vector products.
+    cols: Columns, bench: FloatArray, total: FloatArray, squares: FloatArray
+) -> _Paired:
+    """Moments against one complete benchmark ``(T,)``, from column sums.
 
-    The benchmark is centred once on its full-sample mean. A column with gaps needs its
-    own mean ``m`` of the centred benchmark over its present rows, and the one-pass
-    ``sum(b^2) / n - m^2`` keeps full precision only while ``m^2`` is small next to the
-    variance, which holds for a few gaps; the other columns are redone two-pass.
+    The benchmark is centred once on its full-sample mean; a column's gaps are taken
+    out of its sums one by one (they are few, or there are none). One-pass moments such
+    as ``sum(b^2) - n m^2`` keep full precision only while they do not cancel much: a
+    column with a benchmark mean far from the full-sample one over its rows, whose gaps
+    hold most of the benchmark's variance, or that tracks the benchmark closely, is
+    redone two-pass.
     """
     n = cols.count
-    residual = bench[:, 0] - bench[:, 0].sum() / bench.shape[0]
-    if cols.complete:
-        covariance = residual @ cols.values / n
-        variance = np.full(n.shape, residual @ residual) / n
-    else:
-        weights = scratch
-        np.copyto(weights, cols.present)
-        mean = residual @ weights / n
-        covariance = (residual @ cols.values - mean * cols.values.sum(axis=0)) / n
-        variance = (residual * residual) @ weights / n - mean * mean
-        redo = np.flatnonzero(~(mean * mean <= variance))
-        if redo.size:
-            subset = Columns(cols.values[:, redo], cols.present[:, redo], n[redo], False)
-            covariance[redo], variance[redo], _ = _paired_benchmark_moments(
-                subset, bench, np.empty_like(subset.values), np.empty_like(subset.values)
-            )
-    active_values = cols.mask(np.subtract(cols.values, bench, out=spare))
-    active = Columns(active_values, cols.present, n, cols.complete)
-    return covariance, variance, active
+    centred = bench - bench.sum() / bench.shape[0]
+    # einsum, not a BLAS product: BLAS would start threads, which cost far more than
+    # they save on a busy machine.
+    cross = np.einsum("i,ij->j", centred, cols.values)  # the values are 0 in the gaps
+    centred_squared = centred * centred
+    c_sum = centred.sum() - cols.missing_sums(centred)
+    cc_full = centred_squared.sum()
+    cc_sum = cc_full - cols.missing_sums(centred_squared)
+    b_sum = bench.sum() - cols.missing_sums(bench)
+
+    c_mean = c_sum / n
+    covariance = (cross - c_mean * total) / n
+    variance = cc_sum / n - c_mean * c_mean
+    # n var(r - b) = n var(r) + n var(b) - 2 n cov(r, b)
+    active_spread = (squares - total * total / n) + (cc_sum - c_sum * c_mean) - 2 * (n * covariance)
+    active_mean = (total - b_sum) / n
+    active_std = np.sqrt(active_spread / (n - 1))
+    exact = (
+        (c_mean * c_mean <= variance)
+        & (cc_full <= 2 * cc_sum)
+        & (squares + cc_sum <= _SPREAD_DIGITS_BOUND * active_spread)
+    )
+    redo = np.flatnonzero(~exact)
+    if redo.size:
+        again = _paired_moments(cols.subset(redo), bench[:, np.newaxis], 1)
+        covariance[redo], variance[redo] = again.covariance, again.variance
+        active_mean[redo], active_std[redo] = again.active_mean, again.active_std
+    return _Paired(n, total, b_sum, covariance, variance, active_mean, active_std)
 
 
-def _paired_benchmark_moments(
-    pairs: Columns, bench: FloatArray, scratch: FloatArray, spare: FloatArray
-) -> _Moments:
-    """Moments over the present pairs, two-pass like empyrical.
+def _paired_moments(cols: Columns, bench: FloatArray, min_observations: int) -> _Paired:
+    """Moments over the present pairs, two-pass like empyrical, for any benchmark: one
+    ``(T, 1)`` or one a column ``(T, N)``, with NaNs or not.
 
     A one-pass ``sum(b^2) - n m^2`` would be cheaper but loses digits in a column with
     many gaps, whose mean over its present rows can be far from the full-sample mean.
     """
-    b = scratch
-    np.copyto(b, bench)
-    pairs.mask(b)
-    active = Columns(np.subtract(pairs.values, b, out=spare), pairs.present, pairs.count, False)
+    paired = cols.present & ~np.isnan(bench)
+    n = count_true(paired)
+    check_min_observations(n, min_observations, "benchmark-relative figures (paired)")
+    returns = np.where(paired, cols.values, 0.0)
+    b = np.where(paired, bench, 0.0)
+    returns_sum = returns.sum(axis=0)
+    bench_sum = b.sum(axis=0)
+    active = Columns(returns - b, paired, n, False)  # 0 where unpaired
+    active_mean = active.mean()
     # Beta as empyrical: only the benchmark is centred; population moments.
-    residual = pairs.mask(np.subtract(b, b.sum(axis=0) / pairs.count, out=b))
-    covariance = np.einsum("ij,ij->j", residual, pairs.values) / pairs.count
-    variance = np.einsum("ij,ij->j", residual, residual) / pairs.count
-    return covariance, variance, active
+    residual = active.mask(np.subtract(b, bench_sum / n, out=b))
+    covariance = np.einsum("ij,ij->j", residual, returns) / n
+    variance = np.einsum("ij,ij->j", residual, residual) / n
+    return _Paired(
+        n,
+        returns_sum,
+        bench_sum,
+        covariance,
+        variance,
+        active_mean,
+        active.std(active_mean),
+    )
