@@ -188,6 +188,10 @@ class SyntheticMarket:
         self._shocks: dict[str, float] = {}
         self._lock = threading.Lock()
         self._daily_cache: dict[date, pd.DataFrame] = {}
+        # The daily draws are the seed's whatever the end date: histories that differ
+        # only in their dates share their numbers (all of them, without a volatility
+        # regime), keyed by the per-day volatility scale, the one input that varies.
+        self._by_scale: dict[bytes, pd.DataFrame] = {}
         self._paths: dict[tuple[str, date], tuple[float, np.ndarray]] = {}
         self._days: dict[date, TradingDay] = {}  # price_at asks for every price
 
@@ -226,6 +230,26 @@ class SyntheticMarket:
         if cached is not None:
             return cached
         days = pd.bdate_range(end=pd.Timestamp(end), periods=HISTORY_DAYS)
+        scale = self._volatility_scale(days)
+        with self._lock:
+            shared = self._by_scale.get(scale.tobytes())
+        if shared is None:
+            shared = self._history(days, scale)
+            with self._lock:
+                while len(self._by_scale) >= 4:
+                    self._by_scale.pop(next(iter(self._by_scale)))
+                self._by_scale[scale.tobytes()] = shared
+        frame = shared.copy(deep=False)  # the same numbers under this end's dates
+        frame.index = days
+        with self._lock:
+            # Today's and yesterday's histories are what gets asked for; keep a few.
+            while len(self._daily_cache) >= 4:
+                self._daily_cache.pop(next(iter(self._daily_cache)))
+            self._daily_cache[end] = frame
+        return frame
+
+    def _history(self, days: pd.DatetimeIndex, scale: np.ndarray) -> pd.DataFrame:
+        """Closes and volumes of every instrument on `days`, returns scaled by `scale`."""
         rng = np.random.default_rng(stable_seed("daily", self.seed))
         # Factor returns: market drift and vol, factors smaller; a stressed spell now and then.
         n_f = 1 + len(FACTORS)
@@ -239,24 +263,18 @@ class SyntheticMarket:
         idio_vol = np.array([self.instruments[s].volatility for s in symbols])
         idio = rng.standard_t(4, size=(HISTORY_DAYS, len(symbols))) * idio_vol / np.sqrt(2)
         returns = factor_returns @ loadings.T + idio
-        returns *= self._volatility_scale(days)[:, None]
+        returns *= scale[:, None]
         base = np.array([self.instruments[s].base_price for s in symbols])
         closes = base * np.exp(np.cumsum(np.log1p(np.clip(returns, -0.5, 0.5)), axis=0))
         adv = np.array([self.instruments[s].adv_shares for s in symbols])
         volumes = adv * rng.lognormal(0.0, 0.3, size=(HISTORY_DAYS, len(symbols)))
-        frame = pd.concat(
+        return pd.concat(
             {
                 "close": pd.DataFrame(closes, index=days, columns=symbols),
                 "volume": pd.DataFrame(volumes.round(), index=days, columns=symbols),
             },
             axis=1,
         )
-        with self._lock:
-            # Today's and yesterday's histories are what gets asked for; keep a few.
-            while len(self._daily_cache) >= 4:
-                self._daily_cache.pop(next(iter(self._daily_cache)))
-            self._daily_cache[end] = frame
-        return frame
 
     def _volatility_scale(self, days: pd.DatetimeIndex) -> np.ndarray:
         """Per business day, the factor its returns are scaled by: that of the regime
@@ -285,6 +303,7 @@ class SyntheticMarket:
             self._volatility.append((since, float(factor)))
             # Every history built from here on, and the minute paths resting on it, change.
             self._daily_cache.clear()
+            self._by_scale.clear()
             self._paths.clear()
 
     def daily_bars(self, symbols: Sequence[str], days: int) -> pd.DataFrame:
@@ -306,8 +325,8 @@ class SyntheticMarket:
         if hit is not None:
             return hit
         inst = self.instruments[symbol]
-        closes = self._daily(day - timedelta(days=1))["close"]
-        previous_close = float(closes[symbol].to_numpy()[-1])
+        # One column, not the whole "close" block (a copy of every instrument's).
+        previous_close = float(self._daily(day - timedelta(days=1))[("close", symbol)].iloc[-1])
         rng = np.random.default_rng(stable_seed("intraday", self.seed, symbol, day))
         steps = rng.standard_t(5, 24 * 60) * np.sqrt(3 / 5)  # unit variance, fat tails
         steps = self._autocorrelated(steps, day)
