@@ -152,6 +152,21 @@ def test_absorption_ratio_matches_eigendecomposition() -> None:
     assert absorption_ratio(returns, 10) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("use_correlation", [False, True])
+def test_absorption_ratio_of_more_holdings_than_days(use_correlation: bool) -> None:
+    # 40 days of 150 holdings: the covariance has rank 39; its ratio is taken from the
+    # 40 x 40 matrix of the days, which must give the 150 x 150 one's.
+    rng = np.random.default_rng(9)
+    market = rng.normal(0, 0.01, 40)
+    returns = np.outer(market, rng.uniform(0.5, 1.5, 150)) + rng.normal(0, 0.004, (40, 150))
+    matrix = np.corrcoef(returns.T) if use_correlation else np.cov(returns.T)
+    eigenvalues = np.sort(np.clip(np.linalg.eigvalsh(matrix), 0.0, None))[::-1]
+    for k in (1, 30, 39, 40, 150):
+        expected = eigenvalues[:k].sum() / eigenvalues.sum()
+        got = absorption_ratio(returns, k, use_correlation=use_correlation)
+        assert got == pytest.approx(expected, rel=1e-10), k
+
+
 def test_absorption_ratio_drops_incomplete_rows() -> None:
     rng = np.random.default_rng(6)
     returns = rng.normal(0, 0.01, (50, 4))

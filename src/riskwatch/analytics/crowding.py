@@ -203,16 +203,24 @@ def absorption_ratio(
 
 def absorption_ratios(returns: Any, k: int, *, use_correlation: bool = False) -> FloatArray:
     """:func:`absorption_ratio` of each of N complete ``(T, S)`` blocks, ``(N, T, S)``
-    in, N ratios out: the covariances and their eigenvalues are computed as a stack."""
+    in, N ratios out: the covariances and their eigenvalues are computed as a stack.
+
+    With more holdings than observations (S > T), the covariance ``X'X / (T - 1)`` of
+    the centred returns ``X`` has rank below T, and its nonzero eigenvalues are those of
+    the ``T x T`` matrix ``X X' / (T - 1)``: that one is decomposed instead, which
+    costs ``O(S T^2)`` rather than ``O(S^3)`` (minutes, at 10,000 holdings).
+    """
     data = as_float_array(returns, "returns")
+    rows = data.shape[1]
     centred = data - data.mean(axis=1, keepdims=True)
-    matrix = np.swapaxes(centred, 1, 2) @ centred / (data.shape[1] - 1)
     if use_correlation:
-        scale = np.sqrt(np.diagonal(matrix, axis1=1, axis2=2))
+        scale = np.sqrt(np.einsum("nts,nts->ns", centred, centred) / (rows - 1))
         if (scale == 0).any():
             raise ValueError("a holding has zero variance; its correlation is undefined")
-        matrix = matrix / (scale[:, :, np.newaxis] * scale[:, np.newaxis, :])
-    eigenvalues = np.clip(np.linalg.eigvalsh(matrix), 0.0, None)[:, ::-1]
+        centred = centred / scale[:, np.newaxis, :]
+    transposed = np.swapaxes(centred, 1, 2)
+    gram = centred @ transposed if rows < data.shape[2] else transposed @ centred
+    eigenvalues = np.clip(np.linalg.eigvalsh(gram / (rows - 1)), 0.0, None)[:, ::-1]
     total = eigenvalues.sum(axis=1)
     if (total <= 0).any():
         raise ValueError("returns have zero variance; absorption ratio is undefined")
