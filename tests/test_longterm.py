@@ -155,7 +155,7 @@ def test_without_longterm_there_is_no_victoriametrics_nor_remote_write(tmp_path:
     )
     assert "victoriametrics" not in Stack(settings).urls()
     out = render_prometheus(
-        settings, tmp_path / "prometheus.yml", ensure_pushgateway_auth(settings)
+        settings, tmp_path / "prometheus.yml", ensure_pushgateway_auth(settings), tmp_path
     )
     assert "remote_write" not in yaml.safe_load(out.read_text())
 

@@ -11,7 +11,7 @@ import yaml
 
 from riskwatch.settings import load_settings
 from riskwatch.stack.errors import StackError
-from riskwatch.stack.render import STACK_JOBS, render_prometheus
+from riskwatch.stack.render import AGENTS_JOB, STACK_JOBS, render_prometheus
 from riskwatch.stack.secrets import ensure_pushgateway_auth
 from tests.support.policy import policy_copy
 
@@ -26,18 +26,33 @@ def rendered_jobs(tmp_path: Path, jobs: list[str] | None = None) -> dict[str, An
         overrides["policy_file"] = policy_copy(tmp_path, expect)
     settings = load_settings(**overrides)
     auth = ensure_pushgateway_auth(settings)
-    out = render_prometheus(settings, tmp_path / "rendered" / "prometheus.yml", auth)
+    out = render_prometheus(
+        settings, tmp_path / "rendered" / "prometheus.yml", auth, tmp_path / "targets"
+    )
     config = yaml.safe_load(out.read_text())
     return {job["job_name"]: job for job in config["scrape_configs"]}
 
 
 def test_the_shipped_policy_scrapes_the_stack_alone(tmp_path: Path) -> None:
-    assert sorted(rendered_jobs(tmp_path)) == sorted(STACK_JOBS)
+    """...and the agents of the state's target files, which are none until written."""
+    jobs = rendered_jobs(tmp_path)
+    assert sorted(jobs) == sorted([*STACK_JOBS, AGENTS_JOB])
+    files = jobs[AGENTS_JOB]["file_sd_configs"][0]["files"]
+    assert files == [str(tmp_path / "targets" / "*.json"), str(tmp_path / "targets" / "*.yml")]
+    assert jobs[AGENTS_JOB]["honor_labels"] is True
+
+
+def test_the_policy_watches_the_job_of_directly_scraped_agents(tmp_path: Path) -> None:
+    """AgentDown and ExporterDown select the job by the policy's matcher: a renamed job
+    in prometheus.yml would leave scraped agents to no alert at all."""
+    policy = load_settings().policy
+    assert policy.ops.agent_scrape_job == f'job="{AGENTS_JOB}"'
+    assert AGENTS_JOB in rendered_jobs(tmp_path)
 
 
 def test_an_expected_exporter_is_scraped_on_its_local_port(tmp_path: Path) -> None:
     jobs = rendered_jobs(tmp_path, [*STACK_JOBS, "tradestore"])
-    assert sorted(jobs) == sorted([*STACK_JOBS, "tradestore"])
+    assert sorted(jobs) == sorted([*STACK_JOBS, "tradestore", AGENTS_JOB])
     settings = load_settings()
     local = f"{settings.stack.host}:{settings.exporters.tradestore_port}"
     assert jobs["tradestore"]["static_configs"] == [{"targets": [local]}]

@@ -30,6 +30,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     CollectorRegistry,
@@ -105,6 +106,7 @@ class Publisher:
         self._evidence: dict[tuple[str, str], set[str]] = {}
         self._seen_executions: set[str] = set()
         self._pusher: _Pusher | None = None
+        self._server: WSGIServer | None = None
         self.push_failures = self.counter("riskwatch_agent_push_failures_total")
         self.push_failures.labels(agent)  # present at 0 from the start
 
@@ -256,12 +258,20 @@ class Publisher:
         )
 
     def serve(self, host: str, port: int) -> None:
-        """Serve /metrics on host:port so Prometheus can scrape this agent directly."""
-        start_http_server(port, addr=host, registry=self.registry)
+        """Serve /metrics on host:port so Prometheus can scrape this agent directly,
+        until `close()`."""
+        if self._server is not None:
+            raise RuntimeError(f"agent {self.agent} already serves its metrics")
+        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
 
     def close(self) -> None:
+        """Stop the background pusher and the /metrics server, if any."""
         if self._pusher is not None:
             self._pusher.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
 
 def agent_groups(

@@ -76,6 +76,9 @@ def _dump(data: dict[str, Any], path: Path, secret: bool = False) -> Path:
 STACK_JOBS = ("pushgateway", "prometheus", "alertmanager", "receiver")
 """The scrape jobs of the processes `riskwatch stack up` runs itself."""
 
+AGENTS_JOB = "agents"
+"""The job of agents scraped directly; its targets come from files, not from here."""
+
 
 def local_scrape_targets(settings: Settings) -> dict[str, str]:
     """host:port of each scrape job on loopback, by job name."""
@@ -91,14 +94,17 @@ def local_scrape_targets(settings: Settings) -> dict[str, str]:
     }
 
 
-def render_prometheus(settings: Settings, out: Path, push_auth: PushgatewayAuth) -> Path:
+def render_prometheus(
+    settings: Settings, out: Path, push_auth: PushgatewayAuth, agent_targets: Path
+) -> Path:
     """Write the local Prometheus config; returns its path.
 
     It scrapes the stack's own processes and the jobs the policy's inventory expects
     (`inventory.scrape_jobs`). The sidecar exporters run only where someone starts
     them: a job nobody runs would be a target forever down, and ExporterDown would
     page for it all day. Where an exporter runs beside the stack, the policy lists its
-    job, and from then on its absence pages too.
+    job, and from then on its absence pages too. Agents scraped directly are the
+    target files in `agent_targets` (none until someone writes one).
     """
     source = settings.project_dir / PROMETHEUS_CONFIG
     config = copy.deepcopy(load_yaml(source))
@@ -110,6 +116,11 @@ def render_prometheus(settings: Settings, out: Path, push_auth: PushgatewayAuth)
     jobs = []
     for job in config.get("scrape_configs", []):
         name = job["job_name"]
+        if name == AGENTS_JOB:
+            files = [str(agent_targets / pattern) for pattern in ("*.json", "*.yml")]
+            job["file_sd_configs"] = [{"files": files}]
+            jobs.append(job)
+            continue
         if name not in targets:
             raise StackError(
                 f"{source}: scrape job {name!r} has no local address; "

@@ -67,6 +67,11 @@ class Layout:
     def rendered(self) -> Path:
         return self.root / "config"
 
+    @property
+    def agent_targets(self) -> Path:
+        """Target files of the agents Prometheus scrapes directly (file_sd)."""
+        return self.root / "targets"
+
 
 @dataclass(frozen=True)
 class Component:
@@ -177,7 +182,10 @@ class Stack:
         py = (sys.executable, "-m", "riskwatch")
         push_auth = ensure_pushgateway_auth(s)
         tokens = ensure_receiver_tokens(s)
-        prom_cfg = render_prometheus(s, lay.rendered / "prometheus.yml", push_auth)
+        lay.agent_targets.mkdir(parents=True, exist_ok=True)
+        prom_cfg = render_prometheus(
+            s, lay.rendered / "prometheus.yml", push_auth, lay.agent_targets
+        )
         am_cfg = render_alertmanager(
             s, lay.rendered / "alertmanager.yml", s.secrets_dir, tokens.webhook_file
         )
