@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,9 @@ AGENT = "desk-direct"
 
 
 @pytest.fixture
-def serving(stack: Stack, stack_settings: Settings) -> Iterator[tuple[Publisher, Path]]:
-    """An agent's Publisher serving /metrics, and its target file; both gone after."""
+def serving(stack: Stack, stack_settings: Settings) -> Iterator[tuple[Publisher, str]]:
+    """An agent's Publisher serving /metrics, once Prometheus has scraped it through
+    its target file, and Prometheus' URL; the agent and its file are gone after."""
     pub = Publisher(AGENT)
     pub.portfolio("direct-book", value=1e6, cash=1e5, daily_pnl=-2e3, drawdown=0.01)
     pub.positions("direct-book", {"AAPL": PositionFigures(10, 1900.0, "tech", 0.0019)})
@@ -33,19 +33,18 @@ def serving(stack: Stack, stack_settings: Settings) -> Iterator[tuple[Publisher,
             [{"targets": [f"{stack_settings.stack.host}:{port}"], "labels": {"agent": AGENT}}]
         )
     )
+    prom = stack_settings.url.prometheus
+    up = f'up{{job="agents",agent="{AGENT}"}}'
     try:
-        yield pub, target
+        wait_for(lambda: [s for s in prom_query(prom, up) if s["value"][1] == "1"], "the scrape")
+        yield pub, prom
     finally:
         pub.close()
         target.unlink(missing_ok=True)
 
 
-def test_a_target_file_is_scraped_with_the_agent_label(
-    stack_settings: Settings, serving: tuple[Publisher, Path]
-) -> None:
-    prom = stack_settings.url.prometheus
-    up = f'up{{job="agents",agent="{AGENT}"}}'
-    wait_for(lambda: [s for s in prom_query(prom, up) if s["value"][1] == "1"], "the scrape")
+def test_a_target_file_is_scraped_with_the_agent_label(serving: tuple[Publisher, str]) -> None:
+    _, prom = serving
     value = prom_query(prom, 'trading_portfolio_value_usd{portfolio="direct-book"}')
     assert [s["metric"]["agent"] for s in value] == [AGENT]
     assert value[0]["metric"]["job"] == "agents"
@@ -55,12 +54,9 @@ def test_a_target_file_is_scraped_with_the_agent_label(
 
 
 def test_a_dead_agent_is_a_failed_scrape_that_agentdown_keys_on(
-    stack_settings: Settings, serving: tuple[Publisher, Path]
+    serving: tuple[Publisher, str],
 ) -> None:
-    prom = stack_settings.url.prometheus
-    up = f'up{{job="agents",agent="{AGENT}"}}'
-    wait_for(lambda: [s for s in prom_query(prom, up) if s["value"][1] == "1"], "the scrape")
-    pub, _ = serving
+    pub, prom = serving
     pub.close()  # the agent dies: its /metrics stops answering
     # AgentDown's scrape branch, over the window a real scrape failure has filled.
     down = 'max by (agent) (max_over_time(up{job="agents"}[10s])) == 0'
