@@ -52,6 +52,9 @@ def test_a_night_long_agent_reads_todays_history(situation: Situation) -> None:
     # The synthetic market's closes are one seeded sequence whatever day it ends on, so
     # the figures alone cannot tell stale bars: the days they cover can.
     assert running._daily_history(at).index[-1] == fresh._daily_history(at).index[-1]
+    # The fields taken out of the history (kept once taken) follow it to the new day.
+    for name in ("close", "volume"):
+        assert running._daily_field(at, name).index[-1] == fresh._daily_history(at).index[-1]
     assert running_risk and running_risk.keys() == fresh_risk.keys()
     for key, value in fresh_risk.items():
         assert running_risk[key] == pytest.approx(value, rel=1e-12), key
