@@ -12,7 +12,9 @@ minute, with pushes off and the equity curve in memory. For each size it prints
 - the process's peak resident set size (interpreter, libraries, the synthetic market
   and its history included) and the tracemalloc peak of one steady cycle;
 - the CPU time of serialising the registry, which every push does, and its size;
-- the median CPU time of each task, to show which one bends the curve.
+- the median CPU time of each task, to show which one bends the curve, and the CPU
+  of a minute on the default schedule: each task as often as its interval says, and a
+  push after every cycle, i.e. every shortest interval (15 s: the portfolio task).
 
     .venv/bin/python benchmarks/bench_agent.py [--positions 500 2000 10000] [--cycles 20]
 
@@ -125,6 +127,7 @@ def measure(positions: int, cycles: int) -> dict[str, Any]:
         "first_wall": first_wall,
         "cycle_cpu": cycle_cpu,
         "task_cpu": {name: statistics.median(s) for name, s in task_cpu.items() if s},
+        "task_interval": {t.name: t.schedule.interval_seconds for t in tasks},
         "push_cpu": statistics.median(push_cpu),
         "push_bytes": len(body),
         "peak_rss_bytes": peak_rss,
@@ -176,16 +179,28 @@ def report(rows: list[dict[str, Any]]) -> None:
         )
     names = list(rows[0]["task_cpu"])
     print()
-    print("median CPU per task, ms: " + ", ".join(names))
+    print("median CPU per task, ms: " + ", ".join(names) + "; a minute on the default schedule")
     for row in rows:
         cells = ", ".join(f"{row['task_cpu'][name] * 1e3:.1f}" for name in names)
-        print(f"{row['positions']:>9,}: {cells}")
+        minute = per_minute(row)
+        print(
+            f"{row['positions']:>9,}: {cells}; {minute * 1e3:.0f} ms ({minute / 60:.2%} of a core)"
+        )
     print()
     for row in rows:
         print(
             f"first cycle at {row['positions']:,} (fetches the history, works out the factor "
             f"structure): {row['first_cpu']:.2f} s CPU, {row['first_wall']:.2f} s wall"
         )
+
+
+def per_minute(row: dict[str, Any]) -> float:
+    """CPU seconds of a minute of the default schedule: every task at its interval, and
+    a push (the serialised registry) after each cycle, every shortest interval."""
+    interval = row["task_interval"]
+    tasks = sum(60.0 / interval[name] * cpu for name, cpu in row["task_cpu"].items())
+    pushes = 60.0 / min(interval.values())
+    return float(tasks + pushes * row["push_cpu"])
 
 
 def main() -> None:
