@@ -75,5 +75,6 @@ security: $(BIN)/.installed
 test: setup lint typecheck layers security
 	$(BIN)/pytest -n auto --dist loadfile
 
-clean: down
+clean:
+	$(RW) stack down --purge --state-dir $(STATE)
 	rm -rf $(STATE)

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, pus
 
 from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.settings import Settings, load_settings
+from riskwatch.stack.postgres import remove_cluster
 from riskwatch.stack.runner import Stack
 
 PORTS = (
@@ -104,6 +105,7 @@ def main() -> None:
                 )
         finally:
             stack.down()
+            remove_cluster(stack.layout.root)  # as root it lives outside tmp
     q = statistics.quantiles(latencies, n=20, method="inclusive")
     print(f"breaches: {len(pushed)}, delivered to Slack: {len(latencies)}, missing: {missing}")
     print(

@@ -72,8 +72,11 @@ def test_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
         (line,) = [line for line in text.stdout.splitlines() if " heartbeat " in line]
         assert line.startswith("ok") and "last Watchdog ping" in line, line
     finally:
-        down = run_cli("stack", "down", "--state-dir", str(state), env=env)
+        down = run_cli("stack", "down", "--purge", "--state-dir", str(state), env=env)
     assert down.returncode == 0, down.stderr
+    # --purge: the cluster is gone too, even when it lived outside the state folder.
+    assert "postgres: removed" in down.stderr
+    assert not (state / "postgres").exists() and not (state / "postgres-home").exists()
     assert processes_mentioning(str(state)) == []
     for pid in started.values():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()

@@ -181,7 +181,7 @@ def stack_install(ctx: click.Context) -> None:
     except StackError as exc:
         fail(str(exc))
     for role, path in sorted(found.items()):
-        click.echo(f"{role:<13} {path}")
+        click.echo(f"{role:<15} {path}")
 
 
 @stack.command("status")
@@ -223,33 +223,46 @@ def stack_secrets(ctx: click.Context, folder: Path | None) -> None:
 
 @stack.command("down")
 @_state_dir_option
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also delete the PostgreSQL cluster and its data (the alert trail), including "
+    "a home outside the state folder, before the folder itself is removed.",
+)
 @click.pass_context
-def stack_down(ctx: click.Context, state_dir: Path | None) -> None:
+def stack_down(ctx: click.Context, state_dir: Path | None, purge: bool) -> None:
     """Stop exactly what `stack up` started from this state folder."""
+    from riskwatch.stack.postgres import remove_cluster
+
     try:
-        _stack(ctx, state_dir).down(report=lambda line: click.echo(line, err=True))
+        runner = _stack(ctx, state_dir)
+        runner.down(report=lambda line: click.echo(line, err=True))
+        if purge and (removed := remove_cluster(runner.layout.root)) is not None:
+            click.echo(f"postgres: removed {removed}", err=True)
     except StackError as exc:
         fail(str(exc))
 
 
 def _print_status(status: dict[str, Any]) -> None:
     health = status["health"]
-    for key in ("prometheus", "pushgateway", "alertmanager", "receiver", "database"):
+    # VictoriaMetrics only when stack.longterm runs it.
+    keys = ("prometheus", "victoriametrics", "pushgateway", "alertmanager", "receiver", "database")
+    for key in (k for k in keys if k in status):
         mark = "up  " if health.get(key) else "DOWN"
-        click.echo(f"{mark} {key:<13} {status[key]}")
+        click.echo(f"{mark} {key:<15} {status[key]}")
     mark = "up  " if health.get("sinks") else "DOWN"
     click.echo(
-        f"{mark} {'outbox':<13} {status['outbox']}  (email/*.eml, slack/*.json, heartbeat/*.json)"
+        f"{mark} {'outbox':<15} {status['outbox']}  (email/*.eml, slack/*.json, heartbeat/*.json)"
     )
     if status.get("console"):
-        click.echo(f"     {'console':<13} {status['console']}  (log in: riskwatch users)")
+        click.echo(f"     {'console':<15} {status['console']}  (log in: riskwatch users)")
     if status.get("receiver_token_file"):
         click.echo(
-            f"     {'admin token':<13} {status['receiver_token_file']}  "
+            f"     {'admin token':<15} {status['receiver_token_file']}  "
             "(the receiver's; the console's admin logs in with it)"
         )
     if status.get("pushgateway_auth_file"):
-        click.echo(f"     {'push login':<13} {status['pushgateway_auth_file']}  (user:password)")
+        click.echo(f"     {'push login':<15} {status['pushgateway_auth_file']}  (user:password)")
     if "heartbeat" in status:
         click.echo(_heartbeat_line(status["heartbeat"]))
 
@@ -263,7 +276,7 @@ def _heartbeat_line(beat: dict[str, Any]) -> str:
     if beat["state"] == "none":
         first = human_duration(beat["first_within_seconds"])
         return (
-            f"NONE {'heartbeat':<13} no Watchdog ping has arrived yet: normal for {first} "
+            f"NONE {'heartbeat':<15} no Watchdog ping has arrived yet: normal for {first} "
             f"after Prometheus starts, then every {expected}; later, alerting is not delivering"
         )
     age = human_duration(round(beat["age_seconds"]))
@@ -272,7 +285,7 @@ def _heartbeat_line(beat: dict[str, Any]) -> str:
             f"STALE {'heartbeat':<12} last Watchdog ping {age} ago, older than {stale_after}: "
             "alerting is not delivering (see docs/runbooks/Watchdog.md)"
         )
-    return f"ok   {'heartbeat':<13} last Watchdog ping {age} ago (expected every {expected})"
+    return f"ok   {'heartbeat':<15} last Watchdog ping {age} ago (expected every {expected})"
 
 
 # ----------------------------------------------------------- long-running services

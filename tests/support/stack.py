@@ -22,6 +22,7 @@ import requests
 from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.settings import Settings
 from riskwatch.sinks import Outbox
+from riskwatch.stack.postgres import remove_cluster
 from riskwatch.stack.runner import Stack
 
 T = TypeVar("T")
@@ -183,3 +184,6 @@ def running_stack(settings: Settings) -> Iterator[Stack]:
         yield runner
     finally:
         runner.down()
+        # As root the cluster lives outside the state folder: removing the folder
+        # (pytest's tmp_path) would leave it behind, one per test stack.
+        remove_cluster(runner.layout.root)

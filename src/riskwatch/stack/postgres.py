@@ -237,6 +237,30 @@ def _reachable_home(state_dir: Path, create: bool) -> Path:
     return made
 
 
+def remove_cluster(state_dir: Path) -> Path | None:
+    """Delete the stopped cluster of `state_dir` and its data, wherever it lives: inside
+    the state folder, or the private home `<state>/postgres-home` names (which removing
+    the state folder alone would leave behind). Returns what was removed, if anything.
+    Refuses, like `up`, a recorded home that is no longer private: that is not ours."""
+    pointer = state_dir / HOME_POINTER
+    home = state_dir / "postgres"
+    if pointer.is_file():
+        home = Path(pointer.read_text().strip())
+        _check_private(home, pointer)
+    if not home.exists():
+        pointer.unlink(missing_ok=True)
+        return None
+    try:
+        postmaster = int((home / "data" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        postmaster = None
+    if postmaster is not None and Path(f"/proc/{postmaster}").exists():
+        raise StackError(f"the PostgreSQL cluster in {home} is running: stop the stack first")
+    shutil.rmtree(home)
+    pointer.unlink(missing_ok=True)
+    return home
+
+
 def _temp_root() -> str:
     # /var/tmp survives reboots, as a cluster should; `tempfile`'s default may not.
     return "/var/tmp" if os.path.isdir("/var/tmp") else tempfile.gettempdir()  # nosec B108
