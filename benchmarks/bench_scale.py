@@ -1,0 +1,589 @@
+"""Capacity of one local stack: N agents, each a full 500-position book, on the real stack.
+
+Starts `riskwatch stack up` on free loopback ports in a temporary folder (or uses
+`--state-dir` of a running one), then raises the number of simulated agents through
+`--agents` (default 1, 10, 50, 200). Each agent is a real `riskwatch.publish.Publisher`
+holding what a trading agent publishes for one portfolio of `--positions` positions
+(portfolio figures, four series per position, sector weights, VaR and ES for every
+policy method, performance, crowding, every compliance rule, the model, and the
+agent's task bookkeeping), with values that move every cycle, pushed (PUT) at the
+shipped 15 s portfolio interval, the agents' phases spread over the interval.
+
+With `--mode scrape` the agents are not pushed: each serves /metrics (as
+`agent.metrics_listen` does) and the stack's Prometheus scrapes them directly
+through its `agents` job (file_sd, `stack.agent_targets_file`).
+
+At each N, after a warm-up cycle, for `--window` seconds it measures:
+  - push latency, p50 and p95 (push mode; a push is one `Publisher.push_now()`);
+  - CPU (cores) and peak RSS of the Pushgateway and of Prometheus, from /proc;
+  - Prometheus' active series (`prometheus_tsdb_head_series`);
+  - the longest rule-group evaluation and the longest scrape of the agents' data;
+  - seconds from a breaching push (a 20% drawdown of a fresh portfolio, injected
+    `--breaches` times under that load) to its post in the Slack sink, p95;
+  - the load generator's own CPU, since it shares the machine.
+It prints a table, marks every figure over its budget, and names the knee: the first
+N where a figure passes its budget. `--json FILE` keeps the figures; `--chart FILE`
+draws them (PNG).
+
+    .venv/bin/python benchmarks/bench_scale.py [--agents 1 10 50 200] [--mode push|scrape]
+
+Not a test: it asserts nothing, it reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from bench_alert_latency import PORTS, free_port, slack_arrivals
+
+from riskwatch.publish import Publisher
+from riskwatch.pushgateway import PushgatewayAccess
+from riskwatch.settings import Settings, load_settings
+from riskwatch.stack.postgres import remove_cluster
+from riskwatch.stack.processes import ProcessRecord
+from riskwatch.stack.runner import Stack
+
+SECTORS = ("tech", "health", "financials", "energy", "industrials", "consumer", "utilities")
+TASKS = ("portfolio", "model", "risk", "crowding", "compliance", "health", "heartbeat")
+CONFIDENCES = {"risk_var_ratio": "0.99", "risk_expected_shortfall_ratio": "0.975"}
+PERFORMANCE = (
+    "risk_annual_return_ratio",
+    "risk_annual_volatility_ratio",
+    "risk_sharpe",
+    "risk_sortino",
+    "risk_calmar",
+    "risk_max_drawdown_ratio",
+    "risk_win_rate_ratio",
+    "risk_profit_factor",
+    "risk_win_loss",
+    "risk_beta",
+    "risk_alpha_ratio",
+    "risk_tracking_error_ratio",
+    "risk_information",
+    "crowding_hhi",
+    "crowding_gini",
+    "crowding_level",
+    "crowding_absorption_ratio",
+    "trading_turnover_ratio",
+)
+# The budgets a figure must stay within; the first N that breaks one is the knee.
+# Push->Slack: the policy's latency budget (policy.yaml, `for:`); the others keep a
+# component within half of what its cycle allows, so a spike does not miss a cycle.
+BUDGETS = {
+    "push_p95_s": 1.0,
+    "slack_p95_s": 15.0,
+    "pushgateway_cpu": 1.0,
+    "prometheus_cpu": 1.0,
+    "rule_eval_max_s": 2.5,
+    "scrape_max_s": 2.5,
+    "late_pushes": 0.05,
+}
+
+
+class SimAgent:
+    """One agent's book in a real Publisher; `cycle()` moves the figures."""
+
+    def __init__(self, index: int, positions: int, settings: Settings, url: str | None) -> None:
+        self.name = f"scale-{index:03d}"
+        access = PushgatewayAccess.from_settings(settings)
+        self.pub = Publisher(self.name, url, access=access)
+        self.rng = random.Random(index)
+        self.symbols = [f"S{n:05d}" for n in range(positions)]
+        self.policy = settings.policy
+        self.value = 1_000_000.0
+
+    def cycle(self) -> None:
+        p, pub, rng = self.name, self.pub, self.rng
+        self.value *= 1 + rng.gauss(0, 0.001)
+        pub.portfolio(
+            p,
+            value=self.value,
+            cash=0.1 * self.value,
+            daily_pnl=rng.gauss(0, 5e3),
+            drawdown=0.01,
+            peak=self.value * 1.01,
+            gross_exposure=0.9 * self.value,
+            net_exposure=0.6 * self.value,
+        )
+        qty, mv = (
+            pub.gauge("trading_position_quantity"),
+            pub.gauge("trading_position_market_value_usd"),
+        )
+        weight, age = (
+            pub.gauge("trading_position_weight_ratio"),
+            pub.gauge("trading_price_age_seconds"),
+        )
+        each = 0.9 * self.value / len(self.symbols)
+        for n, symbol in enumerate(self.symbols):
+            qty.labels(p, symbol).set(100 + n)
+            mv.labels(p, symbol, SECTORS[n % len(SECTORS)]).set(each * (1 + rng.gauss(0, 0.01)))
+            weight.labels(p, symbol).set(each / self.value)
+            age.labels(p, symbol).set(rng.uniform(0, 15))
+        pub.gauge("trading_positions").labels(p).set(len(self.symbols))
+        pub.gauge("trading_stale_positions").labels(p).set(0)
+        for sector in SECTORS:
+            pub.gauge("trading_sector_weight_ratio").labels(p, sector).set(0.9 / len(SECTORS))
+        for name, confidence in CONFIDENCES.items():
+            for method in self.policy.tail_risk.methods:
+                pub.gauge(name).labels(p, confidence, method).set(rng.uniform(0.005, 0.012))
+        for name in PERFORMANCE:
+            pub.gauge(name).labels(p).set(rng.uniform(0.0, 0.3))
+        for rule, _title, severity, limit in self.policy.compliance_specs():
+            pub.gauge("compliance_violation_active").labels(p, rule, severity).set(0)
+            pub.gauge("compliance_rule_value").labels(p, rule).set(0)
+            pub.gauge("compliance_rule_limit").labels(p, rule).set(limit)
+        pub.model(p, "momentum", confidence=0.8, accuracy=0.7, reward=1.0)
+        now = time.time()
+        for task in TASKS:
+            pub.gauge("riskwatch_agent_task_duration_seconds").labels(p, task).set(0.01)
+            pub.counter("riskwatch_agent_task_runs_total").labels(p, task).inc()
+            pub.counter("riskwatch_agent_task_failures_total").labels(p, task)
+            pub.gauge("riskwatch_agent_last_success_timestamp_seconds").labels(p, task).set(now)
+
+
+@dataclass
+class Load:
+    """The agents, on their schedule, in a background thread."""
+
+    interval: float
+    agents: list[SimAgent] = field(default_factory=list)
+    push: bool = True
+    latencies: list[float] = field(default_factory=list)
+    late: int = 0
+    done: int = 0
+    failures: int = 0
+
+    def __post_init__(self) -> None:
+        self._heap: list[tuple[float, int]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=64)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def add(self, agent: SimAgent, start: float) -> None:
+        with self._lock:
+            self.agents.append(agent)
+            heapq.heappush(self._heap, (start, len(self.agents) - 1))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.latencies, self.late, self.done, self.failures = [], 0, 0, 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._pool.shutdown(wait=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                due, index = self._heap[0] if self._heap else (time.time() + 0.1, -1)
+            if due > time.time():
+                # The schedule's own pacing: the next agent's push is not due yet.
+                self._stop.wait(min(due - time.time(), 0.1))
+                continue
+            with self._lock:
+                heapq.heapreplace(self._heap, (due + self.interval, index))
+            self._pool.submit(self._one, self.agents[index], due)
+
+    def _one(self, agent: SimAgent, due: float) -> None:
+        started = time.time()
+        agent.cycle()
+        ok, took = True, 0.0
+        if self.push:
+            # As the agents push: in the background with retries and backoff
+            # (Publisher.push); the latency is until the Pushgateway took it.
+            t0 = time.perf_counter()
+            ok = agent.pub.push(wait=True)
+            took = time.perf_counter() - t0
+        with self._lock:
+            self.done += 1
+            self.late += started - due > self.interval / 2
+            self.failures += not ok
+            if ok and self.push:
+                self.latencies.append(took)
+
+
+def process_sample(record: ProcessRecord) -> tuple[float, float]:
+    """(CPU seconds, RSS bytes) of a process, from /proc."""
+    stat = Path(f"/proc/{record.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(stat[11]) + int(stat[12])) / ticks
+    rss = int(stat[21]) * os.sysconf("SC_PAGE_SIZE")
+    return cpu, float(rss)
+
+
+def query(url: str, expr: str) -> float:
+    answer = requests.get(f"{url}/api/v1/query", params={"query": expr}, timeout=30).json()
+    result = answer["data"]["result"]
+    return float(result[0]["value"][1]) if result else float("nan")
+
+
+def quantile(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+class Breacher:
+    """Publishes a 20% drawdown for a fresh portfolio, as an agent would: pushed with
+    the agent's retries, or (scrape mode) set on a served agent for its next scrape."""
+
+    def __init__(self, settings: Settings, served: Publisher | None) -> None:
+        self.settings, self.served = settings, served
+
+    def breach(self, portfolio: str) -> float | None:
+        """When the figure was published, or None if every push attempt failed."""
+        if self.served is not None:
+            self.served.gauge("trading_drawdown_ratio").labels(portfolio).set(0.2)
+            return time.time()
+        access = PushgatewayAccess.from_settings(self.settings)
+        pub = Publisher(portfolio, self.settings.url.pushgateway, access=access)
+        pub.gauge("trading_drawdown_ratio").labels(portfolio).set(0.2)
+        pushed = time.time()
+        ok = pub.push(wait=True)
+        pub.close()
+        return pushed if ok else None
+
+    def clear(self, portfolio: str) -> None:
+        if self.served is not None:
+            self.served.gauge("trading_drawdown_ratio").remove(portfolio)
+        else:
+            retire(self.settings, portfolio)
+
+
+@contextmanager
+def the_stack(args: argparse.Namespace) -> Iterator[tuple[Settings, Stack]]:
+    if args.state_dir:
+        settings = load_settings(state_dir=args.state_dir)
+        yield settings, Stack(settings)
+        return
+    with tempfile.TemporaryDirectory(prefix="riskwatch-scale-") as tmp:
+        stack_fields: dict[str, Any] = {name: free_port() for name in PORTS}
+        settings = load_settings(state_dir=Path(tmp), stack=stack_fields)
+        stack = Stack(settings)
+        stack.up()
+        try:
+            yield settings, stack
+        finally:
+            stack.down()
+            remove_cluster(stack.layout.root)  # as root it lives outside tmp
+
+
+def measure(
+    args: argparse.Namespace,
+    settings: Settings,
+    stack: Stack,
+    load: Load,
+    breacher: Breacher,
+    n: int,
+) -> dict[str, Any]:
+    """One level: wait until every agent is in Prometheus, then measure for the window
+    with breaches injected."""
+    prom = settings.url.prometheus
+    scraped_job = "pushgateway" if args.mode == "push" else "agents"
+    records = {
+        name: ProcessRecord.load(stack.layout.run, name) for name in ("pushgateway", "prometheus")
+    }
+    # Warm-up: every agent has pushed (or been scraped) and reached Prometheus.
+    present = (
+        'count(count by (agent) (push_time_seconds{job="riskwatch",agent=~"scale-.+"}))'
+        if args.mode == "push"
+        else 'count(up{job="agents",agent=~"scale-.+"} == 1)'
+    )
+    deadline = time.monotonic() + 10 * load.interval
+    while query(prom, present) < n and time.monotonic() < deadline:
+        time.sleep(1)  # polling Prometheus until the level is fully in
+    load.reset()
+    cpu0 = {k: process_sample(r)[0] for k, r in records.items() if r is not None}
+    rss_peak = {k: 0.0 for k in cpu0}
+    own0, wall0 = time.process_time(), time.time()
+    pushed: dict[str, float] = {}
+    spacing = args.window / max(args.breaches, 1)
+    lost = 0
+    for b in range(args.breaches):
+        portfolio = f"breach-{n:03d}-{b:02d}"
+        when = breacher.breach(portfolio)
+        if when is None:
+            lost += 1
+        else:
+            pushed[portfolio] = when
+        for k, r in records.items():
+            if r is not None:
+                rss_peak[k] = max(rss_peak[k], process_sample(r)[1])
+        time.sleep(spacing)  # a load pattern: breaches spread over the window
+    wall = time.time() - wall0
+    cpu = {k: (process_sample(r)[0] - cpu0[k]) / wall for k, r in records.items() if r is not None}
+    own = (time.process_time() - own0) / wall
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not set(pushed) <= set(
+        slack_arrivals(stack.layout.outbox)
+    ):
+        time.sleep(0.5)  # polling the sink for the last breaches' posts
+    arrivals = slack_arrivals(stack.layout.outbox)
+    slack = [arrivals[p] - t for p, t in pushed.items() if p in arrivals]
+    window = f"{int(wall)}s"
+    with load._lock:
+        latencies, late, done, failures = list(load.latencies), load.late, load.done, load.failures
+    figures = {
+        "agents": n,
+        "series": query(prom, "prometheus_tsdb_head_series"),
+        "push_p50_s": statistics.median(latencies) if latencies else float("nan"),
+        "push_p95_s": quantile(latencies, 95),
+        "pushes": done,
+        "push_failures": failures,
+        "late_pushes": late / done if done else float("nan"),
+        "pushgateway_cpu": cpu.get("pushgateway", float("nan")),
+        "pushgateway_rss_mb": rss_peak.get("pushgateway", float("nan")) / 2**20,
+        "prometheus_cpu": cpu.get("prometheus", float("nan")),
+        "prometheus_rss_mb": rss_peak.get("prometheus", float("nan")) / 2**20,
+        "rule_eval_max_s": query(
+            prom, f"max(max_over_time(prometheus_rule_group_last_duration_seconds[{window}]))"
+        ),
+        "scrape_max_s": query(
+            prom, f'max(max_over_time(scrape_duration_seconds{{job="{scraped_job}"}}[{window}]))'
+        ),
+        "slack_p50_s": statistics.median(slack) if slack else float("nan"),
+        "slack_p95_s": quantile(slack, 95),
+        "breaches_delivered": f"{len(slack)}/{len(pushed) + lost}",
+        "loader_cpu": own,
+    }
+    for portfolio in pushed:
+        breacher.clear(portfolio)
+    return figures
+
+
+def retire(settings: Settings, agent: str) -> None:
+    """Delete an agent's group; under load a delete can time out like a push."""
+    access = PushgatewayAccess.from_settings(settings)
+    try:
+        Publisher(agent, settings.url.pushgateway, access=access).delete()
+    except OSError as exc:
+        print(f"could not delete group {agent}: {exc}", flush=True)
+
+
+def collapsed(row: dict[str, Any]) -> bool:
+    """Most pushes of the level failed: a larger N only deepens the backlog."""
+    return bool(row.get("pushes")) and row["push_failures"] > row["pushes"] / 2
+
+
+def over_budget(row: dict[str, Any]) -> list[str]:
+    over = [k for k, limit in BUDGETS.items() if isinstance(row.get(k), float) and row[k] > limit]
+    if collapsed(row) or row.get("push_failures"):
+        over.append("push_failures")
+    return over
+
+
+# Which component a figure over budget points at.
+LIMITS = {
+    "push_p95_s": "Pushgateway (push latency)",
+    "push_failures": "Pushgateway (pushes failing)",
+    "late_pushes": "load generator or Pushgateway (pushes late)",
+    "pushgateway_cpu": "Pushgateway (CPU)",
+    "prometheus_cpu": "Prometheus (CPU)",
+    "rule_eval_max_s": "Prometheus (rule evaluation)",
+    "scrape_max_s": "the scrape of the agents' data",
+    "slack_p95_s": "the alert path (push -> Slack)",
+}
+
+COLUMNS = (
+    "agents",
+    "series",
+    "pushes",
+    "push_failures",
+    "push_p50_s",
+    "push_p95_s",
+    "late_pushes",
+    "pushgateway_cpu",
+    "pushgateway_rss_mb",
+    "prometheus_cpu",
+    "prometheus_rss_mb",
+    "rule_eval_max_s",
+    "scrape_max_s",
+    "slack_p50_s",
+    "slack_p95_s",
+    "breaches_delivered",
+    "loader_cpu",
+)
+
+
+def cell(column: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if column in ("series", "pushgateway_rss_mb", "prometheus_rss_mb") and isinstance(value, float):
+        return f"{value:,.0f}"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """A Markdown table, a star on each figure over its budget, and the knee."""
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    for row in rows:
+        if row.get("not_run"):
+            print(f"| {row['agents']} | not run: {row['not_run']} |")
+            continue
+        over = over_budget(row)
+        cells = [cell(c, row.get(c)) + ("*" if c in over else "") for c in COLUMNS]
+        print("| " + " | ".join(cells) + " |")
+    print("* over budget:", ", ".join(f"{k} <= {v}" for k, v in BUDGETS.items()), "no failures")
+    for row in rows:
+        if not row.get("not_run") and over_budget(row):
+            limits = sorted({LIMITS.get(k, k) for k in over_budget(row)})
+            print(f"N = {row['agents']}: over budget: {'; '.join(limits)}")
+    knee = next((r for r in rows if not r.get("not_run") and over_budget(r)), None)
+    measured = [r for r in rows if not r.get("not_run")]
+    if knee is None:
+        print(f"knee: none up to N = {measured[-1]['agents']}")
+    else:
+        print(f"knee: N = {knee['agents']}")
+
+
+def chart(rows: list[dict[str, Any]], out: Path, mode: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if not r.get("not_run")]
+    n = [r["agents"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    axes[0].plot(n, [r["push_p95_s"] for r in rows], "o-", label="push p95")
+    axes[0].plot(n, [r["slack_p95_s"] for r in rows], "s-", label="push -> Slack p95")
+    axes[0].axhline(BUDGETS["slack_p95_s"], color="grey", ls="--", lw=0.8)
+    axes[0].set_ylabel("seconds")
+    axes[1].plot(n, [r["pushgateway_cpu"] for r in rows], "o-", label="Pushgateway CPU")
+    axes[1].plot(n, [r["prometheus_cpu"] for r in rows], "s-", label="Prometheus CPU")
+    axes[1].plot(n, [r["loader_cpu"] for r in rows], "^-", label="load generator CPU")
+    axes[1].set_ylabel("cores (of 2)")
+    axes[2].plot(n, [r["series"] / 1000 for r in rows], "o-", label="active series (k)")
+    axes[2].plot(
+        n, [r["prometheus_rss_mb"] / 100 for r in rows], "s-", label="Prometheus RSS (100 MB)"
+    )
+    axes[2].plot(
+        n, [r["pushgateway_rss_mb"] / 100 for r in rows], "^-", label="Pushgateway RSS (100 MB)"
+    )
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("agents (500 positions each)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"One riskwatch stack on 2 cores ({mode} mode)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--agents", type=int, nargs="+", default=[1, 10, 50, 200])
+    parser.add_argument("--positions", type=int, default=500)
+    parser.add_argument("--mode", choices=("push", "scrape"), default="push")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds measured per N")
+    parser.add_argument("--breaches", type=int, default=10, help="breaching pushes per N")
+    parser.add_argument("--state-dir", type=Path, help="use this running stack")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--chart", type=Path, help="draw the figures into this PNG")
+    parser.add_argument(
+        "--past-collapse",
+        action="store_true",
+        help="go on to larger N after a level where most pushes failed (the Pushgateway's "
+        "memory then grows with its backlog: several GB)",
+    )
+    args = parser.parse_args()
+    # A stopped run still stops its stack (the `finally` blocks run on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rows: list[dict[str, Any]] = []
+    with the_stack(args) as (settings, stack):
+        interval = settings.agent.tasks["portfolio"].interval_seconds
+        url = settings.url.pushgateway if args.mode == "push" else None
+        load = Load(interval=interval, push=args.mode == "push")
+        served = None
+        if args.mode == "scrape":
+            served = Publisher("scale-breaches")
+            serve_for_scrape(settings, stack, served, [])
+        breacher = Breacher(settings, served)
+        load.start()
+        try:
+            for n in sorted(args.agents):
+                if rows and collapsed(rows[-1]) and not args.past_collapse:
+                    print(
+                        f"N = {n}: not run, the Pushgateway collapsed at N = "
+                        f"{rows[-1]['agents']} (--past-collapse runs it anyway)",
+                        flush=True,
+                    )
+                    rows.append({"agents": n, "not_run": "collapsed"})
+                    continue
+                start = time.time()
+                for i in range(len(load.agents), n):
+                    agent = SimAgent(i, args.positions, settings, url)
+                    load.add(agent, start + interval * i / n)
+                if served is not None:
+                    serve_for_scrape(settings, stack, served, [a.pub for a in load.agents])
+                rows.append(measure(args, settings, stack, load, breacher, n))
+                print(json.dumps(rows[-1]), flush=True)
+        finally:
+            load.stop()
+            if served is not None:
+                served.close()
+                (stack.layout.agent_targets / TARGETS_FILE).unlink(missing_ok=True)
+            for agent in load.agents:
+                agent.pub.close()
+                if args.mode == "push":
+                    retire(settings, agent.name)
+    print_table(rows)
+    if args.json:
+        args.json.write_text(
+            json.dumps({"mode": args.mode, "budgets": BUDGETS, "rows": rows}, indent=2)
+        )
+    if args.chart:
+        chart(rows, args.chart, args.mode)
+
+
+TARGETS_FILE = "bench-scale.json"
+
+
+def serve_for_scrape(
+    settings: Settings, stack: Stack, breaches: Publisher, agents: list[Publisher]
+) -> None:
+    """Serve each publisher not yet serving on a free port, and write them all into
+    the stack's target file for its agents job (Prometheus re-reads it on change)."""
+    host = settings.stack.host
+    for pub in [breaches, *agents]:
+        if pub.agent not in _SERVED:
+            _SERVED[pub.agent] = free_port()
+            pub.serve(host, _SERVED[pub.agent])
+    groups = [
+        {"targets": [f"{host}:{port}"], "labels": {"agent": agent}}
+        for agent, port in _SERVED.items()
+    ]
+    target = stack.layout.agent_targets / TARGETS_FILE
+    scratch = target.with_suffix(".tmp")
+    scratch.write_text(json.dumps(groups))
+    scratch.replace(target)  # Prometheus never reads a half-written file
+
+
+_SERVED: dict[str, int] = {}
+
+
+if __name__ == "__main__":
+    main()
