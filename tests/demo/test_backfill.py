@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from riskwatch.demo.backfill.prometheus import Api
 from riskwatch.demo.backfill.writer import near
 from riskwatch.settings import Settings, load_settings
 from riskwatch.sources.synthetic import SyntheticMarket
+from riskwatch.stack.processes import ProcessRecord
 from riskwatch.stack.runner import Stack
 from tests.support.agents import synthetic_desk
 from tests.support.calendar import SITUATIONS, last_run
@@ -61,6 +63,14 @@ def test_the_longest_history_is_the_retention() -> None:
     assert max_days(load_settings(stack={"prometheus_retention": "1d12h"})) == 1
     with pytest.raises(ValueError, match="between 1 and 14"):
         backfill(load_settings(stack={"prometheus_retention": "2w"}), 15)
+
+
+def test_a_prometheus_not_started_from_the_state_folder_is_not_restarted(
+    tmp_path: Path,
+) -> None:
+    """Only the Prometheus `stack up` recorded in this state folder is restarted: with
+    none recorded, nothing is touched and the caller waits for the periodic reload."""
+    assert Stack(load_settings(state_dir=tmp_path)).restart_prometheus() is None
 
 
 def test_nothing_is_written_near_existing_samples() -> None:
@@ -132,6 +142,8 @@ def backfilled(stack: Stack) -> Iterator[BackfillResult]:
     try:
         live = f'trading_portfolio_value_usd{{agent="{AGENT}"}}'
         wait_for(lambda: prom_query(url, f"{live} == {LIVE_VALUE}"), "the live push scraped")
+        scraped_before = time.time()
+        before = ProcessRecord.load(stack.layout.run, "prometheus")
         began = time.monotonic()
         clock = FixedClock(SITUATION.at)
         result = backfill(
@@ -143,6 +155,18 @@ def backfilled(stack: Stack) -> Iterator[BackfillResult]:
             clock=clock,
         )
         print(f"backfill: {result} in {time.monotonic() - began:.1f} s")
+        # The stack's Prometheus was restarted to load the blocks (unless an alert of
+        # other tests' held it: test_backfill_restart.py), and the run record names
+        # the process now running (`stack down` stops it).
+        after = ProcessRecord.load(stack.layout.run, "prometheus")
+        assert before is not None and after is not None and after.argv == before.argv
+        assert (after.pid != before.pid) == result.restarted
+        # What it had scraped before is still there (after a restart, from its WAL),
+        # and it scrapes again.
+        seen = prom_query_at(url, live, scraped_before)
+        assert [float(r["value"][1]) for r in seen] == [LIVE_VALUE]
+        loaded = time.time()
+        wait_for(lambda: prom_query(url, f"timestamp({live}) > {loaded}"), "a scrape after")
         # The live series still holds its value and only its value, from the push on.
         now = time.time()
         recent = range_query(url, live, now - 120, now, 5)

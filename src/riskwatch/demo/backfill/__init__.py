@@ -44,11 +44,22 @@ Three rules keep live data intact (each was checked against Prometheus 2.42):
   system, and not named like a block, so Prometheus ignores it) and renamed into
   place only when every one is complete.
 
-Prometheus 2.42 loads new block folders on its own once a minute (the TSDB's
-periodic reload); no API call makes it look sooner (reload, snapshot and
-clean_tombstones do not re-read the folder unless a block had tombstones). So
-`backfill` waits, polling a query for samples only the new blocks hold, before it
-returns: up to a minute.
+Prometheus 2.42 loads new block folders at start, and on its own once a minute (the
+TSDB's periodic reload); no API call makes it look sooner (reload, snapshot and
+clean_tombstones do not re-read the folder unless a block had tombstones, and the
+admin API is off anyway, docs/security.md). So when the Prometheus is the stack's own
+(started by `riskwatch stack up` from this state folder), `backfill` restarts it
+through the stack runner (`Stack.restart_prometheus`: a clean shutdown keeps what it
+holds in memory in its WAL, replayed at start) and waits for it to be ready: a
+second or so instead of up to a minute. Not while an alert with a `for` duration is
+pending or firing (`Api.held_alerts`): a restart would start its `for` over, delaying
+a page or resolving and re-firing one. Then, and for any other Prometheus, it waits
+for the periodic reload. Either way `backfill` returns once a query sees samples only
+the new blocks hold. What a restart costs: no scrape for that second (the Pushgateway
+keeps what is pushed meanwhile), and a series that vanished from its target just
+before it gets no staleness marker, so queries see its last value for the 5-minute
+lookback instead of not at all (why the tour's recordings, written as its worlds
+remove their groups, are waited for instead: `recorded.write_recordings`).
 
 A sample repeating the previous one is not written unless four minutes have passed
 since the last written one: every query sees the same values (Prometheus looks back
@@ -73,7 +84,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,18 +102,21 @@ from riskwatch.policy import duration_seconds
 from riskwatch.publish import PUSH_JOB
 from riskwatch.settings import Settings
 from riskwatch.sources.synthetic import HISTORY_DAYS
+from riskwatch.stack.errors import StackError
 from riskwatch.stack.runner import Stack
 
 __all__ = [
     "BackfillError",
     "BackfillResult",
     "History",
+    "Loaded",
     "NothingToBackfill",
     "Progress",
     "Written",
     "backfill",
     "backfill_forecasts",
     "history",
+    "load_blocks",
     "max_days",
     "validate_desk",
 ]
@@ -130,7 +144,10 @@ class BackfillResult:
     """promtool's wall time, summed over its runs (one per block, as many at once as
     there are CPUs, beside the writing of the next block's text)."""
     load_seconds: float
-    """Waiting for Prometheus to load the new blocks."""
+    """Having Prometheus load the new blocks: restarting the stack's own until it is
+    ready and sees them, or waiting for the periodic reload."""
+    restarted: bool = False
+    """Whether Prometheus was restarted to load the blocks (see the module doc)."""
 
 
 # ------------------------------------------------------------------ the API
@@ -145,6 +162,7 @@ def backfill(
     progress: Progress | None = None,
     clock: Clock = system_clock,
     leave_out: Sequence[tuple[datetime, datetime]] = (),
+    restart: bool = True,
 ) -> BackfillResult:
     """Backfill `days` days of the trading agent's history into the stack's Prometheus.
 
@@ -167,6 +185,8 @@ def backfill(
             were there: the tour's days, which its worlds' recordings fill
             (`riskwatch.demo.backfill.recorded`); nothing is written within ten
             minutes of them either.
+        restart: restart the stack's own Prometheus to load the blocks (see the
+            module doc); False waits for its periodic reload instead, up to a minute.
 
     Raises:
         ValueError: `days`, `resolution_seconds` or `end` out of range.
@@ -209,7 +229,9 @@ def backfill(
     with tempfile.TemporaryDirectory(prefix="riskwatch-backfill-") as text_dir:
         built = build_blocks(writer, Path(text_dir), tsdb, promtool, report, stop)
     report("loading", 0.8)
-    waited = api.wait_for_blocks(writer.probes, lambda f: report("loading", 0.8 + 0.2 * f))
+    loaded = load_blocks(
+        settings, api, writer.probes, lambda f: report("loading", 0.8 + 0.2 * f), restart=restart
+    )
     report("loading", 1.0)
     return BackfillResult(
         samples=writer.samples,
@@ -220,7 +242,8 @@ def backfill(
         blocks=built.blocks,
         generate_seconds=history.seconds + built.write_seconds,
         promtool_seconds=built.promtool_seconds,
-        load_seconds=waited,
+        load_seconds=loaded.seconds,
+        restarted=loaded.restarted,
     )
 
 
@@ -255,6 +278,43 @@ def target(settings: Settings, prometheus_url: str | None) -> tuple[Path, str, A
     api = Api(prometheus_url or settings.url.prometheus)
     api.check_data_dir(tsdb)
     return tsdb, promtool, api
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """How Prometheus came to serve new blocks."""
+
+    seconds: float
+    restarted: bool
+
+
+def load_blocks(
+    settings: Settings,
+    api: Api,
+    probes: Sequence[tuple[int, str]],
+    progress: Callable[[float], None],
+    *,
+    restart: bool = True,
+) -> Loaded:
+    """Have Prometheus serve the blocks just moved into its data folder, until each
+    probe (an instant and a selector only the new blocks have samples for) answers.
+    With `restart`, the stack's own Prometheus is restarted to read them at once,
+    unless an alert with a `for` is pending or firing (see the module doc); otherwise
+    the periodic reload is waited for.
+
+    Raises:
+        BackfillError: the restarted Prometheus not ready, or the blocks not loaded in
+            time.
+    """
+    began = time.monotonic()
+    restarted = False
+    if restart and api.url == settings.url.prometheus.rstrip("/") and not api.held_alerts():
+        try:
+            restarted = Stack(settings).restart_prometheus() is not None
+        except StackError as exc:
+            raise BackfillError(f"restarting Prometheus to load the blocks: {exc}") from None
+    api.wait_for_blocks(probes, progress)
+    return Loaded(time.monotonic() - began, restarted)
 
 
 def max_days(settings: Settings) -> int:

@@ -77,6 +77,25 @@ class Api(Prometheus):
         except PrometheusError as exc:
             raise BackfillError(f"{exc} (is the stack up? `riskwatch stack up`)") from None
 
+    def held_alerts(self) -> list[str]:
+        """Alerts pending or firing under a rule with a `for` duration, by name.
+
+        A restart starts their `for` over (Prometheus restores it only past its
+        10-minute grace period): a pending page would come later, and a firing
+        alert not re-sent within Alertmanager's resolve timeout would resolve and fire
+        again. Alerts without `for` (the Watchdog) fire again at the first evaluation.
+        """
+        found = self._data("/api/v1/rules", {"type": "alert"})
+        assert isinstance(found, dict)
+        return sorted(
+            {
+                str(rule.get("name"))
+                for group in found.get("groups", [])
+                for rule in group.get("rules", [])
+                if rule.get("duration", 0) and rule.get("alerts")
+            }
+        )
+
     def wait_for_blocks(
         self, probes: Sequence[tuple[int, str]], progress: Callable[[float], None]
     ) -> float:

@@ -170,6 +170,9 @@ def write_recordings(
         probes.extend(writer.probes)
         written.append(Written(recording.agent, start, end, writer.samples))
     if probes:
+        # Waited for, not restarted (`load_blocks`): the worlds have just removed their
+        # Pushgateway groups, and a restart before the next scrape would leave their
+        # series without staleness markers, still seen for five minutes.
         api.wait_for_blocks(probes, lambda _: None)
     return written
 

@@ -59,7 +59,7 @@ class Writer:
         window = self.times // window_seconds
         self.windows = [int(w) for w in np.unique(window)]
         self.bounds = np.searchsorted(window, [*self.windows, self.windows[-1] + 1])
-        self._stamps = [f" {t}\n" for t in self.times.tolist()]
+        self._stamps = np.array([f" {t}\n" for t in self.times.tolist()], dtype=object)
         heartbeat = self.times // HEARTBEAT_SECONDS
         self.kept: list[_Kept] = []
         first_last: dict[str, tuple[int, int]] = {}
@@ -114,10 +114,12 @@ class Writer:
                     out.write(
                         f"# HELP {name} {_escape(family.help)}\n# TYPE {name} {family.type}\n"
                     )
+                # One string per series: "name{labels} value time\n" for each sample,
+                # the name and labels joined in between rather than added to each.
                 prefix = f"{kept.family.name}{kept.labels} "
-                stamps = [self._stamps[i] for i in kept.index[a:b].tolist()]
-                values = map(prefix.__add__, map(repr, kept.values[a:b].tolist()))
-                out.writelines(map(str.__add__, values, stamps))
+                stamps = self._stamps[kept.index[a:b]].tolist()
+                values = map(repr, kept.values[a:b].tolist())
+                out.write(prefix + prefix.join(map(str.__add__, values, stamps)))
                 written += int(b - a)
             out.write("# EOF\n")
         return written
