@@ -378,3 +378,16 @@ def test_gaps_on_the_benchmark_s_largest_days_keep_beta_precise() -> None:
     expected = reference_metrics(book[:, 0], bench)
     for key in BENCHMARK_METRICS:
         assert_close(float(got[key][0]), expected[key], f"column 0 {key}")
+
+
+def test_calls_share_no_memory_with_their_results() -> None:
+    # The block buffers are kept from call to call: no figure may be a view of them.
+    book, bench = _sparse_book()
+    first = performance_metrics(book, bench)
+    kept = {key: np.array(value, copy=True) for key, value in first.items()}
+    performance_metrics(book[:100, :7] * 3.0, bench[:100])  # a smaller block reuses them
+    for key, value in first.items():
+        np.testing.assert_array_equal(value, kept[key])
+    again = performance_metrics(book, bench)
+    for key, value in again.items():
+        np.testing.assert_array_equal(value, kept[key])

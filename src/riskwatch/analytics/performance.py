@@ -167,8 +167,8 @@ class _Workspace(threading.local):
         if size > _BLOCK_ELEMENTS:  # one very long column: not worth keeping
             return np.empty(shape), np.empty(shape)
         for i, kept in enumerate(self.kept):
-            if kept.size < size:
-                self.kept[i] = np.empty(_BLOCK_ELEMENTS)
+            if kept.size < size:  # grown to the largest block seen, which fits them all
+                self.kept[i] = np.empty(size)
         first, second = (kept[:size].reshape(shape) for kept in self.kept)
         return first, second
 
