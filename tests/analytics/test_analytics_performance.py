@@ -17,7 +17,7 @@ from riskwatch.analytics import (
     RETURN_METRICS,
     performance_metrics,
 )
-from riskwatch.analytics._columns import Columns
+from riskwatch.analytics._columns import Columns, count_true
 
 SEEDS = range(70)  # ten of each generated kind
 
@@ -391,3 +391,10 @@ def test_calls_share_no_memory_with_their_results() -> None:
     again = performance_metrics(book, bench)
     for key, value in again.items():
         np.testing.assert_array_equal(value, kept[key])
+
+
+def test_count_true_is_exact_on_either_side_of_16_bits() -> None:
+    flags = np.ones((70_000, 2), dtype=bool)
+    flags[0, 1] = False
+    np.testing.assert_array_equal(count_true(flags), [70_000, 69_999])
+    np.testing.assert_array_equal(count_true(flags[:65_535]), [65_535, 65_534])

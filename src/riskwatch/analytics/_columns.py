@@ -174,7 +174,11 @@ def _copy(data: FloatArray, out: FloatArray | None) -> FloatArray:
 
 def count_true(flags: BoolArray) -> IntArray:
     """True values per column; summing the bytes is ~5x faster than a boolean sum."""
-    counts: IntArray = flags.view(np.uint8).sum(axis=0, dtype=np.uint32).astype(np.intp)
+    # 16-bit sums are twice as fast as 32-bit ones, and exact below 65,536 rows.
+    wide = flags.shape[0] >= 1 << 16
+    counts: IntArray = (
+        flags.view(np.uint8).sum(axis=0, dtype=np.uint32 if wide else np.uint16).astype(np.intp)
+    )
     return counts
 
 
