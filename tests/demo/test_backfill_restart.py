@@ -77,11 +77,19 @@ def test_the_stacks_prometheus_is_restarted_and_keeps_what_it_scraped(tmp_path: 
 
 
 def test_not_while_an_alert_with_a_for_is_pending(tmp_path: Path) -> None:
-    with recorded_prometheus(tmp_path, scrape_interval="1s", rules=[PENDING_RULE]) as settings:
+    """The probe stands for blocks that arrive on their own a few seconds in (as the
+    periodic reload brings them): with an alert pending all along, they are waited
+    for, and Prometheus is never restarted."""
+    arrives = time.time() + 4
+    rules = [PENDING_RULE, {"record": "arrived", "expr": f"vector(time()) > {arrives}"}]
+    with recorded_prometheus(tmp_path, scrape_interval="1s", rules=rules) as settings:
         api = Api(settings.url.prometheus)
         wait_for(api.held_alerts, "the rule's alert pending")
         assert api.held_alerts() == ["AlwaysPending"]
         before = pid(settings)
-        loaded = load_blocks(settings, api, [], lambda _: None)
+        # Asked about a minute ahead, the probe sees the recording as soon as it has a
+        # sample (the 5-minute lookback reaches back to it).
+        loaded = load_blocks(settings, api, [(int(arrives) + 60, "arrived")], lambda _: None)
         assert not loaded.restarted
         assert pid(settings) == before
+        assert time.time() >= arrives

@@ -53,13 +53,14 @@ through the stack runner (`Stack.restart_prometheus`: a clean shutdown keeps wha
 holds in memory in its WAL, replayed at start) and waits for it to be ready: a
 second or so instead of up to a minute. Not while an alert with a `for` duration is
 pending or firing (`Api.held_alerts`): a restart would start its `for` over, delaying
-a page or resolving and re-firing one. Then, and for any other Prometheus, it waits
-for the periodic reload. Either way `backfill` returns once a query sees samples only
-the new blocks hold. What a restart costs: no scrape for that second (the Pushgateway
-keeps what is pushed meanwhile), and a series that vanished from its target just
-before it gets no staleness marker, so queries see its last value for the 5-minute
-lookback instead of not at all (why the tour's recordings, written as its worlds
-remove their groups, are waited for instead: `recorded.write_recordings`).
+a page or resolving and re-firing one. Then it waits for them to clear or for the
+periodic reload, whichever comes first; any other Prometheus it leaves to the reload.
+Either way `backfill` returns once a query sees samples only the new blocks hold.
+What a restart costs: no scrape for that second (the Pushgateway keeps what is pushed
+meanwhile), and a series that vanished from its target just before it gets no
+staleness marker, so queries see its last value for the 5-minute lookback instead of
+not at all (why the tour's recordings, written as its worlds remove their groups, are
+waited for instead: `recorded.write_recordings`).
 
 A sample repeating the previous one is not written unless four minutes have passed
 since the last written one: every query sees the same values (Prometheus looks back
@@ -298,23 +299,29 @@ def load_blocks(
 ) -> Loaded:
     """Have Prometheus serve the blocks just moved into its data folder, until each
     probe (an instant and a selector only the new blocks have samples for) answers.
-    With `restart`, the stack's own Prometheus is restarted to read them at once,
-    unless an alert with a `for` is pending or firing (see the module doc); otherwise
-    the periodic reload is waited for.
+    With `restart`, the stack's own Prometheus is restarted to read them at once, as
+    soon as no alert with a `for` is pending or firing (see the module doc: on a
+    fresh stack, its targets' first scrapes hold a few for seconds); otherwise, or
+    until then, the periodic reload is waited for.
 
     Raises:
         BackfillError: the restarted Prometheus not ready, or the blocks not loaded in
             time.
     """
     began = time.monotonic()
-    restarted = False
-    if restart and api.url == settings.url.prometheus.rstrip("/") and not api.held_alerts():
+    stack = Stack(settings)
+
+    def restarted() -> bool:
+        if api.held_alerts():
+            return False
         try:
-            restarted = Stack(settings).restart_prometheus() is not None
+            return stack.restart_prometheus() is not None
         except StackError as exc:
             raise BackfillError(f"restarting Prometheus to load the blocks: {exc}") from None
-    api.wait_for_blocks(probes, progress)
-    return Loaded(time.monotonic() - began, restarted)
+
+    ours = restart and api.url == settings.url.prometheus.rstrip("/")
+    done = api.wait_for_blocks(probes, progress, restarted if ours else None)
+    return Loaded(time.monotonic() - began, done)
 
 
 def max_days(settings: Settings) -> int:

@@ -97,18 +97,28 @@ class Api(Prometheus):
         )
 
     def wait_for_blocks(
-        self, probes: Sequence[tuple[int, str]], progress: Callable[[float], None]
-    ) -> float:
-        """Seconds until every probe (a time and a selector written only by the new
-        blocks) answers; Prometheus picks new blocks up on its one-minute reload."""
+        self,
+        probes: Sequence[tuple[int, str]],
+        progress: Callable[[float], None],
+        restart: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Poll until every probe (a time and a selector written only by the new blocks)
+        answers: Prometheus picks new blocks up at start and on its one-minute reload.
+        At each poll until then, `restart` may restart it to load them at once; it
+        says whether it did, and is not called again once it has. Returns whether it
+        did."""
         began = time.monotonic()
         pending = list(probes)
+        restarted = False
         while pending:
             at, selector = pending[0]
             found = self._data("/api/v1/query", {"query": f"count({selector})", "time": at})
             assert isinstance(found, dict)
             if found.get("result"):
                 pending.pop(0)
+                continue
+            if restart is not None and not restarted and restart():
+                restarted = True
                 continue
             waited = time.monotonic() - began
             if waited > LOAD_TIMEOUT_SECONDS:
@@ -118,4 +128,4 @@ class Api(Prometheus):
                 )
             progress(min(0.99, waited / 60.0))
             time.sleep(0.5)
-        return time.monotonic() - began
+        return restarted
