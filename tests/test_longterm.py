@@ -213,6 +213,10 @@ def _report_differences(ours: Any, theirs: Any, path: str = "report") -> list[st
     if isinstance(ours, float) and isinstance(theirs, float):
         if math.isclose(ours, theirs, rel_tol=1e-6, abs_tol=1e-6):
             return []
+    elif isinstance(ours, datetime) and isinstance(theirs, datetime):
+        # A timestamp is a float of ~1.8e9 s: VictoriaMetrics' precision is a few µs.
+        if abs((ours - theirs).total_seconds()) <= 1e-3:
+            return []
     elif ours == theirs:
         return []
     return [f"{path}: {ours!r} vs {theirs!r}"]

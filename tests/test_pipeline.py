@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import re
 import time
 from datetime import datetime
 from email.message import Message
@@ -30,7 +31,8 @@ def emails_about(outbox: Path, portfolio: str) -> list[Message]:
     found = []
     for path in sorted((outbox / "email").glob("*.eml")):
         msg = email.message_from_bytes(path.read_bytes())
-        if f"on {portfolio}" in str(msg["Subject"]):
+        # The whole portfolio name: "on t" must not match "on trading-1".
+        if re.search(rf"\bon {re.escape(portfolio)}(?![\w-])", str(msg["Subject"])):
             found.append(msg)
     return found
 
