@@ -68,8 +68,9 @@ def build_runtime(
         market = market or make_market(settings, pub)
         brokers = brokers or make_brokers(settings, market, pub)
         dsn = local_database_url(settings)
+        evidence = settings.policy.trading_model.min_scored_predictions
         books = [
-            Book(p.name, brokers[p.name], MomentumModel(p.model))
+            Book(p.name, brokers[p.name], MomentumModel(p.model, min_scored=evidence))
             for p in settings.trading.portfolios
         ]
         # One database keeps the equity curve, the fills and the forecast log; without

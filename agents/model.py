@@ -30,7 +30,8 @@ class TradingModel(Protocol):
         ...
 
     def accuracy(self) -> float | None:
-        """Share of the last hour's scored predictions that came true; None before any."""
+        """Share of the last hour's scored predictions that came true; None while the
+        record is too short to say (the series is then withdrawn, not left frozen)."""
         ...
 
     def episode_reward(self) -> float | None:
@@ -51,8 +52,14 @@ class MomentumModel:
 
     Confidence is the model's estimate of its own hit rate: the posterior mean
     (hits + 1) / (calls + 2) over the last hour, so a model whose calls stop coming true
-    loses confidence, and one with no record yet says 0.5; reward is the sum of
-    direction x return over the episode's scored predictions, in basis points.
+    loses confidence; reward is the sum of direction x return over the episode's scored
+    predictions, in basis points.
+
+    A hit rate needs a record: until `min_scored` of the window's predictions have been
+    scored (the policy's `trading_model.min_scored_predictions`) the model reports no
+    accuracy and a confidence of 0.5, undecided. Its first few dozen calls are noise (a
+    rate from 24 calls lands 10 points or more off a third of the time), and a reading that
+    noisy, frozen by a feed outage or a dead agent, would hold an alert's `for` open.
     """
 
     def __init__(
@@ -60,10 +67,15 @@ class MomentumModel:
         name: str = "momentum",
         horizon: timedelta = timedelta(minutes=5),
         window: timedelta = timedelta(hours=1),
+        *,
+        min_scored: int,
     ) -> None:
+        if min_scored < 1:
+            raise ValueError(f"min_scored must be at least 1, got {min_scored!r}")
         self.name = name
         self.horizon = horizon
         self.window = window
+        self.min_scored = min_scored
         self._last: dict[str, float] = {}
         self._open: deque[_Prediction] = deque()
         self._scored: deque[tuple[datetime, bool]] = deque()
@@ -89,11 +101,13 @@ class MomentumModel:
             self._last[symbol] = price
 
     def confidence(self) -> float:
+        if len(self._scored) < self.min_scored:
+            return 0.5
         hits = sum(hit for _, hit in self._scored)
         return (hits + 1) / (len(self._scored) + 2)
 
     def accuracy(self) -> float | None:
-        if not self._scored:
+        if len(self._scored) < self.min_scored:
             return None
         return sum(hit for _, hit in self._scored) / len(self._scored)
 

@@ -75,7 +75,11 @@ def measure(positions: int, cycles: int) -> dict[str, Any]:
         universe_size=max(DEFAULT_UNIVERSE, positions),
         calendar=calendar,
     )
-    book = Book("big", SyntheticBroker(market, "big", 50_000_000.0, positions), MomentumModel())
+    book = Book(
+        "big",
+        SyntheticBroker(market, "big", 50_000_000.0, positions),
+        MomentumModel(min_scored=settings.policy.trading_model.min_scored_predictions),
+    )
     publisher = Publisher("bench")  # no Pushgateway: we time the computation
     agent = TradingAgent(
         settings.trading,

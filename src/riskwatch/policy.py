@@ -194,6 +194,14 @@ class TailRisk(_Strict):
         return confidence_label(self.expected_shortfall_confidence)
 
 
+class TradingModelPolicy(_Strict):
+    """How much record a trading model's figures need before they count."""
+
+    min_scored_predictions: int = Field(ge=1)
+    """Scored predictions in the model's window before the reference model reports an
+    accuracy, and a confidence other than 0.5 (riskwatch.agents.model.MomentumModel)."""
+
+
 def confidence_label(confidence: float) -> str:
     """A confidence as the agents label it: the shortest exact form, ``0.99``."""
     return f"{confidence:g}"
@@ -455,6 +463,7 @@ class Policy(_Strict):
     defaults: PortfolioLimits
     portfolios: dict[PortfolioName, dict[PortfolioLimitName, Ratio]] = {}
     tail_risk: TailRisk
+    trading_model: TradingModelPolicy
     crowding: Crowding
     compliance: Compliance
     ops: Ops

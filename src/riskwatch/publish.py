@@ -204,12 +204,17 @@ class Publisher:
         accuracy: float | None = None,
         reward: float | None = None,
     ) -> None:
-        """The trading model's confidence, 1-hour accuracy and episode reward."""
+        """The trading model's confidence, 1-hour accuracy and episode reward; a figure
+        given as None withdraws its series (no reading, rather than the last one frozen)."""
         self.gauge("riskwatch_model_confidence_ratio").labels(portfolio, model).set(confidence)
-        if accuracy is not None:
-            self.gauge("riskwatch_model_accuracy_ratio").labels(portfolio, model).set(accuracy)
-        if reward is not None:
-            self.gauge("riskwatch_model_episode_reward").labels(portfolio, model).set(reward)
+        for name, value in (
+            ("riskwatch_model_accuracy_ratio", accuracy),
+            ("riskwatch_model_episode_reward", reward),
+        ):
+            if value is None:
+                self.gauge(name).remove(portfolio, model)
+            else:
+                self.gauge(name).labels(portfolio, model).set(value)
 
     def compliance_evidence(self, portfolio: str, rule: str, subjects: Iterable[str]) -> None:
         """Evidence series for a rule: one per offending symbol or sector, removed when clear."""

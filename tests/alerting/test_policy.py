@@ -150,6 +150,12 @@ BAD = [
     ("links/runbook_url", "https://example.com/runbook.md", "links.runbook_url"),
     ("crowding/rising_level", 2, "ok"),
     ("for", _DELETE, "for: Field required"),
+    (
+        "trading_model/min_scored_predictions",
+        0,
+        "trading_model.min_scored_predictions (got 0): Input should be greater than or equal to 1",
+    ),
+    ("trading_model", _DELETE, "trading_model: Field required"),
 ]
 
 

@@ -48,7 +48,7 @@ def synthetic_desk(
         Book(
             p.name,
             SyntheticBroker(market, p.name, p.initial_value_usd, p.positions),
-            MomentumModel(p.model),
+            MomentumModel(p.model, min_scored=settings.policy.trading_model.min_scored_predictions),
         )
         for p in settings.trading.portfolios
     ]

@@ -159,8 +159,10 @@ class World:
             )
             for p, b in zip(portfolios, base, strict=True)
         }
+        evidence = settings.policy.trading_model.min_scored_predictions
         self.books = [
-            Book(p.name, self.brokers[p.name], MomentumModel(p.model)) for p in portfolios
+            Book(p.name, self.brokers[p.name], MomentumModel(p.model, min_scored=evidence))
+            for p in portfolios
         ]
         a = settings.agent
         self.recording = recording

@@ -197,7 +197,10 @@ class BookFigures:
         observed = np.flatnonzero(tl.recorded & np.r_[True, minute[1:] != minute[:-1]])
         read = tl.times[observed] // MODEL_READ_SECONDS
         read_at = np.r_[True, read[1:] != read[:-1]]
-        model = MomentumModel(b.settings.model)
+        model = MomentumModel(
+            b.settings.model,
+            min_scored=self.h.settings.policy.trading_model.min_scored_predictions,
+        )
         figures = np.full((observed.size, 3), np.nan)
         for j, i in enumerate(observed.tolist()):
             model.observe(dict(zip(b.symbols, self.prices[i].tolist(), strict=True)), tl.at(i))
