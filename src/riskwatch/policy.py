@@ -470,6 +470,9 @@ class Policy(_Strict):
     inventory: Inventory
     validation: Validation
     for_: dict[str, Duration] = Field(alias="for")
+    keep_firing_for: dict[str, Duration] = {}
+    """Per alert, how long it keeps firing after its condition clears (Prometheus's
+    `keep_firing_for`); alerts not listed stop at once."""
     market: Market
 
     @field_validator("portfolios")
@@ -626,4 +629,12 @@ def time_compressed(policy: Policy, factor: float) -> Policy:
     update: dict[str, object] = {k: round(v / age_factor) for k, v in ages.items()}
     update.update({k: _scaled(v, window_factor, _WINDOW_FLOOR_SECONDS) for k, v in windows.items()})
     for_ = {name: _scaled(value, factor, 0) for name, value in policy.for_.items()}
-    return policy.model_copy(update={"ops": o.model_copy(update=update), "for_": for_})
+    # An alert held on so that others resolve first must outlast their evaluations,
+    # which run on the wall clock: the same floor as the ages.
+    keep = {
+        name: _scaled(value, factor, _AGE_FLOOR_SECONDS)
+        for name, value in policy.keep_firing_for.items()
+    }
+    return policy.model_copy(
+        update={"ops": o.model_copy(update=update), "for_": for_, "keep_firing_for": keep}
+    )

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from riskwatch.alerting.cli import alerts
-from riskwatch.alerting.rules import alert_rules
+from riskwatch.alerting.rules import alert_rules, render_rule_files
 from riskwatch.policy import (
     POLICY_FILE,
     Policy,
@@ -19,6 +19,7 @@ from riskwatch.policy import (
     duration_seconds,
     load_policy,
     parse_policy,
+    time_compressed,
 )
 
 
@@ -181,6 +182,7 @@ def test_an_invalid_limit_is_one_line_naming_the_field(
     [
         ("for/PortfolioDrawdownCritcal", "0s", "for.PortfolioDrawdownCritcal: no such alert"),
         ("for/Watchdog", _DELETE, "for.Watchdog: missing"),
+        ("keep_firing_for/AgentDwn", "1m", "keep_firing_for.AgentDwn: no such alert"),
     ],
 )
 def test_the_for_section_names_every_alert_exactly(
@@ -239,3 +241,32 @@ def test_render_reports_a_bad_limit_in_one_line_and_writes_nothing(scratch: Path
     assert len(lines) == 1
     assert "defaults.drawdown_critical (got 10): Input should be less than 1" in lines[0]
     assert {p: p.read_text() for p in before} == before
+
+
+def test_an_alert_held_on_outlasts_the_evaluations_it_waits_for_at_any_speed(
+    project_dir: Path,
+) -> None:
+    """keep_firing_for is divided by the demo's speed like `for`, but never below the
+    floor that several 5 s evaluations need (AgentDown must outlast the alerts it holds
+    back clearing, and they clear on the wall clock)."""
+    data = copy.deepcopy(_raw(project_dir))
+    data["keep_firing_for"] = {"AgentDown": "2m"}
+    policy = parse_policy(data)
+    assert time_compressed(policy, 1).keep_firing_for == {"AgentDown": "2m"}
+    assert time_compressed(policy, 4).keep_firing_for == {"AgentDown": "30s"}
+    assert time_compressed(policy, 120).keep_firing_for == {"AgentDown": "20s"}
+    (rule,) = [r for r in _rendered(time_compressed(policy, 4)) if r["alert"] == "AgentDown"]
+    assert rule["keep_firing_for"] == "30s"
+    (other,) = [r for r in _rendered(policy) if r["alert"] == "AgentTaskFailing"]
+    assert "keep_firing_for" not in other
+
+
+def _rendered(policy: Policy) -> list[dict[str, Any]]:
+    files = render_rule_files(policy, "http://grafana.test")
+    return [
+        rule
+        for text in files.values()
+        for group in yaml.safe_load(text)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]

@@ -40,6 +40,9 @@ def alert_rules(limits: Policy) -> list[AlertRule]:
     unknown = sorted(set(limits.for_) - names - ops.OPTIONAL_ALERTS)
     if unknown:
         raise PolicyError(f"{POLICY_FILE}: for.{unknown[0]}: no such alert")
+    unknown = sorted(set(limits.keep_firing_for) - names - ops.OPTIONAL_ALERTS)
+    if unknown:
+        raise PolicyError(f"{POLICY_FILE}: keep_firing_for.{unknown[0]}: no such alert")
     for name in sorted(names):
         for_duration(limits, name)
     return rules
@@ -71,6 +74,9 @@ def _rule_dict(rule: AlertRule, limits: Policy, grafana_url: str) -> dict[str, o
     duration = for_duration(limits, rule.name)
     if duration_seconds(duration):
         entry["for"] = duration
+    keep = limits.keep_firing_for.get(rule.name, "0s")
+    if duration_seconds(keep):
+        entry["keep_firing_for"] = keep
     entry["labels"] = dict(sorted(labels.items()))
     entry["annotations"] = dict(sorted(annotations.items()))
     return entry
