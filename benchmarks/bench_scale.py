@@ -23,7 +23,7 @@ At each N, after a warm-up cycle, for `--window` seconds it measures:
   - the load generator's own CPU, since it shares the machine.
 It prints a table, marks every figure over its budget, and names the knee: the first
 N where a figure passes its budget. `--json FILE` keeps the figures; `--chart FILE`
-draws them (PNG).
+draws them (PNG; scale_chart.py draws several runs, push and scrape, on one).
 
     .venv/bin/python benchmarks/bench_scale.py [--agents 1 10 50 200] [--mode push|scrape]
 
@@ -52,6 +52,7 @@ from typing import Any
 
 import requests
 from bench_alert_latency import PORTS, free_port, slack_arrivals
+from scale_chart import chart
 
 from riskwatch.publish import Publisher
 from riskwatch.pushgateway import PushgatewayAccess
@@ -459,40 +460,6 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(f"knee: N = {knee['agents']}")
 
 
-def chart(rows: list[dict[str, Any]], out: Path, mode: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in rows if not r.get("not_run")]
-    n = [r["agents"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    axes[0].plot(n, [r["push_p95_s"] for r in rows], "o-", label="push p95")
-    axes[0].plot(n, [r["slack_p95_s"] for r in rows], "s-", label="push -> Slack p95")
-    axes[0].axhline(BUDGETS["slack_p95_s"], color="grey", ls="--", lw=0.8)
-    axes[0].set_ylabel("seconds")
-    axes[1].plot(n, [r["pushgateway_cpu"] for r in rows], "o-", label="Pushgateway CPU")
-    axes[1].plot(n, [r["prometheus_cpu"] for r in rows], "s-", label="Prometheus CPU")
-    axes[1].plot(n, [r["loader_cpu"] for r in rows], "^-", label="load generator CPU")
-    axes[1].set_ylabel("cores (of 2)")
-    axes[2].plot(n, [r["series"] / 1000 for r in rows], "o-", label="active series (k)")
-    axes[2].plot(
-        n, [r["prometheus_rss_mb"] / 100 for r in rows], "s-", label="Prometheus RSS (100 MB)"
-    )
-    axes[2].plot(
-        n, [r["pushgateway_rss_mb"] / 100 for r in rows], "^-", label="Pushgateway RSS (100 MB)"
-    )
-    for ax in axes:
-        ax.set_xscale("log")
-        ax.set_xlabel("agents (500 positions each)")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"One riskwatch stack on 2 cores ({mode} mode)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 10, 50, 200])
@@ -548,7 +515,10 @@ def main() -> None:
                 (stack.layout.agent_targets / TARGETS_FILE).unlink(missing_ok=True)
             for agent in load.agents:
                 agent.pub.close()
-                if args.mode == "push":
+                # Only a stack that outlives the run (--state-dir) keeps the groups; a
+                # temporary one is purged, and a collapsed gateway would time out on
+                # every delete.
+                if args.mode == "push" and args.state_dir:
                     retire(settings, agent.name)
     print_table(rows)
     if args.json:
@@ -556,7 +526,7 @@ def main() -> None:
             json.dumps({"mode": args.mode, "budgets": BUDGETS, "rows": rows}, indent=2)
         )
     if args.chart:
-        chart(rows, args.chart, args.mode)
+        chart({args.mode: [r for r in rows if not r.get("not_run")]}, BUDGETS, args.chart)
 
 
 TARGETS_FILE = "bench-scale.json"
