@@ -9,8 +9,16 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 
 from riskwatch import catalog
 from riskwatch.catalog import MetricSpec
@@ -100,6 +108,33 @@ def test_an_agent_of_the_previous_release_is_read_under_the_new_names(tmp_path: 
             stored = {s["metric"]["__name__"] for s in prom_query(url, '{job="old-agent"}')}
             bare = {n for n in stored if n.startswith(catalog.SHARED_NAMESPACES)}
             assert not bare, bare
+        # Prometheus cannot tell the old sender any more; its /metrics page can.
+        page = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        old = {line.split("{")[0].split(" ")[0] for line in _leftovers(page)}
+        assert old == {
+            "component_up",
+            "agent_task_runs_total",
+            "agent_task_runs_created",
+            "receiver_storage_duration_seconds_bucket",
+            "receiver_storage_duration_seconds_count",
+            "receiver_storage_duration_seconds_sum",
+            "receiver_storage_duration_seconds_created",
+        }
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+def _leftovers(page: str) -> list[str]:
+    pattern = re.compile(catalog.leftover_pattern())
+    return [line for line in page.splitlines() if pattern.search(line)]
+
+
+def test_an_upgraded_source_prints_no_leftover() -> None:
+    """The check is empty for a page of this release's names, other software's
+    bare names in the same namespaces included."""
+    registry = CollectorRegistry()
+    Gauge("riskwatch_component_up", "new", ["component"], registry=registry).labels("x").set(1)
+    Counter("riskwatch_agent_task_runs", "new", registry=registry).inc()
+    Gauge("component_uptime_seconds", "someone else's", registry=registry).set(5)
+    assert _leftovers(generate_latest(registry).decode()) == []

@@ -116,6 +116,8 @@ def metrics_cmd(as_json: bool, renamed: bool) -> None:
             click.echo(f"#   {old} -> {new}")
         relabel = {"metric_relabel_configs": catalog.migration_relabel_configs()}
         click.echo(yaml.safe_dump(relabel, sort_keys=False), nl=False)
+        click.echo("# Still sent under an old name? No line from any source: remove the above.")
+        click.echo(f"#   curl -s SOURCE/metrics | grep -E '{catalog.leftover_pattern()}'")
         return
     if as_json:
         click.echo(json.dumps([m.as_dict() for m in catalog.METRICS], indent=2))
