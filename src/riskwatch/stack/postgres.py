@@ -179,11 +179,7 @@ class LocalPostgres:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
 
     def pid(self) -> int | None:
-        pid_file = self.data_dir / "postmaster.pid"
-        try:
-            return int(pid_file.read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        return _postmaster_pid(self.data_dir)
 
     def running(self) -> bool:
         """pg_ctl's own answer: a stale postmaster.pid does not count."""
@@ -250,15 +246,20 @@ def remove_cluster(state_dir: Path) -> Path | None:
     if not home.exists():
         pointer.unlink(missing_ok=True)
         return None
-    try:
-        postmaster = int((home / "data" / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        postmaster = None
+    postmaster = _postmaster_pid(home / "data")
     if postmaster is not None and Path(f"/proc/{postmaster}").exists():
         raise StackError(f"the PostgreSQL cluster in {home} is running: stop the stack first")
     shutil.rmtree(home)
     pointer.unlink(missing_ok=True)
     return home
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    """The pid `data_dir`'s postmaster.pid records, if any (it may be stale)."""
+    try:
+        return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _temp_root() -> str:
