@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 Rows = list[dict[str, Any]]
 
 # What each panel plots: (title, y label, [(key, label, scale)]). Push latency has no
-# meaning in scrape mode; its rows carry None and the line is left out.
+# meaning in scrape mode; its rows carry NaN there and the line is left out.
 PANELS = (
     (
         "latency",
@@ -71,7 +72,11 @@ def chart(runs: dict[str, Rows], budgets: dict[str, float], out: Path) -> None:
     for ax, (title, unit, lines) in zip(axes, PANELS, strict=True):
         for mode, rows in runs.items():
             for key, label, scale in lines:
-                points = [(r["agents"], r[key] * scale) for r in rows if r.get(key) is not None]
+                points = [
+                    (r["agents"], r[key] * scale)
+                    for r in rows
+                    if isinstance(r.get(key), float) and not math.isnan(r[key])
+                ]
                 if points:
                     xs, ys = zip(*points, strict=True)
                     ax.plot(xs, ys, styles.get(mode, "^-"), label=f"{label} ({mode})")
@@ -81,6 +86,8 @@ def chart(runs: dict[str, Rows], budgets: dict[str, float], out: Path) -> None:
             ax.axhline(budgets["pushgateway_cpu"], color="grey", ls=":", lw=1, label="budget")
         ax.set_title(title)
         ax.set_xscale("log")
+        if title == "memory":  # a collapsed gateway's GBs beside everyone's MBs
+            ax.set_yscale("log")
         ax.set_xlabel("agents (500 positions each)")
         ax.set_ylabel(unit)
         ax.legend(fontsize=7)
