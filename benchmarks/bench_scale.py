@@ -33,26 +33,23 @@ Not a test: it asserts nothing, it reports.
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
 import os
-import random
 import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 from bench_alert_latency import PORTS, free_port, slack_arrivals
 from scale_chart import chart
+from scale_load import TARGETS_FILE, Load, SimAgent, serve_for_scrape
+from scale_table import BUDGETS, collapsed, print_table
 
 from riskwatch.publish import Publisher
 from riskwatch.pushgateway import PushgatewayAccess
@@ -60,169 +57,6 @@ from riskwatch.settings import Settings, load_settings
 from riskwatch.stack.postgres import remove_cluster
 from riskwatch.stack.processes import ProcessRecord
 from riskwatch.stack.runner import Stack
-
-SECTORS = ("tech", "health", "financials", "energy", "industrials", "consumer", "utilities")
-TASKS = ("portfolio", "model", "risk", "crowding", "compliance", "health", "heartbeat")
-CONFIDENCES = {"risk_var_ratio": "0.99", "risk_expected_shortfall_ratio": "0.975"}
-PERFORMANCE = (
-    "risk_annual_return_ratio",
-    "risk_annual_volatility_ratio",
-    "risk_sharpe",
-    "risk_sortino",
-    "risk_calmar",
-    "risk_max_drawdown_ratio",
-    "risk_win_rate_ratio",
-    "risk_profit_factor",
-    "risk_win_loss",
-    "risk_beta",
-    "risk_alpha_ratio",
-    "risk_tracking_error_ratio",
-    "risk_information",
-    "crowding_hhi",
-    "crowding_gini",
-    "crowding_level",
-    "crowding_absorption_ratio",
-    "trading_turnover_ratio",
-)
-# The budgets a figure must stay within; the first N that breaks one is the knee.
-# Push->Slack: the policy's latency budget (policy.yaml, `for:`); the others keep a
-# component within half of what its cycle allows, so a spike does not miss a cycle.
-BUDGETS = {
-    "push_p95_s": 1.0,
-    "slack_p95_s": 15.0,
-    "pushgateway_cpu": 1.0,
-    "prometheus_cpu": 1.0,
-    "rule_eval_max_s": 2.5,
-    "scrape_max_s": 2.5,
-    "late_pushes": 0.05,
-}
-
-
-class SimAgent:
-    """One agent's book in a real Publisher; `cycle()` moves the figures."""
-
-    def __init__(self, index: int, positions: int, settings: Settings, url: str | None) -> None:
-        self.name = f"scale-{index:03d}"
-        access = PushgatewayAccess.from_settings(settings)
-        self.pub = Publisher(self.name, url, access=access)
-        self.rng = random.Random(index)
-        self.symbols = [f"S{n:05d}" for n in range(positions)]
-        self.policy = settings.policy
-        self.value = 1_000_000.0
-
-    def cycle(self) -> None:
-        p, pub, rng = self.name, self.pub, self.rng
-        self.value *= 1 + rng.gauss(0, 0.001)
-        pub.portfolio(
-            p,
-            value=self.value,
-            cash=0.1 * self.value,
-            daily_pnl=rng.gauss(0, 5e3),
-            drawdown=0.01,
-            peak=self.value * 1.01,
-            gross_exposure=0.9 * self.value,
-            net_exposure=0.6 * self.value,
-        )
-        qty, mv = (
-            pub.gauge("trading_position_quantity"),
-            pub.gauge("trading_position_market_value_usd"),
-        )
-        weight, age = (
-            pub.gauge("trading_position_weight_ratio"),
-            pub.gauge("trading_price_age_seconds"),
-        )
-        each = 0.9 * self.value / len(self.symbols)
-        for n, symbol in enumerate(self.symbols):
-            qty.labels(p, symbol).set(100 + n)
-            mv.labels(p, symbol, SECTORS[n % len(SECTORS)]).set(each * (1 + rng.gauss(0, 0.01)))
-            weight.labels(p, symbol).set(each / self.value)
-            age.labels(p, symbol).set(rng.uniform(0, 15))
-        pub.gauge("trading_positions").labels(p).set(len(self.symbols))
-        pub.gauge("trading_stale_positions").labels(p).set(0)
-        for sector in SECTORS:
-            pub.gauge("trading_sector_weight_ratio").labels(p, sector).set(0.9 / len(SECTORS))
-        for name, confidence in CONFIDENCES.items():
-            for method in self.policy.tail_risk.methods:
-                pub.gauge(name).labels(p, confidence, method).set(rng.uniform(0.005, 0.012))
-        for name in PERFORMANCE:
-            pub.gauge(name).labels(p).set(rng.uniform(0.0, 0.3))
-        for rule, _title, severity, limit in self.policy.compliance_specs():
-            pub.gauge("compliance_violation_active").labels(p, rule, severity).set(0)
-            pub.gauge("compliance_rule_value").labels(p, rule).set(0)
-            pub.gauge("compliance_rule_limit").labels(p, rule).set(limit)
-        pub.model(p, "momentum", confidence=0.8, accuracy=0.7, reward=1.0)
-        now = time.time()
-        for task in TASKS:
-            pub.gauge("riskwatch_agent_task_duration_seconds").labels(p, task).set(0.01)
-            pub.counter("riskwatch_agent_task_runs_total").labels(p, task).inc()
-            pub.counter("riskwatch_agent_task_failures_total").labels(p, task)
-            pub.gauge("riskwatch_agent_last_success_timestamp_seconds").labels(p, task).set(now)
-
-
-@dataclass
-class Load:
-    """The agents, on their schedule, in a background thread."""
-
-    interval: float
-    agents: list[SimAgent] = field(default_factory=list)
-    push: bool = True
-    latencies: list[float] = field(default_factory=list)
-    late: int = 0
-    done: int = 0
-    failures: int = 0
-
-    def __post_init__(self) -> None:
-        self._heap: list[tuple[float, int]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=64)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def add(self, agent: SimAgent, start: float) -> None:
-        with self._lock:
-            self.agents.append(agent)
-            heapq.heappush(self._heap, (start, len(self.agents) - 1))
-
-    def reset(self) -> None:
-        with self._lock:
-            self.latencies, self.late, self.done, self.failures = [], 0, 0, 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-        self._pool.shutdown(wait=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                due, index = self._heap[0] if self._heap else (time.time() + 0.1, -1)
-            if due > time.time():
-                # The schedule's own pacing: the next agent's push is not due yet.
-                self._stop.wait(min(due - time.time(), 0.1))
-                continue
-            with self._lock:
-                heapq.heapreplace(self._heap, (due + self.interval, index))
-            self._pool.submit(self._one, self.agents[index], due)
-
-    def _one(self, agent: SimAgent, due: float) -> None:
-        started = time.time()
-        agent.cycle()
-        ok, took = True, 0.0
-        if self.push:
-            # As the agents push: in the background with retries and backoff
-            # (Publisher.push); the latency is until the Pushgateway took it.
-            t0 = time.perf_counter()
-            ok = agent.pub.push(wait=True)
-            took = time.perf_counter() - t0
-        with self._lock:
-            self.done += 1
-            self.late += started - due > self.interval / 2
-            self.failures += not ok
-            if ok and self.push:
-                self.latencies.append(took)
 
 
 def process_sample(record: ProcessRecord) -> tuple[float, float]:
@@ -383,104 +217,6 @@ def retire(settings: Settings, agent: str) -> None:
         print(f"could not delete group {agent}: {exc}", flush=True)
 
 
-def collapsed(row: dict[str, Any]) -> bool:
-    """Most pushes of the level failed: a larger N only deepens the backlog."""
-    return bool(row.get("pushes")) and row["push_failures"] > row["pushes"] / 2
-
-
-def over_budget(row: dict[str, Any]) -> list[str]:
-    over = [k for k, limit in BUDGETS.items() if isinstance(row.get(k), float) and row[k] > limit]
-    if collapsed(row) or row.get("push_failures"):
-        over.append("push_failures")
-    return over
-
-
-# Which component a figure over budget points at.
-LIMITS = {
-    "push_p95_s": "Pushgateway (push latency)",
-    "push_failures": "Pushgateway (pushes failing)",
-    "late_pushes": "load generator or Pushgateway (pushes late)",
-    "pushgateway_cpu": "Pushgateway (CPU)",
-    "prometheus_cpu": "Prometheus (CPU)",
-    "rule_eval_max_s": "Prometheus (rule evaluation)",
-    "scrape_max_s": "the scrape of the agents' data",
-    "slack_p95_s": "the alert path (push -> Slack)",
-}
-
-
-def nearest(row: dict[str, Any]) -> tuple[str, float]:
-    """The component whose figure is the largest share of its budget: the one that
-    limits at this N. The alert path's latency is left out: ~8 s of it is the fixed
-    scrape, evaluation and group_wait delays, and it degrades only through the others."""
-    shares = {
-        k: row[k] / limit
-        for k, limit in BUDGETS.items()
-        if k != "slack_p95_s" and isinstance(row.get(k), float) and row[k] == row[k]
-    }
-    if collapsed(row):
-        return LIMITS["push_failures"], 1.0
-    key = max(shares, key=lambda k: shares[k])
-    return LIMITS[key], shares[key]
-
-
-COLUMNS = (
-    "agents",
-    "series",
-    "pushes",
-    "push_failures",
-    "push_p50_s",
-    "push_p95_s",
-    "late_pushes",
-    "pushgateway_cpu",
-    "pushgateway_rss_mb",
-    "prometheus_cpu",
-    "prometheus_rss_mb",
-    "rule_eval_max_s",
-    "scrape_max_s",
-    "slack_p50_s",
-    "slack_p95_s",
-    "breaches_delivered",
-    "loader_cpu",
-)
-
-
-def cell(column: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if column in ("series", "pushgateway_rss_mb", "prometheus_rss_mb") and isinstance(value, float):
-        return f"{value:,.0f}"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
-    """A Markdown table, a star on each figure over its budget, and the knee."""
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|" + "---|" * len(COLUMNS))
-    for row in rows:
-        if row.get("not_run"):
-            print(f"| {row['agents']} | not run: {row['not_run']} |")
-            continue
-        over = over_budget(row)
-        cells = [cell(c, row.get(c)) + ("*" if c in over else "") for c in COLUMNS]
-        print("| " + " | ".join(cells) + " |")
-    print("* over budget:", ", ".join(f"{k} <= {v}" for k, v in BUDGETS.items()), "no failures")
-    for row in rows:
-        if row.get("not_run"):
-            continue
-        if over_budget(row):
-            limits = sorted({LIMITS.get(k, k) for k in over_budget(row)})
-            print(f"N = {row['agents']}: over budget: {'; '.join(limits)}")
-        else:
-            component, share = nearest(row)
-            print(f"N = {row['agents']}: nearest its budget: {component}, {share:.0%}")
-    knee = next((r for r in rows if not r.get("not_run") and over_budget(r)), None)
-    measured = [r for r in rows if not r.get("not_run")]
-    if knee is None:
-        print(f"knee: none up to N = {measured[-1]['agents']}")
-    else:
-        print(f"knee: N = {knee['agents']}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 10, 50, 200])
@@ -506,9 +242,10 @@ def main() -> None:
         url = settings.url.pushgateway if args.mode == "push" else None
         load = Load(interval=interval, push=args.mode == "push")
         served = None
+        ports: dict[str, int] = {}  # served agent -> its port
         if args.mode == "scrape":
             served = Publisher("scale-breaches")
-            serve_for_scrape(settings, stack, served, [])
+            serve_for_scrape(settings, stack, served, [], ports)
         breacher = Breacher(settings, served)
         load.start()
         try:
@@ -526,7 +263,7 @@ def main() -> None:
                     agent = SimAgent(i, args.positions, settings, url)
                     load.add(agent, start + interval * i / n)
                 if served is not None:
-                    serve_for_scrape(settings, stack, served, [a.pub for a in load.agents])
+                    serve_for_scrape(settings, stack, served, [a.pub for a in load.agents], ports)
                 rows.append(measure(args, settings, stack, load, breacher, n))
                 print(json.dumps(rows[-1]), flush=True)
         finally:
@@ -548,32 +285,6 @@ def main() -> None:
         )
     if args.chart:
         chart({args.mode: [r for r in rows if not r.get("not_run")]}, BUDGETS, args.chart)
-
-
-TARGETS_FILE = "bench-scale.json"
-
-
-def serve_for_scrape(
-    settings: Settings, stack: Stack, breaches: Publisher, agents: list[Publisher]
-) -> None:
-    """Serve each publisher not yet serving on a free port, and write them all into
-    the stack's target file for its agents job (Prometheus re-reads it on change)."""
-    host = settings.stack.host
-    for pub in [breaches, *agents]:
-        if pub.agent not in _SERVED:
-            _SERVED[pub.agent] = free_port()
-            pub.serve(host, _SERVED[pub.agent])
-    groups = [
-        {"targets": [f"{host}:{port}"], "labels": {"agent": agent}}
-        for agent, port in _SERVED.items()
-    ]
-    target = stack.layout.agent_targets / TARGETS_FILE
-    scratch = target.with_suffix(".tmp")
-    scratch.write_text(json.dumps(groups))
-    scratch.replace(target)  # Prometheus never reads a half-written file
-
-
-_SERVED: dict[str, int] = {}
 
 
 if __name__ == "__main__":
