@@ -11,7 +11,9 @@ shipped 15 s portfolio interval, the agents' phases spread over the interval.
 
 With `--mode scrape` the agents are not pushed: each serves /metrics (as
 `agent.metrics_listen` does) and the stack's Prometheus scrapes them directly
-through its `agents` job (file_sd, `stack.agent_targets_file`).
+through its `agents` job (file_sd, `stack.agent_targets_file`). With `--static-pages`
+as well, each agent's page is rendered once and served as bytes from one port, so that
+Prometheus, not the Python load generator, is what a level measures.
 
 At each N, after a warm-up cycle, for `--window` seconds it measures:
   - push latency, p50 and p95 (push mode; a push is one `Publisher.push_now()`);
@@ -48,7 +50,7 @@ from typing import Any
 import requests
 from bench_alert_latency import PORTS, free_port, slack_arrivals
 from scale_chart import chart
-from scale_load import TARGETS_FILE, Load, SimAgent, serve_for_scrape
+from scale_load import TARGETS_FILE, Load, SimAgent, StaticPages, serve_for_scrape
 from scale_table import BUDGETS, collapsed, print_table
 
 from riskwatch.publish import Publisher
@@ -228,6 +230,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--chart", type=Path, help="draw the figures into this PNG")
     parser.add_argument(
+        "--static-pages",
+        action="store_true",
+        help="scrape mode: render each agent's page once and serve the bytes from one "
+        "port, so the level measures Prometheus rather than the load generator",
+    )
+    parser.add_argument(
         "--past-collapse",
         action="store_true",
         help="go on to larger N after a level where most pushes failed (the Pushgateway's "
@@ -243,9 +251,14 @@ def main() -> None:
         load = Load(interval=interval, push=args.mode == "push")
         served = None
         ports: dict[str, int] = {}  # served agent -> its port
+        static = None
+        if args.static_pages and args.mode != "scrape":
+            parser.error("--static-pages is for --mode scrape")
         if args.mode == "scrape":
             served = Publisher("scale-breaches")
-            serve_for_scrape(settings, stack, served, [], ports)
+            if args.static_pages:
+                static = StaticPages(settings.stack.host)
+            serve_for_scrape(settings, stack, served, [], ports, static)
         breacher = Breacher(settings, served)
         load.start()
         try:
@@ -259,15 +272,23 @@ def main() -> None:
                     rows.append({"agents": n, "not_run": "collapsed"})
                     continue
                 start = time.time()
-                for i in range(len(load.agents), n):
-                    agent = SimAgent(i, args.positions, settings, url)
-                    load.add(agent, start + interval * i / n)
+                if static is not None:
+                    for i in range(len(static.pages), n):
+                        static.add(SimAgent(i, args.positions, settings, url))
+                else:
+                    for i in range(len(load.agents), n):
+                        agent = SimAgent(i, args.positions, settings, url)
+                        load.add(agent, start + interval * i / n)
                 if served is not None:
-                    serve_for_scrape(settings, stack, served, [a.pub for a in load.agents], ports)
+                    serve_for_scrape(
+                        settings, stack, served, [a.pub for a in load.agents], ports, static
+                    )
                 rows.append(measure(args, settings, stack, load, breacher, n))
                 print(json.dumps(rows[-1]), flush=True)
         finally:
             load.stop()
+            if static is not None:
+                static.close()
             if served is not None:
                 served.close()
                 (stack.layout.agent_targets / TARGETS_FILE).unlink(missing_ok=True)
@@ -279,12 +300,11 @@ def main() -> None:
                 if args.mode == "push" and args.state_dir:
                     retire(settings, agent.name)
     print_table(rows)
+    mode = "scrape, static pages" if args.static_pages else args.mode
     if args.json:
-        args.json.write_text(
-            json.dumps({"mode": args.mode, "budgets": BUDGETS, "rows": rows}, indent=2)
-        )
+        args.json.write_text(json.dumps({"mode": mode, "budgets": BUDGETS, "rows": rows}, indent=2))
     if args.chart:
-        chart({args.mode: [r for r in rows if not r.get("not_run")]}, BUDGETS, args.chart)
+        chart({mode: [r for r in rows if not r.get("not_run")]}, BUDGETS, args.chart)
 
 
 if __name__ == "__main__":

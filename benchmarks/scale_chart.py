@@ -68,10 +68,12 @@ def chart(runs: dict[str, Rows], budgets: dict[str, float], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(PANELS), figsize=(14, 4.2))
-    styles = {"push": "o-", "scrape": "s--"}
+    styles = {"push": "o-", "scrape": "s--", "scrape, static pages": "^:"}
     for ax, (title, unit, lines) in zip(axes, PANELS, strict=True):
         for mode, rows in runs.items():
             for key, label, scale in lines:
+                if key.startswith("pushgateway") and mode != "push":
+                    continue  # idle in scrape mode: a flat line that only crowds the legend
                 points = [
                     (r["agents"], r[key] * scale)
                     for r in rows

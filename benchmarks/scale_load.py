@@ -10,8 +10,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bench_alert_latency import free_port
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from riskwatch.publish import Publisher
 from riskwatch.pushgateway import PushgatewayAccess
@@ -173,25 +175,78 @@ class Load:
 TARGETS_FILE = "bench-scale.json"
 
 
+class StaticPages:
+    """Each agent's page rendered once and served as bytes, all from one port (a path
+    per agent, named in its target's `__metrics_path__`): Prometheus scrapes exactly what
+    the agents would serve, while the load generator spends next to nothing, so a level
+    measures Prometheus, not the generator."""
+
+    def __init__(self, host: str) -> None:
+        self.pages: dict[str, bytes] = {}
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = pages.get(self.path.removeprefix("/metrics/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # a scrape every 5 s per agent is not news
+
+        self.host, self.port = host, free_port()
+        self._server = ThreadingHTTPServer((host, self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def add(self, agent: SimAgent) -> None:
+        """Render `agent` after one cycle and keep only its page."""
+        agent.cycle()
+        self.pages[agent.name] = generate_latest(agent.pub.registry)
+        agent.pub.close()
+
+    def groups(self) -> list[dict[str, object]]:
+        return [
+            {
+                "targets": [f"{self.host}:{self.port}"],
+                "labels": {"agent": name, "__metrics_path__": f"/metrics/{name}"},
+            }
+            for name in self.pages
+        ]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 def serve_for_scrape(
     settings: Settings,
     stack: Stack,
     breaches: Publisher,
     agents: list[Publisher],
     served: dict[str, int],
+    static: StaticPages | None = None,
 ) -> None:
     """Serve each publisher not yet in `served` (agent -> port) on a free port, and
-    write them all into the stack's target file for its agents job (Prometheus re-reads
-    it on change)."""
+    write them, and the static pages if any, into the stack's target file for its
+    agents job (Prometheus re-reads it on change)."""
     host = settings.stack.host
     for pub in [breaches, *agents]:
         if pub.agent not in served:
             served[pub.agent] = free_port()
             pub.serve(host, served[pub.agent])
-    groups = [
+    groups: list[dict[str, object]] = [
         {"targets": [f"{host}:{port}"], "labels": {"agent": agent}}
         for agent, port in served.items()
     ]
+    if static is not None:
+        groups += static.groups()
     target = stack.layout.agent_targets / TARGETS_FILE
     scratch = target.with_suffix(".tmp")
     scratch.write_text(json.dumps(groups))
