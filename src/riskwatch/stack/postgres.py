@@ -24,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from riskwatch.settings import STATE_SECRETS
 from riskwatch.stack.errors import StackError
+from riskwatch.stack.processes import start_ticks
 from riskwatch.stack.secrets import secure_dir, write_secret
 
 SUPERUSER = "riskwatch"
@@ -214,10 +215,8 @@ def _reachable_home(state_dir: Path, create: bool) -> Path:
     home = state_dir / "postgres"
     if not _as_root():
         return home
-    pointer = state_dir / HOME_POINTER
-    if pointer.is_file():
-        recorded = Path(pointer.read_text().strip())
-        _check_private(recorded, pointer)
+    recorded = _recorded_home(state_dir)
+    if recorded is not None:
         return recorded
     # runuser from the system's PATH: only root gets here, with root's PATH.
     probe = subprocess.run(  # nosec B607
@@ -229,7 +228,7 @@ def _reachable_home(state_dir: Path, create: bool) -> Path:
         return home  # without `create`: nothing is there yet, and nothing is made
     made = Path(tempfile.mkdtemp(prefix="riskwatch-postgres-", dir=_temp_root()))
     state_dir.mkdir(parents=True, exist_ok=True)
-    pointer.write_text(f"{made}\n")
+    (state_dir / HOME_POINTER).write_text(f"{made}\n")
     return made
 
 
@@ -239,19 +238,27 @@ def remove_cluster(state_dir: Path) -> Path | None:
     the state folder alone would leave behind). Returns what was removed, if anything.
     Refuses, like `up`, a recorded home that is no longer private: that is not ours."""
     pointer = state_dir / HOME_POINTER
-    home = state_dir / "postgres"
-    if pointer.is_file():
-        home = Path(pointer.read_text().strip())
-        _check_private(home, pointer)
+    home = _recorded_home(state_dir) or state_dir / "postgres"
     if not home.exists():
         pointer.unlink(missing_ok=True)
         return None
     postmaster = _postmaster_pid(home / "data")
-    if postmaster is not None and Path(f"/proc/{postmaster}").exists():
+    if postmaster is not None and start_ticks(postmaster) is not None:
         raise StackError(f"the PostgreSQL cluster in {home} is running: stop the stack first")
     shutil.rmtree(home)
     pointer.unlink(missing_ok=True)
     return home
+
+
+def _recorded_home(state_dir: Path) -> Path | None:
+    """The home `<state>/postgres-home` names, refused unless still private; None when
+    no pointer was written (the cluster, if any, is `<state>/postgres`)."""
+    pointer = state_dir / HOME_POINTER
+    if not pointer.is_file():
+        return None
+    recorded = Path(pointer.read_text().strip())
+    _check_private(recorded, pointer)
+    return recorded
 
 
 def _postmaster_pid(data_dir: Path) -> int | None:
