@@ -37,12 +37,10 @@ def alert_rules(limits: Policy) -> list[AlertRule]:
     names = {rule.name for rule in rules}
     # An alert the policy leaves nothing to watch (AgentMissing with no expected agent)
     # keeps its `for`, ready for the day it has something.
-    unknown = sorted(set(limits.for_) - names - ops.OPTIONAL_ALERTS)
-    if unknown:
-        raise PolicyError(f"{POLICY_FILE}: for.{unknown[0]}: no such alert")
-    unknown = sorted(set(limits.keep_firing_for) - names - ops.OPTIONAL_ALERTS)
-    if unknown:
-        raise PolicyError(f"{POLICY_FILE}: keep_firing_for.{unknown[0]}: no such alert")
+    for section, named in (("for", limits.for_), ("keep_firing_for", limits.keep_firing_for)):
+        unknown = sorted(set(named) - names - ops.OPTIONAL_ALERTS)
+        if unknown:
+            raise PolicyError(f"{POLICY_FILE}: {section}.{unknown[0]}: no such alert")
     for name in sorted(names):
         for_duration(limits, name)
     return rules
