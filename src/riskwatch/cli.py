@@ -134,6 +134,10 @@ def metrics_cmd(as_json: bool, renamed: bool) -> None:
 
 
 # ---------------------------------------------------------------------- stack
+# The name column of `stack install` and `stack status` ("victoriametrics" is the longest).
+_NAME_WIDTH = 15
+
+
 def _state_dir_option(func: F) -> F:
     return click.option(
         "--state-dir",
@@ -183,7 +187,7 @@ def stack_install(ctx: click.Context) -> None:
     except StackError as exc:
         fail(str(exc))
     for role, path in sorted(found.items()):
-        click.echo(f"{role:<15} {path}")
+        click.echo(f"{role:<{_NAME_WIDTH}} {path}")
 
 
 @stack.command("status")
@@ -245,26 +249,37 @@ def stack_down(ctx: click.Context, state_dir: Path | None, purge: bool) -> None:
         fail(str(exc))
 
 
+def _row(mark: str, name: str, text: str) -> str:
+    """One line of `stack status`: a state mark, the name in its column, then `text`."""
+    return f"{mark:<4} {name}".ljust(5 + _NAME_WIDTH) + f" {text}"
+
+
 def _print_status(status: dict[str, Any]) -> None:
     health = status["health"]
     # VictoriaMetrics only when stack.longterm runs it.
     keys = ("prometheus", "victoriametrics", "pushgateway", "alertmanager", "receiver", "database")
     for key in (k for k in keys if k in status):
-        mark = "up  " if health.get(key) else "DOWN"
-        click.echo(f"{mark} {key:<15} {status[key]}")
-    mark = "up  " if health.get("sinks") else "DOWN"
+        click.echo(_row("up" if health.get(key) else "DOWN", key, status[key]))
     click.echo(
-        f"{mark} {'outbox':<15} {status['outbox']}  (email/*.eml, slack/*.json, heartbeat/*.json)"
+        _row(
+            "up" if health.get("sinks") else "DOWN",
+            "outbox",
+            f"{status['outbox']}  (email/*.eml, slack/*.json, heartbeat/*.json)",
+        )
     )
     if status.get("console"):
-        click.echo(f"     {'console':<15} {status['console']}  (log in: riskwatch users)")
+        click.echo(_row("", "console", f"{status['console']}  (log in: riskwatch users)"))
     if status.get("receiver_token_file"):
         click.echo(
-            f"     {'admin token':<15} {status['receiver_token_file']}  "
-            "(the receiver's; the console's admin logs in with it)"
+            _row(
+                "",
+                "admin token",
+                f"{status['receiver_token_file']}  "
+                "(the receiver's; the console's admin logs in with it)",
+            )
         )
     if status.get("pushgateway_auth_file"):
-        click.echo(f"     {'push login':<15} {status['pushgateway_auth_file']}  (user:password)")
+        click.echo(_row("", "push login", f"{status['pushgateway_auth_file']}  (user:password)"))
     if "heartbeat" in status:
         click.echo(_heartbeat_line(status["heartbeat"]))
 
@@ -277,17 +292,21 @@ def _heartbeat_line(beat: dict[str, Any]) -> str:
     stale_after = human_duration(beat["stale_after_seconds"])
     if beat["state"] == "none":
         first = human_duration(beat["first_within_seconds"])
-        return (
-            f"NONE {'heartbeat':<15} no Watchdog ping has arrived yet: normal for {first} "
-            f"after Prometheus starts, then every {expected}; later, alerting is not delivering"
+        return _row(
+            "NONE",
+            "heartbeat",
+            f"no Watchdog ping has arrived yet: normal for {first} after Prometheus starts, "
+            f"then every {expected}; later, alerting is not delivering",
         )
     age = human_duration(round(beat["age_seconds"]))
     if beat["state"] == "stale":
-        return (
-            f"STALE {'heartbeat':<12} last Watchdog ping {age} ago, older than {stale_after}: "
-            "alerting is not delivering (see docs/runbooks/Watchdog.md)"
+        return _row(
+            "STALE",
+            "heartbeat",
+            f"last Watchdog ping {age} ago, older than {stale_after}: "
+            "alerting is not delivering (see docs/runbooks/Watchdog.md)",
         )
-    return f"ok   {'heartbeat':<15} last Watchdog ping {age} ago (expected every {expected})"
+    return _row("ok", "heartbeat", f"last Watchdog ping {age} ago (expected every {expected})")
 
 
 # ----------------------------------------------------------- long-running services
