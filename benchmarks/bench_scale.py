@@ -47,12 +47,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import requests
 from bench_alert_latency import PORTS, free_port, slack_arrivals
 from scale_chart import chart
 from scale_load import TARGETS_FILE, Load, SimAgent, StaticPages, serve_for_scrape
 from scale_table import BUDGETS, collapsed, print_table
 
+from riskwatch.prometheus_api import Prometheus
 from riskwatch.publish import Publisher
 from riskwatch.pushgateway import PushgatewayAccess
 from riskwatch.settings import Settings, load_settings
@@ -71,8 +71,8 @@ def process_sample(record: ProcessRecord) -> tuple[float, float]:
 
 
 def query(url: str, expr: str) -> float:
-    answer = requests.get(f"{url}/api/v1/query", params={"query": expr}, timeout=30).json()
-    result = answer["data"]["result"]
+    """The first value `expr` gives now, NaN when it gives none."""
+    result = Prometheus(url, timeout=30).instant(expr)
     return float(result[0]["value"][1]) if result else float("nan")
 
 
