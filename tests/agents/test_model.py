@@ -26,16 +26,14 @@ def trend(model: MomentumModel, minutes: int) -> None:
         model.observe(dict.fromkeys(SYMBOLS, 100.0 + k), T0 + timedelta(minutes=k))
 
 
-def scored_after(minutes: int) -> int:
-    """Calls scored by `minutes` observations a minute apart with a one-minute horizon:
-    one per symbol from the second observation on, each scored at the next."""
-    return len(SYMBOLS) * max(0, minutes - 2)
-
-
 def test_no_accuracy_and_an_undecided_confidence_until_the_record_is_long_enough() -> None:
+    # Observations a minute apart, a one-minute horizon: a call per symbol from the
+    # second observation on, each scored at the next, so 11 observations score 18.
+    exactly = MomentumModel(horizon=timedelta(minutes=1), min_scored=18)
+    zigzag(exactly, 11)
+    assert exactly.accuracy() == 0.0
     model = MomentumModel(horizon=timedelta(minutes=1), min_scored=20)
-    zigzag(model, 11)  # 18 calls scored, all wrong
-    assert scored_after(11) == 18
+    zigzag(model, 11)  # the same 18 calls, all wrong: two short of the record
     assert model.accuracy() is None
     assert model.confidence() == 0.5
     zigzag_more = MomentumModel(horizon=timedelta(minutes=1), min_scored=20)
